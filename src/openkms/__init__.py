@@ -1,0 +1,3 @@
+"""openkms: a self-hosted, AWS-KMS-compatible key management service."""
+
+__version__ = "0.1.0"

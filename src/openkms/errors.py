@@ -1,0 +1,198 @@
+"""The one error taxonomy of openkms.
+
+Every error a caller can see is a subclass of :class:`KmsError` carrying the AWS error code, the HTTP status
+and whether the sender is at fault. ``server/error_map.py`` is the only place that turns them into wire
+responses; anything that is not a ``KmsError`` becomes ``KMSInternalException`` with no detail.
+
+Messages must never contain plaintext, ciphertext, key material or secrets.
+
+Hierarchy::
+
+    KmsError
+    ├── ClientError (400, sender fault): ValidationException, NotFoundException, ...
+    │   └── AuthError: InvalidSignatureException, UnrecognizedClientException, ...
+    └── ServerError (5xx): KMSInternalException, KeyUnavailableException, DependencyTimeoutException
+"""
+
+from __future__ import annotations
+
+
+class KmsError(Exception):
+    """Base of every error that has an AWS wire representation."""
+
+    code: str = "KMSInternalException"
+    status: int = 500
+    sender_fault: bool = False
+    default_message: str = ""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = self.default_message if message is None else message
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class ClientError(KmsError):
+    """The request was wrong; retrying it unchanged will fail again."""
+
+    status = 400
+    sender_fault = True
+
+
+class ServerError(KmsError):
+    """The service failed; the caller may retry."""
+
+    status = 500
+
+
+
+class ValidationException(ClientError):
+    code = "ValidationException"
+
+
+class SerializationException(ClientError):
+    code = "SerializationException"
+
+
+class UnknownOperationException(ClientError):
+    code = "UnknownOperationException"
+
+
+class NotFoundException(ClientError):
+    code = "NotFoundException"
+
+
+class AlreadyExistsException(ClientError):
+    code = "AlreadyExistsException"
+
+
+class DisabledException(ClientError):
+    code = "DisabledException"
+
+
+class KMSInvalidStateException(ClientError):
+    code = "KMSInvalidStateException"
+
+
+class InvalidCiphertextException(ClientError):
+    code = "InvalidCiphertextException"
+
+
+class IncorrectKeyException(ClientError):
+    code = "IncorrectKeyException"
+    default_message = "The key ID in the request does not identify a CMK that can perform this operation."
+
+
+class InvalidKeyUsageException(ClientError):
+    code = "InvalidKeyUsageException"
+
+
+class InvalidGrantTokenException(ClientError):
+    code = "InvalidGrantTokenException"
+
+
+class InvalidAliasNameException(ClientError):
+    code = "InvalidAliasNameException"
+
+
+class InvalidArnException(ClientError):
+    code = "InvalidArnException"
+
+
+class InvalidMarkerException(ClientError):
+    code = "InvalidMarkerException"
+
+
+class LimitExceededException(ClientError):
+    code = "LimitExceededException"
+
+
+class TagException(ClientError):
+    code = "TagException"
+
+
+class UnsupportedOperationException(ClientError):
+    code = "UnsupportedOperationException"
+
+
+class MalformedPolicyDocumentException(ClientError):
+    code = "MalformedPolicyDocumentException"
+
+
+class AccessDeniedException(ClientError):
+    code = "AccessDeniedException"
+
+
+class DryRunOperationException(ClientError):
+    code = "DryRunOperationException"
+    status = 412
+    default_message = "The request would have succeeded, but the DryRun option is set."
+
+
+class CustomKeyStoreNotFoundException(ClientError):
+    code = "CustomKeyStoreNotFoundException"
+
+
+class AuthError(ClientError):
+    """Authentication failed; the message never says which secret byte was wrong."""
+
+
+class InvalidSignatureException(AuthError):
+    code = "InvalidSignatureException"
+    default_message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+    )
+
+
+class IncompleteSignatureException(AuthError):
+    code = "IncompleteSignatureException"
+
+
+class UnrecognizedClientException(AuthError):
+    code = "UnrecognizedClientException"
+    default_message = "The security token included in the request is invalid."
+
+
+class MissingAuthenticationTokenException(AuthError):
+    """AWS answers an unsigned request with ``MissingAuthenticationToken`` (HTTP 403)."""
+
+    code = "MissingAuthenticationToken"
+    status = 403
+    default_message = "Request is missing Authentication Token"
+
+
+class InvalidClientTokenIdException(AuthError):
+    code = "InvalidClientTokenId"
+    status = 403
+
+
+class ServiceSealedException(ServerError):
+    """The service holds no root key yet; only health and unseal answer."""
+
+    code = "ServiceUnavailableException"
+    status = 503
+    default_message = "The service is sealed. An operator must unseal it before it can answer KMS requests."
+
+
+class KMSInternalException(ServerError):
+    code = "KMSInternalException"
+    default_message = "The request was rejected because an internal exception occurred. The request can be retried."
+
+
+class KeyUnavailableException(ServerError):
+    code = "KeyUnavailableException"
+
+
+class DependencyTimeoutException(ServerError):
+    code = "DependencyTimeoutException"
+    status = 503
+
+
+class RequestEntityTooLargeException(ClientError):
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
+__all__ = [name for name, value in list(globals().items()) if isinstance(value, type) and issubclass(value, KmsError)]

@@ -1,0 +1,1 @@
+"""Persistence: one port (``ports.py``), two engines (SQLite, PostgreSQL) chosen by URL."""

@@ -1,0 +1,88 @@
+"""Plain persisted records.
+
+Confusion alert: a :class:`KeyRecord` is the AWS object (metadata, state, policy); a
+:class:`KeyVersionRecord` is one backing version of its material, and it holds that material only
+*wrapped* under the root key. Live key objects never reach storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    key_id: str
+    account_id: str
+    region: str
+    arn: str
+    description: str
+    key_usage: str  # ENCRYPT_DECRYPT, SIGN_VERIFY, ...
+    key_spec: str  # SYMMETRIC_DEFAULT, RSA_2048, ...
+    origin: str  # AWS_KMS, EXTERNAL, ...
+    key_manager: str  # CUSTOMER or AWS
+    key_state: str  # Enabled, Disabled, PendingDeletion, PendingImport, ...
+    creation_date: float  # epoch seconds
+    multi_region: bool
+    policy: str
+    current_version_id: str | None  # hex of the 16-byte backing version id; None while PendingImport
+    deletion_date: float | None = None
+    pending_window_days: int | None = None
+    rotation_enabled: bool = False
+    rotation_period_days: int | None = None
+    next_rotation_date: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyVersionRecord:
+    key_id: str
+    version_id: str  # 32 lowercase hex characters (16 bytes)
+    created_at: float
+    wrapped_material: bytes  # crypto.wrap output: AES-GCM under the root key, AAD binds key ARN + version id
+    rotation_type: str = "INITIAL"  # INITIAL, AUTOMATIC, ON_DEMAND
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRecord:
+    account_id: str
+    region: str
+    alias_name: str
+    target_key_id: str
+    creation_date: float
+    last_updated_date: float
+
+
+@dataclass(frozen=True, slots=True)
+class TagRecord:
+    key_id: str
+    tag_key: str
+    tag_value: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    account_id: str
+    user_name: str
+    user_id: str  # AIDA... like IAM's unique id
+    arn: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyRecord:
+    access_key_id: str
+    account_id: str
+    user_name: str
+    wrapped_secret: bytes  # under the root key, AAD binds the access key id
+    status: str  # Active or Inactive
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SealRecord:
+    """How the root key is sealed: the provider kind, its public parameters and the wrapped root key."""
+
+    kind: str  # "keyfile" or "passphrase"
+    params: str  # JSON text: KDF salt and cost, never a secret
+    wrapped_root_key: bytes
+    created_at: float
