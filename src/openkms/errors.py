@@ -46,7 +46,6 @@ class ServerError(KmsError):
     status = 500
 
 
-
 class ValidationException(ClientError):
     code = "ValidationException"
 

@@ -1,0 +1,71 @@
+"""From a SigV4-signed request to a :class:`Principal`: access-key lookup, status and secret unwrap.
+
+The access key's row is read on every request, so deactivating or deleting a key takes effect at once;
+only the unwrap of the secret is cached, keyed by the wrapped bytes that were just read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from openkms import identity, ids
+from openkms.auth import sigv4
+from openkms.crypto.errors import IntegrityError
+from openkms.errors import InvalidSignatureException, KMSInternalException, UnrecognizedClientException
+from openkms.operations.context import Principal
+from openkms.seal.keyring import Keyring
+from openkms.storage.ports import Storage
+from openkms.storage.records import AccessKeyRecord
+
+
+class Authenticator:
+    def __init__(self, storage: Storage, keyring: Keyring, max_cached_secrets: int = 1024) -> None:
+        self._storage = storage
+        self._keyring = keyring
+        self._secrets: OrderedDict[bytes, str] = OrderedDict()
+        self._max = max_cached_secrets
+        self._lock = threading.Lock()
+
+    def authenticate(self, request: sigv4.SignedRequest, now: float, max_skew_seconds: int) -> tuple[Principal, str]:
+        """Verify the signature; returns the principal and the region of the credential scope."""
+        found: list[AccessKeyRecord] = []
+
+        def lookup_secret(access_key_id: str) -> str:
+            with self._storage.read() as tx:
+                record = tx.get_access_key(access_key_id)
+            if record is None or record.status != identity.ACTIVE:
+                raise UnrecognizedClientException()
+            found.append(record)
+            return self._secret(record)
+
+        verified = sigv4.verify(request, lookup_secret, now, service="kms", max_skew_seconds=max_skew_seconds)
+        if verified.security_token is not None:
+            # openkms issues no temporary credentials, so no session token can be valid (AWS's answer).
+            raise UnrecognizedClientException()
+        record = found[0]
+        principal = Principal(
+            account_id=record.account_id,
+            arn=ids.user_arn(record.account_id, record.user_name),
+            user_name=record.user_name,
+            access_key_id=record.access_key_id,
+        )
+        if not ids.is_valid_region(verified.region):
+            raise InvalidSignatureException("Credential should be scoped to a valid region.")
+        return principal, verified.region
+
+    def _secret(self, record: AccessKeyRecord) -> str:
+        cache_key = record.wrapped_secret
+        with self._lock:
+            cached = self._secrets.get(cache_key)
+            if cached is not None:
+                return cached
+        try:
+            secret = identity.reveal_secret(self._keyring.root_key(), record)
+        except IntegrityError:
+            raise KMSInternalException() from None
+        with self._lock:
+            self._secrets[cache_key] = secret
+            if len(self._secrets) > self._max:
+                self._secrets.popitem(last=False)
+        return secret

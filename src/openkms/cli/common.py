@@ -1,0 +1,83 @@
+"""What the CLI subcommands share: opening the data directory, obtaining the root key, printing."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from openkms.seal import keyfile
+from openkms.seal.service import seal_kind, unseal_root_key
+from openkms.settings import default_data_dir, default_database_url
+from openkms.storage.factory import open_storage
+from openkms.storage.ports import Storage
+
+PASSPHRASE_ENV = "OPENKMS_UNSEAL_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
+
+
+class CliError(Exception):
+    """A user-facing failure: printed without a traceback, exit code 1 (2 for usage errors)."""
+
+
+def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None, help="data directory (default ./openkms-data)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="sqlite:///path or postgresql://... (default: SQLite in the data directory; env OPENKMS_DATABASE_URL)",
+    )
+
+
+def resolve_paths(args: argparse.Namespace) -> tuple[Path, str]:
+    data_dir: Path = (args.data_dir or default_data_dir()).resolve()
+    url: str = args.database_url or default_database_url(data_dir)
+    return data_dir, url
+
+
+def open_migrated(url: str, data_dir: Path) -> Storage:
+    if url.startswith("sqlite") or "://" not in url:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    storage = open_storage(url)
+    storage.migrate()
+    return storage
+
+
+def read_passphrase(passphrase_file: Path | None, *, confirm: bool = False, env: str = PASSPHRASE_ENV) -> str:
+    """From a file, then the environment, then a prompt (a prompt needs a terminal)."""
+    if passphrase_file is not None:
+        return passphrase_file.read_text("utf-8").rstrip("\n")
+    from_env = os.environ.get(env)
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise CliError(f"no passphrase: give --passphrase-file, set {env}, or run on a terminal")
+    first = getpass.getpass("Passphrase: ")
+    if confirm and getpass.getpass("Repeat passphrase: ") != first:
+        raise CliError("the passphrases differ")
+    return first
+
+
+def root_key_for_admin(storage: Storage, data_dir: Path, passphrase_file: Path | None) -> bytes:
+    """Admin commands that write secrets need the root key: key file in dev mode, else the passphrase."""
+    kind = seal_kind(storage)
+    if kind is None:
+        raise CliError("this database is not initialised: run `openkms init` or `openkms serve --dev`")
+    if kind == keyfile.KIND:
+        return unseal_root_key(storage, keyfile_path=data_dir / keyfile.KEYFILE_NAME)
+    return unseal_root_key(storage, secret=read_passphrase(passphrase_file))
+
+
+def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, single: bool = False) -> None:
+    """A readable table by default; ``--json`` for scripts."""
+    if as_json:
+        print(json.dumps(rows[0] if single and rows else list(rows), indent=2, default=str))
+        return
+    widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(w) for c, w in zip(columns, widths, strict=True)))

@@ -1,0 +1,255 @@
+"""``openkms serve``, ``init`` and ``unseal``: starting the service and opening its root of trust."""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from openkms import identity
+from openkms.cli.common import CliError, add_storage_arguments, open_migrated, read_passphrase, resolve_paths
+from openkms.clock import SystemClock
+from openkms.seal import keyfile
+from openkms.seal.base import UnsealError
+from openkms.seal.service import (
+    initialize_with_keyfile,
+    initialize_with_passphrase,
+    is_initialized,
+    seal_kind,
+    unseal_root_key,
+)
+from openkms.settings import DEFAULT_PORT, Settings, parse_regions
+from openkms.storage.ports import Storage
+
+DEV_USER = "admin"
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the KMS server",
+        description=(
+            "Run the KMS server. Example (ready-to-use dev server): openkms serve --dev. "
+            "Production: openkms init, then openkms serve, then openkms unseal."
+        ),
+    )
+    add_storage_arguments(serve)
+    serve.add_argument("--host", default=os.environ.get("OPENKMS_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("OPENKMS_PORT", DEFAULT_PORT)))
+    serve.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    serve.add_argument("--regions", default=os.environ.get("OPENKMS_REGIONS"), help="comma list; default: any")
+    serve.add_argument("--dev", action="store_true", help="initialise and unseal automatically (key-file seal)")
+    serve.add_argument("--dev-access-key-id", default=None, help="pin the dev administrator's access key id")
+    serve.add_argument("--dev-secret-access-key", default=None, help="pin the dev administrator's secret")
+    serve.add_argument("--dev-account-id", default=None, help="pin the dev account id (12 digits)")
+    serve.add_argument("--dev-clock-offset", type=float, default=0.0, help="dev only: move the clock (seconds)")
+    serve.add_argument(
+        "--unseal-passphrase-file",
+        type=Path,
+        default=None,
+        help="unseal at start from this file (unattended starts; anyone who can read it can unseal)",
+    )
+
+    init = subparsers.add_parser(
+        "init",
+        help="create a data directory sealed with a passphrase",
+        description=(
+            "Create the root key, sealed with a passphrase (Argon2id). "
+            "Example: openkms init --data-dir /var/lib/openkms"
+        ),
+    )
+    add_storage_arguments(init)
+    init.add_argument("--passphrase-file", type=Path, default=None, help="read the passphrase from a file")
+    init.add_argument("--account-id", default=None, help="the first account (default: random 12 digits)")
+    init.add_argument("--json", action="store_true")
+
+    unseal = subparsers.add_parser(
+        "unseal",
+        help="unseal a running server with the passphrase",
+        description="Send the passphrase to a running server. Example: openkms unseal --endpoint http://127.0.0.1:8080",
+    )
+    unseal.add_argument("--endpoint", default=os.environ.get("OPENKMS_ENDPOINT", f"http://127.0.0.1:{DEFAULT_PORT}"))
+    unseal.add_argument("--passphrase-file", type=Path, default=None)
+
+
+def _settings(args: argparse.Namespace, data_dir: Path, url: str) -> Settings:
+    try:
+        return Settings(
+            data_dir=data_dir,
+            database_url=url,
+            host=args.host,
+            port=args.port,
+            workers=args.workers or os.cpu_count() or 1,
+            regions=parse_regions(args.regions),
+            dev=args.dev,
+            clock_offset_seconds=args.dev_clock_offset,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    data_dir, url = resolve_paths(args)
+    if not args.dev and (args.dev_access_key_id or args.dev_secret_access_key or args.dev_account_id):
+        raise CliError("--dev-* options need --dev")
+    settings = _settings(args, data_dir, url)
+    storage = open_migrated(url, data_dir)
+    try:
+        if args.dev:
+            root_key: bytes | None = _dev_root_key(args, settings, storage)
+        else:
+            root_key = _production_root_key(args, storage)
+    finally:
+        storage.close()
+    from openkms.server.runner import serve
+
+    return serve(settings, root_key)
+
+
+def _dev_root_key(args: argparse.Namespace, settings: Settings, storage: Storage) -> bytes:
+    clock = SystemClock()
+    key_path = settings.data_dir / keyfile.KEYFILE_NAME
+    if not is_initialized(storage):
+        root_key = initialize_with_keyfile(storage, key_path, clock)
+    elif seal_kind(storage) != keyfile.KIND:
+        raise CliError("this data directory is sealed with a passphrase; --dev needs a key-file data directory")
+    else:
+        root_key = unseal_root_key(storage, keyfile_path=key_path)
+    account_id, credentials = _dev_admin(args, storage, root_key, clock)
+    region = sorted(settings.regions)[0] if settings.regions else settings.default_region
+    print("openkms dev server", flush=True)
+    print(f"  endpoint:              http://{settings.host}:{settings.port}")
+    print(f"  region:                {region}{' (any region is served)' if settings.regions is None else ''}")
+    print(f"  account id:            {account_id}")
+    print(f"  access key id:         {credentials.access_key_id}")
+    print(f"  secret access key:     {credentials.secret_access_key}")
+    print(f"  data directory:        {settings.data_dir}", flush=True)
+    return root_key
+
+
+def _dev_admin(
+    args: argparse.Namespace, storage: Storage, root_key: bytes, clock: SystemClock
+) -> tuple[str, identity.NewAccessKey]:
+    """The dev administrator, created on first start; pinned credentials are added if missing."""
+    with storage.read() as tx:
+        admins = [u for u in tx.list_users(None) if u.user_name == DEV_USER]
+    if admins:
+        account_id = admins[0].account_id
+        if args.dev_account_id and args.dev_account_id != account_id:
+            raise CliError(f"this data directory's dev account is {account_id}, not {args.dev_account_id}")
+    else:
+        account_id = args.dev_account_id or identity.new_account_id()
+        identity.ensure_account(storage, account_id, clock)
+        identity.create_user(storage, account_id, DEV_USER, clock)
+    with storage.read() as tx:
+        pinned = tx.get_access_key(args.dev_access_key_id) if args.dev_access_key_id else None
+        existing = [k for k in tx.list_access_keys(account_id, DEV_USER) if k.status == identity.ACTIVE]
+    if args.dev_access_key_id or args.dev_secret_access_key:
+        if not (args.dev_access_key_id and args.dev_secret_access_key):
+            raise CliError("give both --dev-access-key-id and --dev-secret-access-key")
+        if pinned is None:
+            return account_id, identity.create_access_key(
+                storage,
+                root_key,
+                account_id,
+                DEV_USER,
+                clock,
+                access_key_id=args.dev_access_key_id,
+                secret_access_key=args.dev_secret_access_key,
+            )
+        if not hmac.compare_digest(identity.reveal_secret(root_key, pinned), args.dev_secret_access_key):
+            raise CliError(f"access key {args.dev_access_key_id} already exists with another secret")
+        return account_id, identity.NewAccessKey(pinned.access_key_id, args.dev_secret_access_key, account_id, DEV_USER)
+    if existing:
+        first = existing[0]
+        return account_id, identity.NewAccessKey(
+            first.access_key_id, identity.reveal_secret(root_key, first), account_id, DEV_USER
+        )
+    return account_id, identity.create_access_key(storage, root_key, account_id, DEV_USER, clock)
+
+
+def _production_root_key(args: argparse.Namespace, storage: Storage) -> bytes | None:
+    kind = seal_kind(storage)
+    if kind is None:
+        raise CliError("this data directory is not initialised: run `openkms init` first (or use --dev)")
+    if kind == keyfile.KIND:
+        raise CliError("this data directory was created by --dev (key-file seal); start it with --dev")
+    if args.unseal_passphrase_file is None and not os.environ.get("OPENKMS_UNSEAL_PASSPHRASE"):
+        print("openkms: starting sealed; run `openkms unseal` to unseal", file=sys.stderr, flush=True)
+        return None
+    try:
+        return unseal_root_key(storage, secret=read_passphrase(args.unseal_passphrase_file))
+    except UnsealError as exc:
+        raise CliError(str(exc)) from None
+
+
+def run_init(args: argparse.Namespace) -> int:
+    data_dir, url = resolve_paths(args)
+    storage = open_migrated(url, data_dir)
+    clock = SystemClock()
+    try:
+        if is_initialized(storage):
+            raise CliError("already initialised")
+        secret = read_passphrase(args.passphrase_file, confirm=True, env="OPENKMS_INIT_PASSPHRASE")
+        try:
+            root_key = initialize_with_passphrase(storage, secret, clock)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        account_id = args.account_id or identity.new_account_id()
+        identity.ensure_account(storage, account_id, clock)
+        identity.create_user(storage, account_id, DEV_USER, clock)
+        admin = identity.create_access_key(storage, root_key, account_id, DEV_USER, clock)
+    finally:
+        storage.close()
+    row = {
+        "AccountId": account_id,
+        "UserName": DEV_USER,
+        "AccessKeyId": admin.access_key_id,
+        "SecretAccessKey": admin.secret_access_key,
+        "DataDir": str(data_dir),
+    }
+    if args.json:
+        print(json.dumps(row, indent=2))
+    else:
+        print("Initialised. The passphrase is not stored: without it nothing here can be decrypted.")
+        for name, value in row.items():
+            print(f"  {name}: {value}")
+    return 0
+
+
+def run_unseal(args: argparse.Namespace) -> int:
+    secret = read_passphrase(args.passphrase_file)
+    endpoint = args.endpoint.rstrip("/")
+    if not endpoint.startswith(("http://", "https://")):
+        raise CliError("the endpoint must be an http:// or https:// URL")
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        f"{endpoint}/unseal",
+        data=json.dumps({"passphrase": secret}).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (operator-given URL)
+            response.read()
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read() or b"{}")
+        raise CliError(f"unseal refused: {body.get('message', exc.reason)}") from None
+    except urllib.error.URLError as exc:
+        raise CliError(f"cannot reach {endpoint}: {exc.reason}") from None
+    # Every worker learns the key from the supervisor within milliseconds; wait until health says so.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{endpoint}/healthz", timeout=5):  # noqa: S310 (operator-given URL)
+                pass
+            print("unsealed")
+            return 0
+        except urllib.error.HTTPError:
+            time.sleep(0.05)
+    raise CliError("the server did not report unsealed in time")

@@ -1,0 +1,166 @@
+"""Shared rules of the API: resolving a KeyId, key states, metadata rendering and pagination.
+
+:func:`resolve_key` is the only way an operation gets a key, and it returns one only if the caller may
+use it; the access-control issue plugs policy evaluation in here so it cannot be skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from typing import Any
+
+from openkms import ids
+from openkms.errors import (
+    AccessDeniedException,
+    DisabledException,
+    DryRunOperationException,
+    InvalidKeyUsageException,
+    InvalidMarkerException,
+    KMSInvalidStateException,
+    NotFoundException,
+)
+from openkms.operations.context import RequestContext
+from openkms.storage.ports import Transaction
+from openkms.storage.records import KeyRecord
+
+ENABLED = "Enabled"
+DISABLED = "Disabled"
+PENDING_DELETION = "PendingDeletion"
+PENDING_IMPORT = "PendingImport"
+
+SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
+
+
+def resolve_key(tx: Transaction, ctx: RequestContext, key_ref: str, *, allow_alias: bool) -> KeyRecord:
+    """Find the key ``key_ref`` names in the caller's account and region, or raise as AWS does."""
+    ref = ids.parse_key_reference(key_ref)
+    if ref is None or (ref.is_alias and not allow_alias):
+        raise NotFoundException(f"Invalid keyId {key_ref}")
+    if ref.account is not None and ref.account != ctx.principal.account_id:
+        # Cross-account use needs a key policy that allows it (access-control issue); until then, deny.
+        raise access_denied(ctx, key_ref)
+    if ref.region is not None and ref.region != ctx.region:
+        raise NotFoundException(f"Invalid arn {ref.region}")
+    if ref.is_alias:
+        assert ref.alias_name is not None
+        alias = tx.get_alias(ctx.principal.account_id, ctx.region, ref.alias_name)
+        if alias is None:
+            name = ids.alias_arn(ctx.region, ctx.principal.account_id, ref.alias_name)
+            raise NotFoundException(f"Alias {name} is not found.")
+        key_id = alias.target_key_id
+    else:
+        assert ref.key_id is not None
+        key_id = ref.key_id
+    key = tx.get_key(key_id)
+    if key is None or key.account_id != ctx.principal.account_id or key.region != ctx.region:
+        raise NotFoundException(f"Key '{ids.key_arn(ctx.region, ctx.principal.account_id, key_id)}' does not exist")
+    return key
+
+
+def access_denied(ctx: RequestContext, resource: str) -> AccessDeniedException:
+    action = f"kms:{ctx.operation}"
+    return AccessDeniedException(
+        f"User: {ctx.principal.arn} is not authorized to perform: {action} on resource: {resource} "
+        f"because no resource-based policy allows the {action} action"
+    )
+
+
+def require_enabled(key: KeyRecord) -> None:
+    """Cryptographic operations need an Enabled key (AWS's key-state table)."""
+    if key.key_state == ENABLED:
+        return
+    if key.key_state == DISABLED:
+        raise DisabledException(f"{key.arn} is disabled.")
+    raise KMSInvalidStateException(state_message(key))
+
+
+def require_not_pending_deletion(key: KeyRecord) -> None:
+    if key.key_state == PENDING_DELETION:
+        raise KMSInvalidStateException(state_message(key))
+
+
+def state_message(key: KeyRecord) -> str:
+    readable = {PENDING_DELETION: "pending deletion", PENDING_IMPORT: "pending import"}
+    return f"{key.arn} is {readable.get(key.key_state, key.key_state)}."
+
+
+def require_usage(key: KeyRecord, usage: str, operation: str) -> None:
+    if key.key_usage != usage:
+        raise InvalidKeyUsageException(f"{key.arn} key usage is {key.key_usage} which is not valid for {operation}.")
+
+
+def require_symmetric_algorithm(key: KeyRecord, algorithm: str | None) -> str:
+    chosen = algorithm or SYMMETRIC_DEFAULT
+    if key.key_spec == SYMMETRIC_DEFAULT and chosen != SYMMETRIC_DEFAULT:
+        raise InvalidKeyUsageException(f"Algorithm {chosen} is incompatible with key spec {key.key_spec}.")
+    return chosen
+
+
+def check_dry_run(params: dict[str, Any]) -> None:
+    """Raise after every other check passed, as AWS does when ``DryRun`` is true."""
+    if params.get("DryRun"):
+        raise DryRunOperationException()
+
+
+def key_material_id(version_id: str) -> str:
+    """AWS names key material with 64 hex characters; ours are derived from the 16-byte version id."""
+    return hashlib.sha256(b"openkms key material id\x00" + bytes.fromhex(version_id)).hexdigest()
+
+
+def encryption_algorithms(key: KeyRecord) -> list[str]:
+    return [SYMMETRIC_DEFAULT] if key.key_spec == SYMMETRIC_DEFAULT else []
+
+
+def key_metadata(key: KeyRecord) -> dict[str, Any]:
+    """DescribeKey's ``KeyMetadata`` with AWS's field names; absent fields are omitted."""
+    meta: dict[str, Any] = {
+        "AWSAccountId": key.account_id,
+        "KeyId": key.key_id,
+        "Arn": key.arn,
+        "CreationDate": key.creation_date,
+        "Enabled": key.key_state == ENABLED,
+        "Description": key.description,
+        "KeyUsage": key.key_usage,
+        "KeyState": key.key_state,
+        "Origin": key.origin,
+        "KeyManager": key.key_manager,
+        "CustomerMasterKeySpec": key.key_spec,
+        "KeySpec": key.key_spec,
+        "EncryptionAlgorithms": encryption_algorithms(key),
+        "MultiRegion": key.multi_region,
+    }
+    if key.key_state == PENDING_DELETION:
+        meta["DeletionDate"] = key.deletion_date
+        meta["PendingDeletionWindowInDays"] = key.pending_window_days
+    if key.current_version_id is not None and key.key_spec == SYMMETRIC_DEFAULT:
+        meta["CurrentKeyMaterialId"] = key_material_id(key.current_version_id)
+    return meta
+
+
+def encode_marker(kind: str, last: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}\x00{last}".encode()).decode("ascii")
+
+
+def decode_marker(kind: str, marker: str | None) -> str | None:
+    """The position after which the next page starts; a marker from elsewhere is refused."""
+    if marker is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(marker.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise InvalidMarkerException("Invalid marker") from None
+    prefix, sep, last = text.partition("\x00")
+    if prefix != kind or not sep or not last:
+        raise InvalidMarkerException("Invalid marker")
+    return last
+
+
+def page_result(items: list[Any], limit: int, kind: str, last_of: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Split ``limit + 1`` fetched items into a page and its ``NextMarker``/``Truncated`` fields."""
+    if len(items) > limit:
+        page = items[:limit]
+        return page, {"NextMarker": encode_marker(kind, last_of(page[-1])), "Truncated": True}
+    return items, {"Truncated": False}

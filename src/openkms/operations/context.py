@@ -1,0 +1,24 @@
+"""Who is calling, from where, for which request: everything an operation may know of the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    account_id: str
+    arn: str
+    user_name: str
+    access_key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    request_id: str
+    operation: str
+    principal: Principal
+    region: str  # from the SigV4 credential scope
+    source_ip: str
+    user_agent: str
+    now: float  # epoch seconds, from the injected clock, fixed for the whole request

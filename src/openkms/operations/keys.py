@@ -1,0 +1,223 @@
+"""CreateKey, DescribeKey, ListKeys, Enable/DisableKey, Schedule/CancelKeyDeletion, UpdateKeyDescription."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from openkms import ids
+from openkms.crypto import symmetric
+from openkms.crypto.rand import random_bytes
+from openkms.errors import (
+    CustomKeyStoreNotFoundException,
+    KMSInvalidStateException,
+    MalformedPolicyDocumentException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from openkms.operations import common
+from openkms.operations.context import RequestContext
+from openkms.operations.registry import Params, Result, operation
+from openkms.operations.services import Services
+from openkms.operations.tags import validate_new_tags
+from openkms.storage.records import KeyRecord, KeyVersionRecord
+
+# AWS enforces 7-30 days although the API model allows 1-365 (DESIGN.md section 8).
+MIN_PENDING_WINDOW_DAYS = 7
+MAX_PENDING_WINDOW_DAYS = 30
+DEFAULT_PENDING_WINDOW_DAYS = 30
+SECONDS_PER_DAY = 86400
+MAX_POLICY_BYTES = 32768
+
+
+def default_key_policy(account_id: str) -> str:
+    """AWS's default key policy: the account's root may do everything, so identity policies decide."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Id": "key-default-1",
+            "Statement": [
+                {
+                    "Sid": "Enable IAM User Permissions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ids.root_arn(account_id)},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+def _checked_policy(policy: str | None, account_id: str) -> str:
+    if policy is None:
+        return default_key_policy(account_id)
+    if len(policy.encode("utf-8")) > MAX_POLICY_BYTES:
+        raise MalformedPolicyDocumentException("The policy document exceeds the 32 KB size limit.")
+    try:
+        document = json.loads(policy)
+    except ValueError:
+        raise MalformedPolicyDocumentException("The policy is not valid JSON.") from None
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise MalformedPolicyDocumentException("The policy must be a JSON object with a Statement element.")
+    return policy
+
+
+def _requested_spec(params: Params) -> str:
+    key_spec = params.get("KeySpec")
+    legacy_spec = params.get("CustomerMasterKeySpec")
+    if key_spec is not None and legacy_spec is not None:
+        raise ValidationException("You cannot specify both KeySpec and CustomerMasterKeySpec. Use KeySpec.")
+    spec: str = key_spec or legacy_spec or common.SYMMETRIC_DEFAULT
+    return spec
+
+
+@operation("CreateKey")
+def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    spec = _requested_spec(params)
+    usage = params.get("KeyUsage", common.ENCRYPT_DECRYPT)
+    origin = params.get("Origin", "AWS_KMS")
+    if params.get("CustomKeyStoreId") is not None:
+        raise CustomKeyStoreNotFoundException("Custom key stores are not supported by openkms.")
+    if params.get("XksKeyId") is not None or origin in ("AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"):
+        raise UnsupportedOperationException(f"Origin {origin} is not supported by openkms.")
+    if origin != "AWS_KMS":
+        raise UnsupportedOperationException(f"Origin {origin} is not supported yet.")
+    if spec != common.SYMMETRIC_DEFAULT:
+        raise UnsupportedOperationException(f"KeySpec {spec} is not supported yet.")
+    if usage != common.ENCRYPT_DECRYPT:
+        raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}.")
+    if params.get("MultiRegion"):
+        raise UnsupportedOperationException("Multi-Region keys are not supported by openkms.")
+    policy = _checked_policy(params.get("Policy"), ctx.principal.account_id)
+    tags = validate_new_tags(params.get("Tags", []))
+
+    key_id = ids.new_key_id()
+    version_id = random_bytes(16).hex()
+    key = KeyRecord(
+        key_id=key_id,
+        account_id=ctx.principal.account_id,
+        region=ctx.region,
+        arn=ids.key_arn(ctx.region, ctx.principal.account_id, key_id),
+        description=params.get("Description", ""),
+        key_usage=usage,
+        key_spec=spec,
+        origin=origin,
+        key_manager="CUSTOMER",
+        key_state=common.ENABLED,
+        creation_date=ctx.now,
+        multi_region=False,
+        policy=policy,
+        current_version_id=version_id,
+    )
+    wrapped = svc.materials.wrap_new(key, version_id, symmetric.generate_key_material())
+    with svc.storage.transaction() as tx:
+        tx.insert_key(key)
+        tx.insert_version(KeyVersionRecord(key_id, version_id, ctx.now, wrapped))
+        if tags:
+            tx.put_tags(key_id, tags)
+    return {"KeyMetadata": common.key_metadata(key)}
+
+
+@operation("DescribeKey")
+def describe_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    with svc.storage.read() as tx:
+        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=True)
+    return {"KeyMetadata": common.key_metadata(key)}
+
+
+@operation("ListKeys")
+def list_keys(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    limit: int = params.get("Limit", 100)
+    after = common.decode_marker("keys", params.get("Marker"))
+    with svc.storage.read() as tx:
+        found = tx.list_keys(ctx.principal.account_id, ctx.region, after, limit + 1)
+    page, paging = common.page_result(found, limit, "keys", lambda k: k.key_id)
+    return {"Keys": [{"KeyId": k.key_id, "KeyArn": k.arn} for k in page], **paging}
+
+
+def _change_key(svc: Services, ctx: RequestContext, key_ref: str, change: Any) -> KeyRecord:
+    """Read-modify-write one key in a single transaction; ``change`` returns the new record or None."""
+    with svc.storage.transaction() as tx:
+        key = common.resolve_key(tx, ctx, key_ref, allow_alias=False)
+        updated: KeyRecord | None = change(key)
+        if updated is not None and updated != key:
+            tx.update_key(updated)
+            return updated
+    return key
+
+
+def _set_state(svc: Services, ctx: RequestContext, key_ref: str, state: str) -> None:
+    """Enable or disable; only an Enabled or Disabled key can switch (AWS's key-state table)."""
+
+    def change(key: KeyRecord) -> KeyRecord:
+        if key.key_state not in (common.ENABLED, common.DISABLED):
+            raise KMSInvalidStateException(common.state_message(key))
+        return replace(key, key_state=state)
+
+    _change_key(svc, ctx, key_ref, change)
+
+
+@operation("EnableKey")
+def enable_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    _set_state(svc, ctx, params["KeyId"], common.ENABLED)
+    return {}
+
+
+@operation("DisableKey")
+def disable_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    _set_state(svc, ctx, params["KeyId"], common.DISABLED)
+    return {}
+
+
+@operation("ScheduleKeyDeletion")
+def schedule_key_deletion(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    days: int = params.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
+    if not MIN_PENDING_WINDOW_DAYS <= days <= MAX_PENDING_WINDOW_DAYS:
+        bound = "greater" if days < MIN_PENDING_WINDOW_DAYS else "less"
+        limit = MIN_PENDING_WINDOW_DAYS if days < MIN_PENDING_WINDOW_DAYS else MAX_PENDING_WINDOW_DAYS
+        raise ValidationException(
+            f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy "
+            f"constraint: Member must have value {bound} than or equal to {limit}"
+        )
+
+    def change(key: KeyRecord) -> KeyRecord:
+        if key.key_state == common.PENDING_DELETION:
+            raise KMSInvalidStateException(common.state_message(key))
+        return replace(
+            key,
+            key_state=common.PENDING_DELETION,
+            deletion_date=ctx.now + days * SECONDS_PER_DAY,
+            pending_window_days=days,
+        )
+
+    key = _change_key(svc, ctx, params["KeyId"], change)
+    return {
+        "KeyId": key.arn,
+        "DeletionDate": key.deletion_date,
+        "KeyState": key.key_state,
+        "PendingWindowInDays": key.pending_window_days,
+    }
+
+
+@operation("CancelKeyDeletion")
+def cancel_key_deletion(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    def change(key: KeyRecord) -> KeyRecord:
+        if key.key_state != common.PENDING_DELETION:
+            raise KMSInvalidStateException(f"{key.arn} is not pending deletion.")
+        return replace(key, key_state=common.DISABLED, deletion_date=None, pending_window_days=None)
+
+    key = _change_key(svc, ctx, params["KeyId"], change)
+    return {"KeyId": key.arn}
+
+
+@operation("UpdateKeyDescription")
+def update_key_description(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    def change(key: KeyRecord) -> KeyRecord:
+        common.require_not_pending_deletion(key)
+        return replace(key, description=params["Description"])
+
+    _change_key(svc, ctx, params["KeyId"], change)
+    return {}

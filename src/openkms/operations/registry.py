@@ -1,0 +1,40 @@
+"""Operation name -> handler, filled by the :func:`operation` decorator (no if/elif dispatch)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from openkms.operations.context import RequestContext
+from openkms.operations.services import Services
+
+Params = dict[str, Any]
+Result = dict[str, Any]
+Handler = Callable[[Services, RequestContext, Params], Result]
+
+_HANDLERS: dict[str, Handler] = {}
+
+
+def operation(name: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        if name in _HANDLERS:
+            raise RuntimeError(f"operation {name} registered twice")
+        _HANDLERS[name] = handler
+        return handler
+
+    return register
+
+
+def handler_for(name: str) -> Handler | None:
+    _load_all()
+    return _HANDLERS.get(name)
+
+
+def implemented_operations() -> frozenset[str]:
+    _load_all()
+    return frozenset(_HANDLERS)
+
+
+def _load_all() -> None:
+    # Importing the modules runs their decorators; kept here so callers need not know the module list.
+    from openkms.operations import aliases, encryption, keys, tags  # noqa: F401

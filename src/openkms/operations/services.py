@@ -1,0 +1,20 @@
+"""The ports an operation works with, bundled so handlers have one uniform signature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openkms.clock import Clock
+from openkms.operations.materials import MaterialCache
+from openkms.seal.keyring import Keyring
+from openkms.settings import Settings
+from openkms.storage.ports import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    storage: Storage
+    keyring: Keyring
+    clock: Clock
+    settings: Settings
+    materials: MaterialCache

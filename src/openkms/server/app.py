@@ -1,0 +1,220 @@
+"""The HTTP front of openkms: one ASGI app whose KMS request path reads top to bottom in :meth:`handle_kms`.
+
+    size limit -> sealed? -> SigV4 -> region -> X-Amz-Target -> strict JSON -> model validation
+    -> operation (resolve key, state, crypto, storage) -> JSON response
+
+Everything after the body is read is synchronous and runs on the event loop: each step costs
+microseconds (PERFORMANCE.md), and a thread hop would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from openkms.auth.credentials import Authenticator
+from openkms.auth.sigv4 import SignedRequest
+from openkms.errors import (
+    InvalidSignatureException,
+    KmsError,
+    RequestEntityTooLargeException,
+    UnsupportedOperationException,
+)
+from openkms.operations import registry
+from openkms.operations.context import RequestContext
+from openkms.operations.services import Services
+from openkms.seal.base import UnsealError
+from openkms.server import protocol
+from openkms.server.error_map import as_kms_error, error_body
+from openkms.server.jsonio import dumps, loads_strict
+from openkms.server.validate import serialize_output, validate_input
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("openkms.server")
+
+_JSON_HEADERS = [(b"content-type", protocol.JSON_CONTENT_TYPE.encode())]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]  # lower-case names, in arrival order
+    body: bytes
+    client_ip: str
+
+    def header(self, name: str) -> str | None:
+        values = [v for k, v in self.headers if k == name]
+        return ",".join(values) if values else None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
+
+
+def _error_response(error: KmsError, request_id: str) -> HttpResponse:
+    headers = [*_JSON_HEADERS, (b"x-amzn-requestid", request_id.encode()), (b"x-amzn-errortype", error.code.encode())]
+    return HttpResponse(error.status, error_body(error), headers)
+
+
+class KmsApplication:
+    """Serves the KMS API, ``GET /healthz`` and ``POST /unseal``; nothing else."""
+
+    def __init__(
+        self,
+        services: Services,
+        authenticator: Authenticator,
+        unseal: Callable[[str], bytes] | None = None,
+        on_unsealed: Callable[[bytes], None] | None = None,
+        on_startup: Callable[[], None] | None = None,
+    ) -> None:
+        self._services = services
+        self._auth = authenticator
+        self._unseal = unseal
+        self._on_unsealed = on_unsealed
+        self._on_startup = on_startup
+
+    # -- the KMS request path -------------------------------------------------------------------------
+    def handle_kms(self, request: HttpRequest) -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        operation: str | None = None
+        svc = self._services
+        try:
+            svc.keyring.root_key()  # a sealed server answers nothing and touches no storage (TESTS.md P-4)
+            now = svc.clock.now()
+            signed = SignedRequest(request.method, request.path, request.query, request.headers, request.body)
+            principal, region = self._auth.authenticate(signed, now, svc.settings.max_clock_skew_seconds)
+            if not svc.settings.serves_region(region):
+                raise InvalidSignatureException("Credential should be scoped to a valid region.")
+            operation = protocol.operation_from_target(request.header("x-amz-target"))
+            protocol.check_content_type(request.header("content-type"))
+            handler = registry.handler_for(operation)
+            if handler is None:
+                raise UnsupportedOperationException(f"{operation} is not supported by this version of openkms.")
+            params = validate_input(operation, loads_strict(request.body))
+            ctx = RequestContext(
+                request_id=request_id,
+                operation=operation,
+                principal=principal,
+                region=region,
+                source_ip=request.client_ip,
+                user_agent=(request.header("user-agent") or "")[:1024],
+                now=now,
+            )
+            result = handler(svc, ctx, params)
+            body = dumps(serialize_output(result))
+            return HttpResponse(200, body, [*_JSON_HEADERS, (b"x-amzn-requestid", request_id.encode())])
+        except Exception as exc:  # every failure leaves through the one error map
+            return _error_response(as_kms_error(exc, operation), request_id)
+
+    # -- ASGI -----------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"]
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            response = self._health()
+        elif path == "/unseal" and method == "POST":
+            response = await self._handle_unseal(scope, receive)
+        elif path == "/" and method == "POST":
+            response = await self._handle_kms_http(scope, receive)
+        else:
+            response = HttpResponse(404, dumps({"__type": "UnknownOperationException"}), list(_JSON_HEADERS))
+        headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
+
+    async def _handle_kms_http(self, scope: Scope, receive: Receive) -> HttpResponse:
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        body = await self._read_body(headers, receive)
+        if body is None:
+            return _error_response(
+                RequestEntityTooLargeException(
+                    f"The request body exceeds the limit of {self._services.settings.max_body_bytes} bytes."
+                ),
+                str(uuid.uuid4()),
+            )
+        client = scope.get("client")
+        request = HttpRequest(
+            method=scope["method"],
+            path=scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0] or "/",
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            body=body,
+            client_ip=client[0] if client else "",
+        )
+        return self.handle_kms(request)
+
+    async def _read_body(self, headers: list[tuple[str, str]], receive: Receive) -> bytes | None:
+        """The body, read once; ``None`` if it is larger than allowed (refused before reading it all)."""
+        limit = self._services.settings.max_body_bytes
+        declared = [v for k, v in headers if k == "content-length"]
+        if declared and (not declared[0].strip().isdigit() or int(declared[0]) > limit):
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _health(self) -> HttpResponse:
+        sealed = self._services.keyring.sealed
+        body = dumps({"status": "sealed" if sealed else "ok", "sealed": sealed})
+        return HttpResponse(503 if sealed else 200, body, list(_JSON_HEADERS))
+
+    async def _handle_unseal(self, scope: Scope, receive: Receive) -> HttpResponse:
+        """Derive the root key from a passphrase off the event loop (Argon2id is deliberately slow)."""
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        body = await self._read_body(headers, receive)
+        if not self._services.keyring.sealed:
+            return self._health()
+        if self._unseal is None or body is None:
+            return HttpResponse(400, dumps({"__type": "ValidationException", "message": "unseal unavailable"}), [])
+        try:
+            secret = loads_strict(body).get("passphrase")
+            if not isinstance(secret, str):
+                raise UnsealError('the body must be {"passphrase": "..."}')
+            root_key = await asyncio.to_thread(self._unseal, secret)
+        except (UnsealError, KmsError) as exc:
+            message = exc.message if isinstance(exc, KmsError) else str(exc)
+            return HttpResponse(
+                400, dumps({"__type": "InvalidUnsealKeyException", "message": message}), list(_JSON_HEADERS)
+            )
+        self._services.keyring.unseal(root_key)
+        if self._on_unsealed is not None:
+            self._on_unsealed(root_key)
+        return self._health()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self._on_startup is not None:
+                    self._on_startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return

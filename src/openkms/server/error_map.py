@@ -1,0 +1,26 @@
+"""The one place where exceptions become AWS error responses.
+
+Known errors carry their own code and status. Anything else is an internal failure: it is logged (type
+and traceback, never request data) and answered as ``KMSInternalException`` with no detail.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from openkms.errors import KmsError, KMSInternalException
+from openkms.server.jsonio import dumps
+
+log = logging.getLogger("openkms.server")
+
+
+def as_kms_error(exc: BaseException, operation: str | None) -> KmsError:
+    if isinstance(exc, KmsError):
+        return exc
+    log.error("internal error (%s) in %s", type(exc).__name__, operation or "request", exc_info=exc)
+    return KMSInternalException()
+
+
+def error_body(error: KmsError) -> bytes:
+    body = {"__type": error.code, "message": error.message} if error.message else {"__type": error.code}
+    return dumps(body)

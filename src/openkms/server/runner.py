@@ -1,0 +1,151 @@
+"""Process model: one supervisor, N worker processes sharing one listening socket.
+
+The supervisor holds the root key once unsealed and hands it to each worker over a private pipe, so an
+unseal request answered by one worker reaches every worker, and a worker that dies is replaced already
+unsealed. The root key crosses only these pipes; it is never written to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from openkms.settings import Settings
+
+log = logging.getLogger("openkms.runner")
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def worker_main(settings: Settings, sock: socket.socket, conn: Connection, root_key: bytes | None) -> None:
+    """Entry point of a worker process (spawned, so it starts with no inherited state)."""
+    import uvicorn
+
+    from openkms.seal.keyring import Keyring
+    from openkms.storage.factory import open_storage
+    from openkms.wiring import build_app, build_services
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    keyring = Keyring()
+    if root_key is not None:
+        keyring.unseal(root_key)
+    storage = open_storage(settings.database_url)
+    services = build_services(settings, storage, keyring)
+
+    def on_message() -> None:
+        try:
+            kind, payload = conn.recv()
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(conn.fileno())
+            os.kill(os.getpid(), signal.SIGTERM)  # the supervisor is gone: stop serving
+            return
+        if kind == "root":
+            keyring.unseal(payload)
+
+    def on_startup() -> None:
+        asyncio.get_running_loop().add_reader(conn.fileno(), on_message)
+
+    def on_unsealed(key: bytes) -> None:
+        conn.send(("unsealed", key))
+
+    app = build_app(services, on_unsealed=on_unsealed, on_startup=on_startup)
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        timeout_keep_alive=30,
+        backlog=2048,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+    storage.close()
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, sock: socket.socket, root_key: bytes | None) -> None:
+        self._settings = settings
+        self._sock = sock
+        self._root_key = root_key
+        self._ctx = multiprocessing.get_context("spawn")
+        self._workers: list[tuple[BaseProcess, Connection]] = []
+        self._stopping = False
+
+    def _spawn(self) -> tuple[BaseProcess, Connection]:
+        parent_end, child_end = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(self._settings, self._sock, child_end, self._root_key),
+            name="openkms-worker",
+            daemon=False,
+        )
+        process.start()
+        child_end.close()
+        return process, parent_end
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self._workers = [self._spawn() for _ in range(self._settings.workers)]
+        while not self._stopping:
+            ready: list[Any] = wait([c for _, c in self._workers] + [p.sentinel for p, _ in self._workers], 1.0)
+            for item in ready:
+                self._handle_ready(item)
+        self._shutdown()
+        return 0
+
+    def _handle_ready(self, item: Any) -> None:
+        for index, (process, conn) in enumerate(self._workers):
+            if item is conn:
+                try:
+                    kind, payload = conn.recv()
+                except (EOFError, OSError):
+                    continue
+                if kind == "unsealed":
+                    self._root_key = payload
+                    for other_process, other in self._workers:
+                        if other is not conn and other_process.is_alive():
+                            other.send(("root", payload))
+            elif item == process.sentinel and not self._stopping:
+                process.join()
+                conn.close()
+                log.warning("worker %s exited with %s; starting a new one", process.pid, process.exitcode)
+                self._workers[index] = self._spawn()
+
+    def _stop(self, signum: int, frame: object) -> None:
+        self._stopping = True
+
+    def _shutdown(self) -> None:
+        for process, _ in self._workers:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        for process, conn in self._workers:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+            conn.close()
+
+
+def serve(settings: Settings, root_key: bytes | None) -> int:
+    sock = bind_socket(settings.host, settings.port)
+    try:
+        return Supervisor(settings, sock, root_key).run()
+    finally:
+        sock.close()

@@ -1,0 +1,66 @@
+"""Settings: read once at start, validated, then passed in (never imported as a global)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from openkms.ids import is_valid_region
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_PORT = 8080
+# The largest legitimate request is a 32 KB key policy or an ImportKeyMaterial call (two 6 KiB blobs in
+# base64); 128 KiB leaves room for encryption contexts and is refused before the body is read past it.
+DEFAULT_MAX_BODY_BYTES = 128 * 1024
+# AWS rejects a SigV4 signature more than 15 minutes away from its clock.
+MAX_CLOCK_SKEW_SECONDS = 900
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    # None serves every region a request is signed for (dev mode); otherwise only these.
+    regions: frozenset[str] | None = None
+    default_region: str = DEFAULT_REGION
+    dev: bool = False
+    clock_offset_seconds: float = 0.0
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_clock_skew_seconds: int = MAX_CLOCK_SKEW_SECONDS
+    unseal_passphrase: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be between 1 and 65535, not {self.port}")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.regions is not None:
+            bad = sorted(r for r in self.regions if not is_valid_region(r))
+            if bad or not self.regions:
+                raise ValueError(f"invalid region list: {sorted(self.regions)}")
+        if self.clock_offset_seconds and not self.dev:
+            raise ValueError("a clock offset is only allowed in dev mode")
+        if self.max_body_bytes < 1024:
+            raise ValueError("max body size must be at least 1024 bytes")
+
+    def serves_region(self, region: str) -> bool:
+        return self.regions is None or region in self.regions
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("OPENKMS_DATA_DIR", "./openkms-data")).resolve()
+
+
+def default_database_url(data_dir: Path) -> str:
+    return os.environ.get("OPENKMS_DATABASE_URL") or f"sqlite:///{data_dir / 'openkms.db'}"
+
+
+def parse_regions(text: str | None) -> frozenset[str] | None:
+    """``"us-east-1,eu-west-1"`` -> a set; empty or ``*`` -> every region."""
+    if text is None or text.strip() in ("", "*"):
+        return None
+    return frozenset(part.strip() for part in text.split(",") if part.strip())

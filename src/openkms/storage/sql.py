@@ -1,0 +1,665 @@
+"""The storage port over SQL, written once for both engines.
+
+``sqlite.py`` and ``postgres.py`` differ only in how they connect, which statements open a transaction and
+which driver exceptions mean what; they describe that in a :class:`Dialect` and inherit everything else
+from :class:`SQLStorage`. Every query is written here with ``?`` placeholders and rewritten once per
+dialect, so the two engines cannot drift apart.
+
+Rules the engines share:
+
+- Each thread has its own connection (DB-API connections are not meant to be shared mid-transaction);
+  :class:`SQLStorage` keeps a registry so ``close()`` can close all of them and a dead thread's
+  connection is closed when the next one is opened.
+- Inserts that can collide use ``ON CONFLICT DO NOTHING`` and raise :class:`DuplicateError` when no row was
+  written. No statement fails, so on PostgreSQL the transaction stays usable after a caught duplicate.
+- In write transactions ``get_key`` and ``get_alias`` lock the row (PostgreSQL ``FOR NO KEY UPDATE``;
+  SQLite already serialises writers with ``BEGIN IMMEDIATE``), because ``update_key`` overwrites every
+  mutable column: without the lock, a concurrent read-modify-write (DescribeKey -> UpdateKeyDescription)
+  could silently undo a DisableKey.
+- Driver errors become :class:`StorageError` (the original kept as ``__cause__``) so the server maps them to
+  ``KMSInternalException`` without leaking driver text to clients.
+"""
+
+# The queries below are assembled from column names taken from records.py and fixed fragments; values
+# always travel as parameters, so S608 (string-built SQL) does not apply.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from types import TracebackType
+from typing import Any, Generic, Protocol, TypeVar
+
+from openkms.storage import migrate as _migrate
+from openkms.storage.ports import DuplicateError, StorageError
+from openkms.storage.records import (
+    AccessKeyRecord,
+    AliasRecord,
+    KeyRecord,
+    KeyVersionRecord,
+    SealRecord,
+    TagRecord,
+    UserRecord,
+)
+
+
+class Cursor(Protocol):
+    """The slice of a DB-API cursor we use; both ``sqlite3`` and ``psycopg`` cursors fit."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> object: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between engines, as data."""
+
+    name: str  # "sqlite" or "postgresql"; also Storage.dialect
+    placeholder: str  # "?" or "%s"
+    driver_error: type[Exception]  # base class of the driver's errors
+    is_unique_violation: Callable[[Exception], bool]
+    column_types: Mapping[str, str]  # migration tokens, see migrations/0001_initial.sql
+    lock_clause: str  # appended to get_key/get_alias in write transactions ("" where writers are serialised)
+    begin_write: tuple[str, ...]
+    begin_read: tuple[str, ...]
+    begin_migrate: tuple[str, ...]  # opens a transaction holding the migration lock
+    table_exists: str  # one parameter: the table name; returns a row if it exists
+
+    def wrap(self, exc: Exception) -> StorageError:
+        """The port's error for a driver error; the caller chains the original with ``from``."""
+        if self.is_unique_violation(exc):
+            return DuplicateError(f"{self.name}: unique constraint violated")
+        return StorageError(f"{self.name}: {type(exc).__name__}: {exc}")
+
+
+# ---------------------------------------------------------------------------------------------- rows
+
+
+def _columns(record_type: type[Any]) -> tuple[str, ...]:
+    """Column names equal field names, so the SQL lists cannot drift from records.py."""
+    return tuple(f.name for f in fields(record_type))
+
+
+_KEY_COLS = _columns(KeyRecord)
+_KEY_IMMUTABLE = frozenset(
+    {"key_id", "account_id", "region", "arn", "key_usage", "key_spec", "origin", "key_manager", "creation_date"}
+)
+_KEY_MUTABLE = tuple(c for c in _KEY_COLS if c not in _KEY_IMMUTABLE and c != "multi_region")
+_KEY_BOOLS = tuple(i for i, c in enumerate(_KEY_COLS) if c in ("multi_region", "rotation_enabled"))
+_VERSION_COLS = _columns(KeyVersionRecord)
+_ALIAS_COLS = _columns(AliasRecord)
+_USER_COLS = _columns(UserRecord)
+_ACCESS_KEY_COLS = _columns(AccessKeyRecord)
+_SEAL_COLS = _columns(SealRecord)
+
+
+def _key_from_row(row: Sequence[Any]) -> KeyRecord:
+    values = list(row)
+    for i in _KEY_BOOLS:  # SQLite has no boolean type and hands back 0/1
+        values[i] = bool(values[i])
+    return KeyRecord(*values)
+
+
+def _values(record: object, cols: Iterable[str]) -> tuple[Any, ...]:
+    return tuple(getattr(record, c) for c in cols)
+
+
+def _csv(cols: Iterable[str]) -> str:
+    return ", ".join(cols)
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class _Queries:
+    """Every statement, rendered for one dialect (placeholder style, row locking)."""
+
+    def __init__(self, placeholder: str, lock: str) -> None:
+        k, v, a, u, ak, s = (
+            _csv(c) for c in (_KEY_COLS, _VERSION_COLS, _ALIAS_COLS, _USER_COLS, _ACCESS_KEY_COLS, _SEAL_COLS)
+        )
+        keys_where = "SELECT " + k + " FROM keys WHERE account_id = ? AND region = ?"
+        alias_where = "SELECT " + a + " FROM aliases WHERE account_id = ? AND region = ?"
+        ak_select = "SELECT " + ak + " FROM access_keys"
+        ak_order = " ORDER BY account_id, user_name, access_key_id"
+        raw = {
+            "insert_key": f"INSERT INTO keys ({k}) VALUES ({_marks(len(_KEY_COLS))}) ON CONFLICT DO NOTHING",
+            "get_key": f"SELECT {k} FROM keys WHERE key_id = ?{lock}",
+            "update_key": "UPDATE keys SET " + ", ".join(f"{c} = ?" for c in _KEY_MUTABLE) + " WHERE key_id = ?",
+            "list_keys": keys_where + " ORDER BY key_id LIMIT ?",
+            "list_keys_after": keys_where + " AND key_id > ? ORDER BY key_id LIMIT ?",
+            "delete_key_tags": "DELETE FROM tags WHERE key_id = ?",
+            "delete_key_aliases": "DELETE FROM aliases WHERE target_key_id = ?",
+            "delete_key_versions": "DELETE FROM key_versions WHERE key_id = ?",
+            "delete_key": "DELETE FROM keys WHERE key_id = ?",
+            # version_number: the next slot of this key, so list_versions orders by insertion.
+            "insert_version": (
+                "INSERT INTO key_versions (key_id, version_id, version_number, created_at, wrapped_material,"
+                " rotation_type) VALUES (?, ?, (SELECT COALESCE(MAX(version_number), 0) + 1 FROM key_versions"
+                " WHERE key_id = ?), ?, ?, ?) ON CONFLICT DO NOTHING"
+            ),
+            "get_version": f"SELECT {v} FROM key_versions WHERE key_id = ? AND version_id = ?",
+            "list_versions": f"SELECT {v} FROM key_versions WHERE key_id = ? ORDER BY version_number",
+            "insert_alias": f"INSERT INTO aliases ({a}) VALUES ({_marks(len(_ALIAS_COLS))}) ON CONFLICT DO NOTHING",
+            "get_alias": f"SELECT {a} FROM aliases WHERE account_id = ? AND region = ? AND alias_name = ?{lock}",
+            "update_alias": (
+                "UPDATE aliases SET target_key_id = ?, last_updated_date = ?"
+                " WHERE account_id = ? AND region = ? AND alias_name = ?"
+            ),
+            "delete_alias": "DELETE FROM aliases WHERE account_id = ? AND region = ? AND alias_name = ?",
+            "list_aliases": alias_where + " ORDER BY alias_name LIMIT ?",
+            "list_aliases_after": alias_where + " AND alias_name > ? ORDER BY alias_name LIMIT ?",
+            "list_aliases_key": alias_where + " AND target_key_id = ? ORDER BY alias_name LIMIT ?",
+            "list_aliases_key_after": (
+                alias_where + " AND target_key_id = ? AND alias_name > ? ORDER BY alias_name LIMIT ?"
+            ),
+            "put_tag": (
+                "INSERT INTO tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)"
+                " ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value"
+            ),
+            "delete_tag": "DELETE FROM tags WHERE key_id = ? AND tag_key = ?",
+            "list_tags": "SELECT key_id, tag_key, tag_value FROM tags WHERE key_id = ? ORDER BY tag_key LIMIT ?",
+            "list_tags_after": (
+                "SELECT key_id, tag_key, tag_value FROM tags WHERE key_id = ? AND tag_key > ? ORDER BY tag_key LIMIT ?"
+            ),
+            "count_tags": "SELECT COUNT(*) FROM tags WHERE key_id = ?",
+            "insert_account": "INSERT INTO accounts (account_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            "account_exists": "SELECT 1 FROM accounts WHERE account_id = ?",
+            "insert_user": f"INSERT INTO users ({u}) VALUES ({_marks(len(_USER_COLS))}) ON CONFLICT DO NOTHING",
+            "get_user": f"SELECT {u} FROM users WHERE account_id = ? AND user_name = ?",
+            "list_users": f"SELECT {u} FROM users ORDER BY account_id, user_name",
+            "list_users_account": f"SELECT {u} FROM users WHERE account_id = ? ORDER BY user_name",
+            "delete_user_access_keys": "DELETE FROM access_keys WHERE account_id = ? AND user_name = ?",
+            "delete_user": "DELETE FROM users WHERE account_id = ? AND user_name = ?",
+            "insert_access_key": (
+                f"INSERT INTO access_keys ({ak}) VALUES ({_marks(len(_ACCESS_KEY_COLS))}) ON CONFLICT DO NOTHING"
+            ),
+            "get_access_key": ak_select + " WHERE access_key_id = ?",
+            "list_access_keys": ak_select + ak_order,
+            "list_access_keys_account": ak_select + " WHERE account_id = ?" + ak_order,
+            "list_access_keys_user": ak_select + " WHERE user_name = ?" + ak_order,
+            "list_access_keys_account_user": ak_select + " WHERE account_id = ? AND user_name = ?" + ak_order,
+            "set_access_key_status": "UPDATE access_keys SET status = ? WHERE access_key_id = ?",
+            "delete_access_key": "DELETE FROM access_keys WHERE access_key_id = ?",
+            "get_seal": f"SELECT {s} FROM seal WHERE id = 1",
+            "put_seal": f"INSERT INTO seal (id, {s}) VALUES (1, {_marks(len(_SEAL_COLS))}) ON CONFLICT DO NOTHING",
+        }
+        for name, sql in raw.items():
+            setattr(self, name, sql.replace("?", placeholder) if placeholder != "?" else sql)
+
+    def __getattr__(self, name: str) -> str:  # only reached for a misspelt query name
+        raise AttributeError(f"no query named {name!r}")
+
+
+class _Ended:
+    """Stands in for the cursor once a transaction is over, so a leaked Transaction cannot run SQL."""
+
+    rowcount = -1
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> object:
+        raise RuntimeError("this transaction has ended; open a new one with storage.transaction()/read()")
+
+    def fetchone(self) -> Any:
+        return self.execute("")
+
+    def fetchall(self) -> list[Any]:
+        self.execute("")
+        return []
+
+
+_ENDED = _Ended()
+
+
+# ---------------------------------------------------------------------------------------- transaction
+
+
+class SQLTransaction:
+    """The :class:`~openkms.storage.ports.Transaction` port over one cursor inside an open transaction.
+
+    An ``update_*`` that matches no row raises :class:`StorageError`: it means the caller lost track of the
+    row, and silently dropping a state change (a DisableKey, say) would be worse than failing the call.
+    """
+
+    __slots__ = ("_cur", "_dialect", "_q", "_read_only")
+
+    def __init__(self, cursor: Cursor, dialect: Dialect, queries: _Queries, *, read_only: bool) -> None:
+        self._cur = cursor
+        self._dialect = dialect
+        self._q = queries
+        self._read_only = read_only
+
+    def _end(self) -> None:
+        self._cur = _ENDED
+
+    # -- plumbing
+
+    def _run(self, sql: str, params: Sequence[Any]) -> int:
+        try:
+            self._cur.execute(sql, params)
+            return self._cur.rowcount
+        except self._dialect.driver_error as exc:
+            raise self._dialect.wrap(exc) from exc
+
+    def _one(self, sql: str, params: Sequence[Any]) -> Any:
+        try:
+            self._cur.execute(sql, params)
+            return self._cur.fetchone()
+        except self._dialect.driver_error as exc:
+            raise self._dialect.wrap(exc) from exc
+
+    def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            self._cur.execute(sql, params)
+            return self._cur.fetchall()
+        except self._dialect.driver_error as exc:
+            raise self._dialect.wrap(exc) from exc
+
+    def _write(self, sql: str, params: Sequence[Any]) -> int:
+        if self._read_only:
+            raise RuntimeError("write attempted in a read-only transaction; use storage.transaction()")
+        return self._run(sql, params)
+
+    def _insert(self, sql: str, params: Sequence[Any], what: str) -> None:
+        if self._write(sql, params) == 0:
+            raise DuplicateError(f"{what} already exists")
+
+    def _update(self, sql: str, params: Sequence[Any], what: str) -> None:
+        if self._write(sql, params) == 0:
+            raise StorageError(f"{what} vanished before its update")
+
+    # -- keys
+
+    def insert_key(self, key: KeyRecord) -> None:
+        self._insert(self._q.insert_key, _values(key, _KEY_COLS), "key")
+
+    def get_key(self, key_id: str) -> KeyRecord | None:
+        row = self._one(self._q.get_key, (key_id,))
+        return None if row is None else _key_from_row(row)
+
+    def update_key(self, key: KeyRecord) -> None:
+        self._update(self._q.update_key, (*_values(key, _KEY_MUTABLE), key.key_id), "key")
+
+    def list_keys(self, account_id: str, region: str, after_key_id: str | None, limit: int) -> list[KeyRecord]:
+        if after_key_id is None:
+            rows = self._all(self._q.list_keys, (account_id, region, limit))
+        else:
+            rows = self._all(self._q.list_keys_after, (account_id, region, after_key_id, limit))
+        return [_key_from_row(r) for r in rows]
+
+    def delete_key(self, key_id: str) -> None:
+        # Explicit child deletes rather than trusting ON DELETE CASCADE alone: a connection opened without
+        # PRAGMA foreign_keys would otherwise leave wrapped material behind (crypto-shredding).
+        for sql in (self._q.delete_key_tags, self._q.delete_key_aliases, self._q.delete_key_versions):
+            self._write(sql, (key_id,))
+        self._write(self._q.delete_key, (key_id,))
+
+    # -- key versions
+
+    def insert_version(self, version: KeyVersionRecord) -> None:
+        v = version
+        params = (v.key_id, v.version_id, v.key_id, v.created_at, v.wrapped_material, v.rotation_type)
+        self._insert(self._q.insert_version, params, "key version")
+
+    def get_version(self, key_id: str, version_id: str) -> KeyVersionRecord | None:
+        row = self._one(self._q.get_version, (key_id, version_id))
+        return None if row is None else KeyVersionRecord(*row)
+
+    def list_versions(self, key_id: str) -> list[KeyVersionRecord]:
+        return [KeyVersionRecord(*r) for r in self._all(self._q.list_versions, (key_id,))]
+
+    # -- aliases
+
+    def insert_alias(self, alias: AliasRecord) -> None:
+        self._insert(self._q.insert_alias, _values(alias, _ALIAS_COLS), "alias")
+
+    def get_alias(self, account_id: str, region: str, alias_name: str) -> AliasRecord | None:
+        row = self._one(self._q.get_alias, (account_id, region, alias_name))
+        return None if row is None else AliasRecord(*row)
+
+    def update_alias(self, alias: AliasRecord) -> None:
+        """Retarget the alias; ``creation_date`` is immutable and ignored."""
+        a = alias
+        params = (a.target_key_id, a.last_updated_date, a.account_id, a.region, a.alias_name)
+        self._update(self._q.update_alias, params, "alias")
+
+    def delete_alias(self, account_id: str, region: str, alias_name: str) -> None:
+        self._write(self._q.delete_alias, (account_id, region, alias_name))
+
+    def list_aliases(
+        self, account_id: str, region: str, key_id: str | None, after_alias_name: str | None, limit: int
+    ) -> list[AliasRecord]:
+        q = self._q
+        if key_id is None:
+            if after_alias_name is None:
+                rows = self._all(q.list_aliases, (account_id, region, limit))
+            else:
+                rows = self._all(q.list_aliases_after, (account_id, region, after_alias_name, limit))
+        elif after_alias_name is None:
+            rows = self._all(q.list_aliases_key, (account_id, region, key_id, limit))
+        else:
+            rows = self._all(q.list_aliases_key_after, (account_id, region, key_id, after_alias_name, limit))
+        return [AliasRecord(*r) for r in rows]
+
+    # -- tags
+
+    def put_tags(self, key_id: str, tags: Mapping[str, str]) -> None:
+        for tag_key, tag_value in tags.items():
+            self._write(self._q.put_tag, (key_id, tag_key, tag_value))
+
+    def delete_tags(self, key_id: str, tag_keys: Sequence[str]) -> None:
+        for tag_key in tag_keys:
+            self._write(self._q.delete_tag, (key_id, tag_key))
+
+    def list_tags(self, key_id: str, after_tag_key: str | None, limit: int) -> list[TagRecord]:
+        if after_tag_key is None:
+            rows = self._all(self._q.list_tags, (key_id, limit))
+        else:
+            rows = self._all(self._q.list_tags_after, (key_id, after_tag_key, limit))
+        return [TagRecord(*r) for r in rows]
+
+    def count_tags(self, key_id: str) -> int:
+        return int(self._one(self._q.count_tags, (key_id,))[0])
+
+    # -- identities
+
+    def insert_account(self, account_id: str, created_at: float) -> None:
+        self._write(self._q.insert_account, (account_id, created_at))
+
+    def account_exists(self, account_id: str) -> bool:
+        return self._one(self._q.account_exists, (account_id,)) is not None
+
+    def insert_user(self, user: UserRecord) -> None:
+        """The account must exist (foreign key); a taken name or user id raises :class:`DuplicateError`."""
+        self._insert(self._q.insert_user, _values(user, _USER_COLS), "user")
+
+    def get_user(self, account_id: str, user_name: str) -> UserRecord | None:
+        row = self._one(self._q.get_user, (account_id, user_name))
+        return None if row is None else UserRecord(*row)
+
+    def list_users(self, account_id: str | None) -> list[UserRecord]:
+        """Ordered by account id, then user name."""
+        if account_id is None:
+            rows = self._all(self._q.list_users, ())
+        else:
+            rows = self._all(self._q.list_users_account, (account_id,))
+        return [UserRecord(*r) for r in rows]
+
+    def delete_user(self, account_id: str, user_name: str) -> None:
+        self._write(self._q.delete_user_access_keys, (account_id, user_name))
+        self._write(self._q.delete_user, (account_id, user_name))
+
+    def insert_access_key(self, key: AccessKeyRecord) -> None:
+        """The user must exist (foreign key)."""
+        self._insert(self._q.insert_access_key, _values(key, _ACCESS_KEY_COLS), "access key")
+
+    def get_access_key(self, access_key_id: str) -> AccessKeyRecord | None:
+        row = self._one(self._q.get_access_key, (access_key_id,))
+        return None if row is None else AccessKeyRecord(*row)
+
+    def list_access_keys(self, account_id: str | None, user_name: str | None) -> list[AccessKeyRecord]:
+        """Ordered by account id, user name, access key id; a ``None`` filter matches everything."""
+        q = self._q
+        if account_id is None:
+            if user_name is None:
+                rows = self._all(q.list_access_keys, ())
+            else:
+                rows = self._all(q.list_access_keys_user, (user_name,))
+        elif user_name is None:
+            rows = self._all(q.list_access_keys_account, (account_id,))
+        else:
+            rows = self._all(q.list_access_keys_account_user, (account_id, user_name))
+        return [AccessKeyRecord(*r) for r in rows]
+
+    def set_access_key_status(self, access_key_id: str, status: str) -> None:
+        self._update(self._q.set_access_key_status, (status, access_key_id), "access key")
+
+    def delete_access_key(self, access_key_id: str) -> None:
+        self._write(self._q.delete_access_key, (access_key_id,))
+
+    # -- seal
+
+    def get_seal(self) -> SealRecord | None:
+        row = self._one(self._q.get_seal, ())
+        return None if row is None else SealRecord(*row)
+
+    def put_seal(self, seal: SealRecord) -> None:
+        self._insert(self._q.put_seal, _values(seal, _SEAL_COLS), "seal")
+
+
+# --------------------------------------------------------------------------------------------- engine
+
+C = TypeVar("C")
+
+
+class ThreadState(Generic[C]):
+    """One thread's connection, its reusable cursor, and whether a transaction is open on it."""
+
+    __slots__ = ("busy", "conn", "cur", "thread")
+
+    def __init__(self, conn: C, cur: Cursor) -> None:
+        self.conn = conn
+        self.cur = cur
+        self.busy = False
+        self.thread = threading.current_thread()
+
+
+_LIVE_STORAGES: weakref.WeakSet[SQLStorage[Any]] = weakref.WeakSet()
+_FORK_ORPHANS: list[object] = []  # connections inherited across fork: never used or closed in the child
+
+
+def _after_fork_in_child() -> None:
+    # Closing an inherited connection would disturb the parent (libpq sends Terminate on the shared socket,
+    # SQLite may release locks), so the child forgets them and opens its own.
+    for storage in list(_LIVE_STORAGES):
+        storage._forget_connections()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class SQLStorage(Generic[C]):
+    """The engine-independent half of :class:`~openkms.storage.ports.Storage`.
+
+    Subclasses provide ``_connect``/``_close_connection`` and may override ``_begin`` (PostgreSQL retries
+    on a connection that broke while idle).
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect.name
+        self._dialect = dialect
+        self._write_queries = _Queries(dialect.placeholder, dialect.lock_clause)
+        self._read_queries = _Queries(dialect.placeholder, "")
+        self._local = threading.local()
+        self._registry: list[ThreadState[C]] = []
+        self._registry_lock = threading.Lock()
+        self._closed = False
+        _LIVE_STORAGES.add(self)
+
+    # -- subclass hooks
+
+    def _connect(self) -> tuple[C, Cursor]:
+        raise NotImplementedError
+
+    def _close_connection(self, conn: C) -> None:
+        raise NotImplementedError
+
+    def _begin(self, state: ThreadState[C], statements: tuple[str, ...]) -> None:
+        for sql in statements:
+            state.cur.execute(sql, ())
+
+    def _in_transaction(self, state: ThreadState[C]) -> bool:
+        """Whether the server side still has a transaction open (SQLite ends some on error by itself)."""
+        return True
+
+    # -- per-thread connections
+
+    def _state(self) -> ThreadState[C]:
+        try:
+            state: ThreadState[C] = self._local.state
+        except AttributeError:
+            state = self._new_state()
+        return state
+
+    def _new_state(self) -> ThreadState[C]:
+        if self._closed:
+            raise StorageError(f"{self.dialect} storage is closed")
+        self._close_dead_threads()
+        try:
+            conn, cur = self._connect()
+        except self._dialect.driver_error as exc:
+            raise self._dialect.wrap(exc) from exc
+        state = ThreadState(conn, cur)
+        with self._registry_lock:
+            self._registry.append(state)
+        self._local.state = state
+        return state
+
+    def _close_dead_threads(self) -> None:
+        with self._registry_lock:
+            dead = [s for s in self._registry if not s.thread.is_alive()]
+            self._registry = [s for s in self._registry if s.thread.is_alive()]
+        for s in dead:
+            self._close_quietly(s.conn)
+
+    def _replace_connection(self, state: ThreadState[C]) -> None:
+        """Swap this thread's connection for a fresh one (after it broke)."""
+        self._close_quietly(state.conn)
+        try:
+            state.conn, state.cur = self._connect()
+        except self._dialect.driver_error as exc:
+            self._drop_state(state)
+            raise self._dialect.wrap(exc) from exc
+
+    def _drop_state(self, state: ThreadState[C]) -> None:
+        with self._registry_lock:
+            if state in self._registry:
+                self._registry.remove(state)
+        if getattr(self._local, "state", None) is state:
+            del self._local.state
+
+    def _close_quietly(self, conn: C) -> None:
+        try:
+            self._close_connection(conn)
+        except Exception:  # noqa: S110 - closing a broken connection may fail; there is nothing to save
+            pass
+
+    def _forget_connections(self) -> None:
+        with self._registry_lock:
+            _FORK_ORPHANS.extend(s.conn for s in self._registry)
+            self._registry = []
+        self._local = threading.local()
+
+    # -- transactions
+
+    def transaction(self) -> _Scope[C]:
+        return _Scope(self, self._dialect.begin_write, self._write_queries, read_only=False)
+
+    def read(self) -> _Scope[C]:
+        return _Scope(self, self._dialect.begin_read, self._read_queries, read_only=True)
+
+    def _open(self, statements: tuple[str, ...]) -> ThreadState[C]:
+        state = self._state()
+        if state.busy:
+            raise RuntimeError("a transaction is already open on this thread; pass its Transaction down instead")
+        try:
+            self._begin(state, statements)
+        except self._dialect.driver_error as exc:
+            self._abandon(state)
+            raise self._dialect.wrap(exc) from exc
+        state.busy = True
+        return state
+
+    def _commit(self, state: ThreadState[C]) -> None:
+        state.busy = False
+        try:
+            state.cur.execute("COMMIT", ())
+        except self._dialect.driver_error as exc:
+            self._abandon(state)
+            raise self._dialect.wrap(exc) from exc
+
+    def _abandon(self, state: ThreadState[C]) -> None:
+        """Roll back whatever is open; a connection that cannot even do that is replaced next time."""
+        state.busy = False
+        try:
+            if self._in_transaction(state):
+                state.cur.execute("ROLLBACK", ())
+        except self._dialect.driver_error:
+            self._close_quietly(state.conn)
+            self._drop_state(state)
+
+    # -- schema
+
+    def migrate(self) -> int:
+        """Apply pending migrations under the dialect's migration lock; see :mod:`openkms.storage.migrate`."""
+        return self._schema_step(self._dialect.begin_migrate, _migrate.apply_pending)
+
+    def schema_version(self) -> int:
+        return self._schema_step(self._dialect.begin_read, _migrate.current_version)
+
+    def _schema_step(self, begin: tuple[str, ...], step: Callable[[Cursor, Dialect], int]) -> int:
+        """Run one schema function in its own transaction; any failure rolls back."""
+        state = self._open(begin)
+        try:
+            version = step(state.cur, self._dialect)
+        except self._dialect.driver_error as exc:
+            self._abandon(state)
+            raise self._dialect.wrap(exc) from exc
+        except BaseException:
+            self._abandon(state)
+            raise
+        self._commit(state)
+        return version
+
+    def close(self) -> None:
+        """Close every thread's connection; later use raises :class:`StorageError`."""
+        self._closed = True
+        with self._registry_lock:
+            states, self._registry = self._registry, []
+        self._local = threading.local()
+        for s in states:
+            self._close_quietly(s.conn)
+        _LIVE_STORAGES.discard(self)
+
+
+class _Scope(Generic[C]):
+    """``with storage.transaction() as tx``: commit on normal exit, roll back on any exception.
+
+    A plain class rather than ``@contextmanager``: this is on the hot path of every request.
+    """
+
+    __slots__ = ("_queries", "_read_only", "_state", "_statements", "_storage", "_tx")
+
+    def __init__(
+        self, storage: SQLStorage[C], statements: tuple[str, ...], queries: _Queries, *, read_only: bool
+    ) -> None:
+        self._storage = storage
+        self._statements = statements
+        self._queries = queries
+        self._read_only = read_only
+
+    def __enter__(self) -> SQLTransaction:
+        storage = self._storage
+        self._state = state = storage._open(self._statements)
+        self._tx = SQLTransaction(state.cur, storage._dialect, self._queries, read_only=self._read_only)
+        return self._tx
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._tx._end()
+        if exc_type is None:
+            self._storage._commit(self._state)
+        else:
+            self._storage._abandon(self._state)

@@ -1,0 +1,39 @@
+"""Composition root: builds the ports and the app for one worker process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from openkms.auth.credentials import Authenticator
+from openkms.clock import Clock, SystemClock
+from openkms.operations.materials import MaterialCache
+from openkms.operations.services import Services
+from openkms.seal.keyring import Keyring
+from openkms.seal.service import unseal_root_key
+from openkms.server.app import KmsApplication
+from openkms.settings import Settings
+from openkms.storage.ports import Storage
+
+
+def build_services(settings: Settings, storage: Storage, keyring: Keyring, clock: Clock | None = None) -> Services:
+    clock = clock or SystemClock(settings.clock_offset_seconds)
+    return Services(storage, keyring, clock, settings, MaterialCache(keyring))
+
+
+def build_app(
+    services: Services,
+    on_unsealed: Callable[[bytes], None] | None = None,
+    on_startup: Callable[[], None] | None = None,
+) -> KmsApplication:
+    storage = services.storage
+
+    def unseal(secret: str) -> bytes:
+        return unseal_root_key(storage, secret=secret)
+
+    return KmsApplication(
+        services,
+        Authenticator(storage, services.keyring),
+        unseal=unseal,
+        on_unsealed=on_unsealed,
+        on_startup=on_startup,
+    )
