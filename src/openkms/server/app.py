@@ -152,8 +152,9 @@ class KmsApplication:
         client = scope.get("client")
         request = HttpRequest(
             method=scope["method"],
-            path=scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0] or "/",
-            query=scope.get("query_string", b"").decode("latin-1"),
+            # UTF-8 with surrogateescape keeps every byte for the canonical request (auth/sigv4.py).
+            path=scope.get("raw_path", b"/").decode("utf-8", "surrogateescape").split("?", 1)[0] or "/",
+            query=scope.get("query_string", b"").decode("utf-8", "surrogateescape"),
             headers=headers,
             body=body,
             client_ip=client[0] if client else "",
