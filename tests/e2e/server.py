@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import boto3
 from botocore.config import Config
@@ -37,6 +38,7 @@ class ServerProcess:
     extra_args: list[str] = field(default_factory=list)
     workers: int = 2
     process: subprocess.Popen[bytes] | None = None
+    poll_interval: ClassVar[float] = 0.1  # seconds between health polls; subclasses may shorten it
     log_path: Path | None = None
 
     @property
@@ -55,8 +57,11 @@ class ServerProcess:
     def start(self, timeout: float = 60) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{self.port}.log"
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # The child keeps its own copy of the descriptor; closing ours avoids a ResourceWarning (an error here).
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.wait_healthy(timeout)
         return self
 
@@ -75,7 +80,7 @@ class ServerProcess:
                     return
             except OSError:
                 pass
-            time.sleep(0.1)
+            time.sleep(self.poll_interval)
         raise RuntimeError(f"openkms did not become healthy in {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
@@ -102,7 +107,7 @@ class ServerProcess:
             region_name=region,
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
         )
 
     def cli_env(self) -> dict[str, str]:

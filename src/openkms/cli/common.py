@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from openkms.seal import keyfile
+from openkms.seal.base import UnsealError
 from openkms.seal.service import seal_kind, unseal_root_key
 from openkms.settings import default_data_dir, default_database_url
 from openkms.storage.factory import open_storage
@@ -67,9 +68,12 @@ def root_key_for_admin(storage: Storage, data_dir: Path, passphrase_file: Path |
     kind = seal_kind(storage)
     if kind is None:
         raise CliError("this database is not initialised: run `openkms init` or `openkms serve --dev`")
-    if kind == keyfile.KIND:
-        return unseal_root_key(storage, keyfile_path=data_dir / keyfile.KEYFILE_NAME)
-    return unseal_root_key(storage, secret=read_passphrase(passphrase_file))
+    try:
+        if kind == keyfile.KIND:
+            return unseal_root_key(storage, keyfile_path=data_dir / keyfile.KEYFILE_NAME)
+        return unseal_root_key(storage, secret=read_passphrase(passphrase_file))
+    except UnsealError as exc:
+        raise CliError(str(exc)) from None
 
 
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, single: bool = False) -> None:

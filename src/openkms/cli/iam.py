@@ -44,10 +44,10 @@ def _account(storage: Storage, args: argparse.Namespace) -> str:
     if args.account_id:
         return str(args.account_id)
     with storage.read() as tx:
-        accounts = {u.account_id for u in tx.list_users(None)}
+        accounts = tx.list_accounts()
     if len(accounts) != 1:
-        raise CliError("several accounts exist: give --account-id")
-    return accounts.pop()
+        raise CliError("several accounts exist: give --account-id" if accounts else "no account exists yet")
+    return accounts[0]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -99,6 +99,13 @@ def run_serve(args: argparse.Namespace) -> int:
     if not args.dev and (args.dev_access_key_id or args.dev_secret_access_key or args.dev_account_id):
         raise CliError("--dev-* options need --dev")
     settings = _settings(args, data_dir, url)
+    if (
+        not args.dev
+        and url.startswith("sqlite")
+        and not (data_dir / "openkms.db").exists()
+        and url.endswith(str(data_dir / "openkms.db"))
+    ):
+        raise CliError("this data directory is not initialised: run `openkms init` first (or use --dev)")
     storage = open_migrated(url, data_dir)
     try:
         if args.dev:

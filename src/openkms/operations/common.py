@@ -133,8 +133,8 @@ def key_metadata(key: KeyRecord) -> dict[str, Any]:
         "MultiRegion": key.multi_region,
     }
     if key.key_state == PENDING_DELETION:
+        # AWS shows PendingDeletionWindowInDays only for multi-Region primaries awaiting replica deletion.
         meta["DeletionDate"] = key.deletion_date
-        meta["PendingDeletionWindowInDays"] = key.pending_window_days
     if key.current_version_id is not None and key.key_spec == SYMMETRIC_DEFAULT:
         meta["CurrentKeyMaterialId"] = key_material_id(key.current_version_id)
     return meta

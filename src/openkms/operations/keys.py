@@ -51,15 +51,25 @@ def default_key_policy(account_id: str) -> str:
     )
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A policy with a repeated element is ambiguous (which Effect wins?): refuse it as AWS does."""
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in result:
+            raise ValueError(f"duplicate element {name}")
+        result[name] = value
+    return result
+
+
 def _checked_policy(policy: str | None, account_id: str) -> str:
     if policy is None:
         return default_key_policy(account_id)
     if len(policy.encode("utf-8")) > MAX_POLICY_BYTES:
         raise MalformedPolicyDocumentException("The policy document exceeds the 32 KB size limit.")
     try:
-        document = json.loads(policy)
+        document = json.loads(policy, object_pairs_hook=_no_duplicate_keys)
     except ValueError:
-        raise MalformedPolicyDocumentException("The policy is not valid JSON.") from None
+        raise MalformedPolicyDocumentException("The policy is not valid JSON, or it repeats an element.") from None
     if not isinstance(document, dict) or "Statement" not in document:
         raise MalformedPolicyDocumentException("The policy must be a JSON object with a Statement element.")
     return policy

@@ -176,6 +176,7 @@ class _Queries:
             "count_tags": "SELECT COUNT(*) FROM tags WHERE key_id = ?",
             "insert_account": "INSERT INTO accounts (account_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
             "account_exists": "SELECT 1 FROM accounts WHERE account_id = ?",
+            "list_accounts": "SELECT account_id FROM accounts ORDER BY account_id",
             "insert_user": f"INSERT INTO users ({u}) VALUES ({_marks(len(_USER_COLS))}) ON CONFLICT DO NOTHING",
             "get_user": f"SELECT {u} FROM users WHERE account_id = ? AND user_name = ?",
             "list_users": f"SELECT {u} FROM users ORDER BY account_id, user_name",
@@ -378,6 +379,9 @@ class SQLTransaction:
 
     def account_exists(self, account_id: str) -> bool:
         return self._one(self._q.account_exists, (account_id,)) is not None
+
+    def list_accounts(self) -> list[str]:
+        return [str(row[0]) for row in self._all(self._q.list_accounts, ())]
 
     def insert_user(self, user: UserRecord) -> None:
         """The account must exist (foreign key); a taken name or user id raises :class:`DuplicateError`."""
