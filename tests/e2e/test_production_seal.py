@@ -31,7 +31,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from tests.e2e.server import REGION, ServerProcess, free_port
 
@@ -113,12 +113,43 @@ class Server(ServerProcess):
         )
 
 
-def health(endpoint: str) -> tuple[int, dict[str, Any]]:
+def health(endpoint: str, timeout: float = 5) -> tuple[int, dict[str, Any]]:
     try:
-        with urllib.request.urlopen(f"{endpoint}/healthz", timeout=5) as response:
+        with urllib.request.urlopen(f"{endpoint}/healthz", timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+def health_of_running_worker(endpoint: str) -> tuple[int, dict[str, Any]]:
+    """Each worker has its own SO_REUSEPORT socket, and the kernel picks one by the connection's ports: a
+    connection that lands on a stopped worker waits in its backlog, so retry on a new connection."""
+    for _ in range(40):
+        try:
+            return health(endpoint, timeout=0.5)
+        except (TimeoutError, urllib.error.URLError) as exc:
+            if not isinstance(getattr(exc, "reason", exc), TimeoutError):
+                raise
+    raise AssertionError("no connection reached a running worker in 40 attempts")
+
+
+def kms_on_running_worker(server: Server, admin: tuple[str, str], key_id: str) -> Any:
+    """A boto3 client whose kept-alive connection reached the one running worker (see above)."""
+    for _ in range(40):
+        kms = boto3.client(
+            "kms",
+            endpoint_url=server.endpoint,
+            region_name=REGION,
+            aws_access_key_id=admin[0],
+            aws_secret_access_key=admin[1],
+            config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=0.5),
+        )
+        try:
+            kms.describe_key(KeyId=key_id)
+        except ReadTimeoutError:
+            continue
+        return kms
+    raise AssertionError("no connection reached a running worker in 40 attempts")
 
 
 def raw_kms_call(endpoint: str, target: str, body: bytes = b"{}") -> tuple[int, dict[str, Any]]:
@@ -412,7 +443,7 @@ def test_unseal_cannot_reach_a_server_says_so(tmp_path: Path) -> None:
 
 @contextlib.contextmanager
 def only_worker(supervisor_pid: int, pid: int) -> Iterator[None]:
-    """SIGSTOP every other worker, so that only ``pid`` can accept connections on the shared socket."""
+    """SIGSTOP every other worker, so that only ``pid`` answers (connections to the others wait)."""
     others = [p for p in _worker_pids(supervisor_pid) if p != pid]
     for other in others:
         os.kill(other, signal.SIGSTOP)
@@ -430,8 +461,8 @@ def assert_every_worker_unsealed(server: Server, admin: tuple[str, str], key_id:
     for pid in workers:
         with only_worker(server.process.pid, pid):
             for _ in range(5):
-                assert health(server.endpoint) == (200, {"status": "ok", "sealed": False}), pid
-            kms = server.kms(*admin)
+                assert health_of_running_worker(server.endpoint) == (200, {"status": "ok", "sealed": False}), pid
+            kms = kms_on_running_worker(server, admin, key_id)
             blob = kms.encrypt(KeyId=key_id, Plaintext=b"hello")["CiphertextBlob"]
             assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"hello"
 
@@ -441,7 +472,7 @@ def test_unseal_opens_every_worker(sealed: tuple[Initialised, Server]) -> None:
     assert server.process is not None
     for pid in _worker_pids(server.process.pid):
         with only_worker(server.process.pid, pid):
-            assert health(server.endpoint)[0] == 503, pid
+            assert health_of_running_worker(server.endpoint)[0] == 503, pid
     result = unseal(server.endpoint, initialised.passphrase_file)
     assert result.returncode == 0, result
     assert "unsealed" in result.stdout

@@ -106,17 +106,25 @@ def run_serve(args: argparse.Namespace) -> int:
         and url.endswith(str(data_dir / "openkms.db"))
     ):
         raise CliError("this data directory is not initialised: run `openkms init` first (or use --dev)")
+    from openkms.server.runner import bind_worker_sockets, serve
+
+    try:  # bind first: a taken port must fail before the data directory is touched
+        sockets = bind_worker_sockets(settings)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
     storage = open_migrated(url, data_dir)
     try:
         if args.dev:
             root_key: bytes | None = _dev_root_key(args, settings, storage)
         else:
             root_key = _production_root_key(args, storage)
+    except BaseException:
+        for sock in set(sockets):
+            sock.close()
+        raise
     finally:
         storage.close()
-    from openkms.server.runner import serve
-
-    return serve(settings, root_key)
+    return serve(settings, root_key, sockets)
 
 
 def _dev_root_key(args: argparse.Namespace, settings: Settings, storage: Storage) -> bytes:
