@@ -44,7 +44,8 @@ ALLOWED = {
     "openkms.auth": {"openkms.errors", "openkms.ids", "openkms.identity", "openkms.crypto",
                      "openkms.operations.context", "openkms.seal", "openkms.storage"},
     "openkms.operations": {"openkms.errors", "openkms.ids", "openkms.crypto", "openkms.storage", "openkms.seal",
-                           "openkms.clock", "openkms.settings"},
+                           "openkms.clock", "openkms.settings", "openkms.policy"},
+    "openkms.policy": {"openkms.errors", "openkms.ids"},
 }  # fmt: skip
 
 
