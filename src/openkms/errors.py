@@ -87,6 +87,14 @@ class InvalidKeyUsageException(ClientError):
     code = "InvalidKeyUsageException"
 
 
+class KMSInvalidSignatureException(ClientError):
+    code = "KMSInvalidSignatureException"
+
+
+class KMSInvalidMacException(ClientError):
+    code = "KMSInvalidMacException"
+
+
 class InvalidGrantTokenException(ClientError):
     code = "InvalidGrantTokenException"
 

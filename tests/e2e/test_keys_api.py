@@ -121,17 +121,6 @@ def test_create_key_refuses_a_usage_the_symmetric_spec_cannot_have(kms: Any) -> 
     expect_error(lambda: kms.create_key(KeyUsage="SIGN_VERIFY"), "ValidationException")
 
 
-def test_create_key_non_symmetric_specs_are_not_supported_yet(kms: Any) -> None:
-    """Asymmetric and HMAC key specs land in a later issue; until then they answer UnsupportedOperationException.
-    (AWS creates these keys: this test changes when they land.)"""
-    for spec, usage in (
-        ("RSA_2048", "ENCRYPT_DECRYPT"),
-        ("ECC_NIST_P256", "SIGN_VERIFY"),
-        ("HMAC_256", "GENERATE_VERIFY_MAC"),
-    ):
-        expect_error(kms.create_key, "UnsupportedOperationException", KeySpec=spec, KeyUsage=usage)
-
-
 # -- DescribeKey ----------------------------------------------------------------------------------------------
 
 

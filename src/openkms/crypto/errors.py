@@ -14,3 +14,19 @@ class IntegrityError(Exception):
 
 class InvalidMacError(Exception):
     """A MAC did not verify."""
+
+
+class InvalidSignatureError(Exception):
+    """A signature did not verify: wrong key, altered message, malformed or wrong-length signature."""
+
+
+class DecryptionError(Exception):
+    """Asymmetric decryption or decapsulation failed. One class, no detail, for every cause (TESTS.md C-4)."""
+
+
+class InvalidKeyError(ValueError):
+    """Key bytes are malformed or are not the key spec the caller named (curve, size, algorithm)."""
+
+
+class UnsupportedAlgorithmError(Exception):
+    """A KMS algorithm that exists but that this build cannot perform (e.g. ED25519_PH_SHA_512)."""

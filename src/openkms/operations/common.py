@@ -21,17 +21,18 @@ from openkms.errors import (
     KMSInvalidStateException,
     NotFoundException,
 )
+from openkms.operations import keyspecs
 from openkms.operations.context import RequestContext
 from openkms.storage.ports import Transaction
-from openkms.storage.records import KeyRecord
+from openkms.storage.records import KeyRecord, KeyVersionRecord
 
 ENABLED = "Enabled"
 DISABLED = "Disabled"
 PENDING_DELETION = "PendingDeletion"
 PENDING_IMPORT = "PendingImport"
 
-SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
-ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
+SYMMETRIC_DEFAULT = keyspecs.SYMMETRIC_DEFAULT
+ENCRYPT_DECRYPT = keyspecs.ENCRYPT_DECRYPT
 
 
 def resolve_key(tx: Transaction, ctx: RequestContext, key_ref: str, *, allow_alias: bool) -> KeyRecord:
@@ -92,11 +93,32 @@ def require_usage(key: KeyRecord, usage: str, operation: str) -> None:
         raise InvalidKeyUsageException(f"{key.arn} key usage is {key.key_usage} which is not valid for {operation}.")
 
 
-def require_symmetric_algorithm(key: KeyRecord, algorithm: str | None) -> str:
-    chosen = algorithm or SYMMETRIC_DEFAULT
-    if key.key_spec == SYMMETRIC_DEFAULT and chosen != SYMMETRIC_DEFAULT:
-        raise InvalidKeyUsageException(f"Algorithm {chosen} is incompatible with key spec {key.key_spec}.")
-    return chosen
+def require_algorithm(key: KeyRecord, usage: str, algorithm: str) -> str:
+    """``algorithm`` if the key's spec offers it for ``usage`` (AWS's table), else InvalidKeyUsageException."""
+    if algorithm not in keyspecs.algorithms(key.key_spec, usage):
+        raise InvalidKeyUsageException(f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
+    return algorithm
+
+
+def require_encryption_algorithm(key: KeyRecord, algorithm: str | None) -> str:
+    """Encrypt, Decrypt and ReEncrypt default to SYMMETRIC_DEFAULT, which an RSA key refuses."""
+    return require_algorithm(key, ENCRYPT_DECRYPT, algorithm or SYMMETRIC_DEFAULT)
+
+
+def require_key(tx: Transaction, ctx: RequestContext, key_ref: str, usage: str, operation: str) -> KeyRecord:
+    """The usual preamble of a cryptographic operation: resolve, Enabled, the right KeyUsage."""
+    key = resolve_key(tx, ctx, key_ref, allow_alias=True)
+    require_enabled(key)
+    require_usage(key, usage, operation)
+    return key
+
+
+def current_version(tx: Transaction, key: KeyRecord) -> KeyVersionRecord:
+    """The backing version new outputs use; a key without one (PendingImport) cannot be used."""
+    version = tx.get_version(key.key_id, key.current_version_id) if key.current_version_id else None
+    if version is None:
+        raise KMSInvalidStateException(state_message(key))
+    return version
 
 
 def check_dry_run(params: dict[str, Any]) -> None:
@@ -108,10 +130,6 @@ def check_dry_run(params: dict[str, Any]) -> None:
 def key_material_id(version_id: str) -> str:
     """AWS names key material with 64 hex characters; ours are derived from the 16-byte version id."""
     return hashlib.sha256(b"openkms key material id\x00" + bytes.fromhex(version_id)).hexdigest()
-
-
-def encryption_algorithms(key: KeyRecord) -> list[str]:
-    return [SYMMETRIC_DEFAULT] if key.key_spec == SYMMETRIC_DEFAULT else []
 
 
 def key_metadata(key: KeyRecord) -> dict[str, Any]:
@@ -129,7 +147,7 @@ def key_metadata(key: KeyRecord) -> dict[str, Any]:
         "KeyManager": key.key_manager,
         "CustomerMasterKeySpec": key.key_spec,
         "KeySpec": key.key_spec,
-        "EncryptionAlgorithms": encryption_algorithms(key),
+        **keyspecs.algorithm_fields(key.key_spec, key.key_usage),
         "MultiRegion": key.multi_region,
     }
     if key.key_state == PENDING_DELETION:

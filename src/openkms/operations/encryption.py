@@ -1,17 +1,17 @@
-"""Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom (symmetric keys)."""
+"""Encrypt, Decrypt, ReEncrypt (symmetric and RSA keys), GenerateDataKey(WithoutPlaintext), GenerateRandom."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from openkms.crypto import symmetric
-from openkms.crypto.blob import SymmetricBlob
+from openkms.crypto import rsa_oaep, symmetric
+from openkms.crypto.blob import SymmetricBlob, peek_key_id
+from openkms.crypto.errors import DecryptionError
 from openkms.crypto.rand import random_bytes
 from openkms.errors import (
     CustomKeyStoreNotFoundException,
     IncorrectKeyException,
     InvalidCiphertextException,
-    KMSInvalidStateException,
     UnsupportedOperationException,
     ValidationException,
 )
@@ -35,30 +35,55 @@ def _refuse_recipient(params: Params) -> None:
         raise UnsupportedOperationException("Recipient (Nitro Enclaves attestation) is not supported by openkms.")
 
 
-def _encryption_key(tx: Transaction, ctx: RequestContext, key_ref: str, operation: str) -> KeyRecord:
-    key = common.resolve_key(tx, ctx, key_ref, allow_alias=True)
-    common.require_enabled(key)
-    common.require_usage(key, common.ENCRYPT_DECRYPT, operation)
-    return key
+def _refuse_context_for_asymmetric(context: Mapping[str, str]) -> None:
+    if context:
+        raise ValidationException("EncryptionContext is not supported when encrypting/decrypting with asymmetric CMKs.")
 
 
-def _current_version(tx: Transaction, key: KeyRecord) -> KeyVersionRecord:
-    if key.current_version_id is None:
-        raise InvalidCiphertextException()
-    version = tx.get_version(key.key_id, key.current_version_id)
-    if version is None:
-        raise KMSInvalidStateException(common.state_message(key))
-    return version
-
-
-def _seal(
-    svc: Services, key: KeyRecord, version: KeyVersionRecord, plaintext: bytes, context: Mapping[str, str]
+def seal_under(
+    svc: Services,
+    key: KeyRecord,
+    version: KeyVersionRecord,
+    algorithm: str,
+    plaintext: bytes,
+    context: Mapping[str, str],
 ) -> bytes:
-    material = svc.materials.material(key, version)
-    try:
-        return symmetric.encrypt(material, key.key_id, bytes.fromhex(version.version_id), plaintext, context)
-    except ValueError:
-        raise ValidationException("The encryption context is too large.") from None
+    """Encrypt under ``key``: our symmetric blob, or plain RSA-OAEP that anyone can also make offline.
+    Also wraps the private keys of GenerateDataKeyPair."""
+    if algorithm == common.SYMMETRIC_DEFAULT:
+        material = svc.materials.material(key, version)
+        try:
+            return symmetric.encrypt(material, key.key_id, bytes.fromhex(version.version_id), plaintext, context)
+        except ValueError:
+            raise ValidationException("The encryption context is too large.") from None
+    return rsa_oaep.encrypt(svc.materials.private_key(key, version).public_key(), algorithm, plaintext)
+
+
+def _check_asymmetric_plaintext(
+    svc: Services, key: KeyRecord, version: KeyVersionRecord, algorithm: str, size: int, context: Mapping[str, str]
+) -> None:
+    """What AWS checks before an RSA encryption: no context, and a plaintext OAEP can hold."""
+    if algorithm == common.SYMMETRIC_DEFAULT:
+        return
+    _refuse_context_for_asymmetric(context)
+    limit = rsa_oaep.max_plaintext_size(svc.materials.private_key(key, version).public_key(), algorithm)
+    if size > limit:
+        raise ValidationException(
+            f"Algorithm {algorithm} and key spec {key.key_spec} cannot encrypt data larger than {limit} bytes."
+        )
+
+
+def _destination(
+    svc: Services,
+    tx: Transaction,
+    ctx: RequestContext,
+    key_ref: str,
+    algorithm: str | None,
+    operation: str,
+) -> tuple[KeyRecord, KeyVersionRecord, str]:
+    key = common.require_key(tx, ctx, key_ref, common.ENCRYPT_DECRYPT, operation)
+    chosen = common.require_encryption_algorithm(key, algorithm)
+    return key, common.current_version(tx, key), chosen
 
 
 def _open(
@@ -68,9 +93,35 @@ def _open(
     blob_bytes: bytes,
     context: Mapping[str, str],
     key_ref: str | None,
-) -> tuple[KeyRecord, KeyVersionRecord, bytes]:
-    """Decrypt a symmetric blob in the caller's account; unknown keys look like bad ciphertext."""
-    blob = SymmetricBlob.decode(blob_bytes)
+    algorithm: str | None,
+) -> tuple[KeyRecord, KeyVersionRecord, bytes, str]:
+    """Decrypt in the caller's account: a symmetric blob names its key; RSA ciphertext needs ``key_ref``."""
+    if algorithm is None or algorithm == common.SYMMETRIC_DEFAULT:
+        return _open_symmetric(svc, tx, ctx, blob_bytes, context, key_ref)
+    if key_ref is None:
+        if peek_key_id(blob_bytes) is not None:  # a symmetric blob names its key, which refuses the algorithm
+            return _open_symmetric(svc, tx, ctx, blob_bytes, context, key_ref)
+        raise ValidationException("KeyId must not be null")
+    key = common.require_key(tx, ctx, key_ref, common.ENCRYPT_DECRYPT, ctx.operation)
+    common.require_encryption_algorithm(key, algorithm)
+    _refuse_context_for_asymmetric(context)
+    version = common.current_version(tx, key)
+    try:
+        plaintext = rsa_oaep.decrypt(svc.materials.private_key(key, version), algorithm, blob_bytes)
+    except DecryptionError:
+        raise InvalidCiphertextException() from None  # one answer for every failure (TESTS.md C-4)
+    return key, version, plaintext, algorithm
+
+
+def _open_symmetric(
+    svc: Services,
+    tx: Transaction,
+    ctx: RequestContext,
+    blob_bytes: bytes,
+    context: Mapping[str, str],
+    key_ref: str | None,
+) -> tuple[KeyRecord, KeyVersionRecord, bytes, str]:
+    blob = SymmetricBlob.decode(blob_bytes)  # RSA ciphertext without an RSA algorithm fails here, as at AWS
     if key_ref is not None:
         named = common.resolve_key(tx, ctx, key_ref, allow_alias=True)
         if named.key_id != blob.key_id:
@@ -86,73 +137,92 @@ def _open(
     if version is None:
         raise InvalidCiphertextException()
     material = svc.materials.material(key, version)
-    return key, version, symmetric.decrypt(material, blob, context)
+    return key, version, symmetric.decrypt(material, blob, context), common.SYMMETRIC_DEFAULT
+
+
+def _material_id(key: KeyRecord, version: KeyVersionRecord) -> str | None:
+    """AWS reports key material ids for symmetric encryption keys only."""
+    return common.key_material_id(version.version_id) if key.key_spec == common.SYMMETRIC_DEFAULT else None
+
+
+def _require_ciphertext(params: Params) -> bytes:
+    if "CiphertextBlob" not in params:
+        raise ValidationException(
+            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    blob: bytes = params["CiphertextBlob"]
+    return blob
 
 
 @operation("Encrypt")
 def encrypt(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    plaintext: bytes = params["Plaintext"]
+    context = _context(params)
     with svc.storage.read() as tx:
-        key = _encryption_key(tx, ctx, params["KeyId"], "Encrypt")
-        algorithm = common.require_symmetric_algorithm(key, params.get("EncryptionAlgorithm"))
-        version = _current_version(tx, key)
+        key, version, algorithm = _destination(
+            svc, tx, ctx, params["KeyId"], params.get("EncryptionAlgorithm"), "Encrypt"
+        )
+    _check_asymmetric_plaintext(svc, key, version, algorithm, len(plaintext), context)
     common.check_dry_run(params)
-    blob = _seal(svc, key, version, params["Plaintext"], _context(params))
+    blob = seal_under(svc, key, version, algorithm, plaintext, context)
     return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
 
 
 @operation("Decrypt")
 def decrypt(svc: Services, ctx: RequestContext, params: Params) -> Result:
     _refuse_recipient(params)
-    if "CiphertextBlob" not in params:
-        raise ValidationException(
-            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: "
-            "Member must not be null"
-        )
+    blob = _require_ciphertext(params)
     with svc.storage.read() as tx:
-        key, version, plaintext = _open(svc, tx, ctx, params["CiphertextBlob"], _context(params), params.get("KeyId"))
-        common.require_symmetric_algorithm(key, params.get("EncryptionAlgorithm"))
+        key, version, plaintext, algorithm = _open(
+            svc, tx, ctx, blob, _context(params), params.get("KeyId"), params.get("EncryptionAlgorithm")
+        )
+        common.require_encryption_algorithm(key, params.get("EncryptionAlgorithm"))
     common.check_dry_run(params)
-    return {
-        "KeyId": key.arn,
-        "Plaintext": plaintext,
-        "EncryptionAlgorithm": common.SYMMETRIC_DEFAULT,
-        "KeyMaterialId": common.key_material_id(version.version_id),
-    }
+    result: Result = {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
+    material_id = _material_id(key, version)
+    if material_id is not None:
+        result["KeyMaterialId"] = material_id
+    return result
 
 
 @operation("ReEncrypt")
 def re_encrypt(svc: Services, ctx: RequestContext, params: Params) -> Result:
-    if "CiphertextBlob" not in params:
-        raise ValidationException(
-            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: "
-            "Member must not be null"
-        )
+    blob = _require_ciphertext(params)
+    destination_context = _context(params, "DestinationEncryptionContext")
     with svc.storage.read() as tx:
-        source, source_version, plaintext = _open(
+        source, source_version, plaintext, source_algorithm = _open(
             svc,
             tx,
             ctx,
-            params["CiphertextBlob"],
+            blob,
             _context(params, "SourceEncryptionContext"),
             params.get("SourceKeyId"),
+            params.get("SourceEncryptionAlgorithm"),
         )
-        source_algorithm = common.require_symmetric_algorithm(source, params.get("SourceEncryptionAlgorithm"))
-        destination = _encryption_key(tx, ctx, params["DestinationKeyId"], "ReEncrypt")
-        destination_algorithm = common.require_symmetric_algorithm(
-            destination, params.get("DestinationEncryptionAlgorithm")
+        common.require_encryption_algorithm(source, params.get("SourceEncryptionAlgorithm"))
+        destination, destination_version, destination_algorithm = _destination(
+            svc, tx, ctx, params["DestinationKeyId"], params.get("DestinationEncryptionAlgorithm"), "ReEncrypt"
         )
-        destination_version = _current_version(tx, destination)
+    _check_asymmetric_plaintext(
+        svc, destination, destination_version, destination_algorithm, len(plaintext), destination_context
+    )
     common.check_dry_run(params)
-    blob = _seal(svc, destination, destination_version, plaintext, _context(params, "DestinationEncryptionContext"))
-    return {
-        "CiphertextBlob": blob,
+    new_blob = seal_under(svc, destination, destination_version, destination_algorithm, plaintext, destination_context)
+    result: Result = {
+        "CiphertextBlob": new_blob,
         "SourceKeyId": source.arn,
         "KeyId": destination.arn,
         "SourceEncryptionAlgorithm": source_algorithm,
         "DestinationEncryptionAlgorithm": destination_algorithm,
-        "SourceKeyMaterialId": common.key_material_id(source_version.version_id),
-        "DestinationKeyMaterialId": common.key_material_id(destination_version.version_id),
     }
+    for name, material_id in (
+        ("SourceKeyMaterialId", _material_id(source, source_version)),
+        ("DestinationKeyMaterialId", _material_id(destination, destination_version)),
+    ):
+        if material_id is not None:
+            result[name] = material_id
+    return result
 
 
 def _data_key_length(params: Params) -> int:
@@ -168,11 +238,12 @@ def _data_key_length(params: Params) -> int:
 def _generate_data_key(svc: Services, ctx: RequestContext, params: Params) -> tuple[Result, bytes]:
     length = _data_key_length(params)
     with svc.storage.read() as tx:
-        key = _encryption_key(tx, ctx, params["KeyId"], ctx.operation)
-        version = _current_version(tx, key)
+        key = common.require_key(tx, ctx, params["KeyId"], common.ENCRYPT_DECRYPT, ctx.operation)
+        common.require_encryption_algorithm(key, None)  # data keys need a symmetric key
+        version = common.current_version(tx, key)
     common.check_dry_run(params)
     data_key = random_bytes(length)
-    blob = _seal(svc, key, version, data_key, _context(params))
+    blob = seal_under(svc, key, version, common.SYMMETRIC_DEFAULT, data_key, _context(params))
     result: Result = {
         "CiphertextBlob": blob,
         "KeyId": key.arn,

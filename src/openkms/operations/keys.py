@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from openkms import ids
-from openkms.crypto import symmetric
+from openkms.crypto import keypairs, symmetric
 from openkms.crypto.rand import random_bytes
 from openkms.errors import (
     CustomKeyStoreNotFoundException,
@@ -16,7 +16,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.operations import common
+from openkms.operations import common, keyspecs
 from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
@@ -84,7 +84,25 @@ def _requested_spec(params: Params) -> str:
     return spec
 
 
-@operation("CreateKey")
+def _checked_spec_and_usage(spec: str, usage: str) -> None:
+    """AWS's KeySpec x KeyUsage table (operations/keyspecs.py); specs this build cannot serve say so."""
+    if usage not in keyspecs.info(spec).usages:
+        raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}.")
+    if not keyspecs.served(spec):
+        reason = "SM2 is offered only in AWS China Regions" if spec == "SM2" else "its crypto library lacks it"
+        raise UnsupportedOperationException(f"KeySpec {spec} is not supported by openkms ({reason}).")
+
+
+def new_key_material(spec: str) -> bytes:
+    """Fresh material for a key version: what the crypto layer stores for that spec, never returned."""
+    if spec == common.SYMMETRIC_DEFAULT:
+        return symmetric.generate_key_material()
+    if spec in keyspecs.HMAC_KEY_BYTES:
+        return random_bytes(keyspecs.HMAC_KEY_BYTES[spec])
+    return keypairs.generate_private_key(spec)
+
+
+@operation("CreateKey", slow=True)
 def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
     spec = _requested_spec(params)
     usage = params.get("KeyUsage", common.ENCRYPT_DECRYPT)
@@ -95,10 +113,7 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
         raise UnsupportedOperationException(f"Origin {origin} is not supported by openkms.")
     if origin != "AWS_KMS":
         raise UnsupportedOperationException(f"Origin {origin} is not supported yet.")
-    if spec != common.SYMMETRIC_DEFAULT:
-        raise UnsupportedOperationException(f"KeySpec {spec} is not supported yet.")
-    if usage != common.ENCRYPT_DECRYPT:
-        raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}.")
+    _checked_spec_and_usage(spec, usage)
     if params.get("MultiRegion"):
         raise UnsupportedOperationException("Multi-Region keys are not supported by openkms.")
     policy = _checked_policy(params.get("Policy"), ctx.principal.account_id)
@@ -122,7 +137,7 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
         policy=policy,
         current_version_id=version_id,
     )
-    wrapped = svc.materials.wrap_new(key, version_id, symmetric.generate_key_material())
+    wrapped = svc.materials.wrap_new(key, version_id, new_key_material(spec))
     with svc.storage.transaction() as tx:
         tx.insert_key(key)
         tx.insert_version(KeyVersionRecord(key_id, version_id, ctx.now, wrapped))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from openkms.crypto import wrap
+from openkms.crypto import keypairs, wrap
 from openkms.crypto.errors import IntegrityError
 from openkms.errors import KMSInternalException
 from openkms.seal.keyring import Keyring
@@ -28,6 +28,7 @@ class MaterialCache:
         self._keyring = keyring
         self._max = max_entries
         self._entries: OrderedDict[bytes, bytes] = OrderedDict()
+        self._private_keys: OrderedDict[bytes, keypairs.PrivateKey] = OrderedDict()
         self._lock = threading.Lock()
 
     def material(self, key: KeyRecord, version: KeyVersionRecord) -> bytes:
@@ -49,9 +50,29 @@ class MaterialCache:
                 self._entries.popitem(last=False)
         return plain
 
+    def private_key(self, key: KeyRecord, version: KeyVersionRecord) -> keypairs.PrivateKey:
+        """The loaded private key of an asymmetric version, cached like the bytes (parsing a PKCS#8 RSA
+        key costs far more than using it)."""
+        cache_key = version.wrapped_material
+        with self._lock:
+            found = self._private_keys.get(cache_key)
+            if found is not None:
+                self._private_keys.move_to_end(cache_key)
+                return found
+        try:
+            loaded = keypairs.load_private_key(key.key_spec, self.material(key, version))
+        except ValueError:
+            raise KMSInternalException() from None
+        with self._lock:
+            self._private_keys[cache_key] = loaded
+            if len(self._private_keys) > self._max:
+                self._private_keys.popitem(last=False)
+        return loaded
+
     def wrap_new(self, key: KeyRecord, version_id: str, material: bytes) -> bytes:
         return wrap.wrap(self._keyring.root_key(), material, material_binding(key, version_id))
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._private_keys.clear()

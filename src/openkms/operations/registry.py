@@ -13,16 +13,27 @@ Result = dict[str, Any]
 Handler = Callable[[Services, RequestContext, Params], Result]
 
 _HANDLERS: dict[str, Handler] = {}
+_SLOW: set[str] = set()
 
 
-def operation(name: str) -> Callable[[Handler], Handler]:
+def operation(name: str, *, slow: bool = False) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for ``name``; ``slow`` ones (key generation) run off the event loop."""
+
     def register(handler: Handler) -> Handler:
         if name in _HANDLERS:
             raise RuntimeError(f"operation {name} registered twice")
         _HANDLERS[name] = handler
+        if slow:
+            _SLOW.add(name)
         return handler
 
     return register
+
+
+def is_slow(name: str) -> bool:
+    """True for operations that may hold a CPU for long (RSA key generation takes up to seconds)."""
+    _load_all()
+    return name in _SLOW
 
 
 def handler_for(name: str) -> Handler | None:
@@ -37,4 +48,15 @@ def implemented_operations() -> frozenset[str]:
 
 def _load_all() -> None:
     # Importing the modules runs their decorators; kept here so callers need not know the module list.
-    from openkms.operations import aliases, encryption, keys, tags  # noqa: F401
+    from openkms.operations import (  # noqa: F401
+        agreement,
+        aliases,
+        datakeypairs,
+        encapsulation,
+        encryption,
+        keys,
+        macs,
+        publickeys,
+        signing,
+        tags,
+    )

@@ -166,6 +166,10 @@ class KmsApplication:
             body=body,
             client_ip=client[0] if client else "",
         )
+        target = request.header("x-amz-target") or ""
+        if target.startswith(protocol.TARGET_PREFIX) and registry.is_slow(target[len(protocol.TARGET_PREFIX) :]):
+            # Key generation can hold a CPU for a second: keep this worker's other connections moving.
+            return await asyncio.to_thread(self.handle_kms, request)
         return self.handle_kms(request)
 
     async def _read_body(self, headers: list[tuple[str, str]], receive: Receive) -> bytes | None:

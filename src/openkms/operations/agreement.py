@@ -1,0 +1,38 @@
+"""DeriveSharedSecret: ECDH between a KEY_AGREEMENT key's private key and a caller's public key.
+
+The shared secret is the raw ECDH output (the x-coordinate), as AWS returns it; callers run their own
+KDF over it. The caller's key must be a DER SubjectPublicKeyInfo on the same curve.
+"""
+
+from __future__ import annotations
+
+from openkms.crypto import agreement, keypairs
+from openkms.crypto.errors import InvalidKeyError
+from openkms.errors import UnsupportedOperationException, ValidationException
+from openkms.operations import common, keyspecs
+from openkms.operations.context import RequestContext
+from openkms.operations.registry import Params, Result, operation
+from openkms.operations.services import Services
+
+
+@operation("DeriveSharedSecret")
+def derive_shared_secret(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    if params.get("Recipient") is not None:
+        raise UnsupportedOperationException("Recipient (Nitro Enclaves attestation) is not supported by openkms.")
+    with svc.storage.read() as tx:
+        key = common.require_key(tx, ctx, params["KeyId"], keyspecs.KEY_AGREEMENT, "DeriveSharedSecret")
+        algorithm = common.require_algorithm(key, keyspecs.KEY_AGREEMENT, params["KeyAgreementAlgorithm"])
+        version = common.current_version(tx, key)
+    try:
+        peer = keypairs.load_public_key(key.key_spec, params["PublicKey"])
+    except InvalidKeyError:
+        raise ValidationException(
+            f"PublicKey must be a DER-encoded SubjectPublicKeyInfo on the curve of key spec {key.key_spec}."
+        ) from None
+    common.check_dry_run(params)
+    private = svc.materials.private_key(key, version)
+    try:
+        secret = agreement.ecdh(private, peer)
+    except ValueError:
+        raise ValidationException(f"PublicKey does not fit key spec {key.key_spec}.") from None
+    return {"KeyId": key.arn, "SharedSecret": secret, "KeyAgreementAlgorithm": algorithm, "KeyOrigin": key.origin}

@@ -1,0 +1,29 @@
+"""GetPublicKey: the DER SubjectPublicKeyInfo of an asymmetric key, with its spec, usage and algorithms."""
+
+from __future__ import annotations
+
+from openkms.crypto import keypairs
+from openkms.errors import UnsupportedOperationException
+from openkms.operations import common, keyspecs
+from openkms.operations.context import RequestContext
+from openkms.operations.registry import Params, Result, operation
+from openkms.operations.services import Services
+
+
+@operation("GetPublicKey")
+def get_public_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    with svc.storage.read() as tx:
+        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=True)
+        common.require_enabled(key)
+        if not keyspecs.info(key.key_spec).asymmetric:
+            raise UnsupportedOperationException(f"{key.arn} key usage is {key.key_usage} which is not asymmetric.")
+        version = common.current_version(tx, key)
+    public_der = keypairs.public_key_der(svc.materials.private_key(key, version))
+    return {
+        "KeyId": key.arn,
+        "PublicKey": public_der,
+        "CustomerMasterKeySpec": key.key_spec,
+        "KeySpec": key.key_spec,
+        "KeyUsage": key.key_usage,
+        **keyspecs.algorithm_fields(key.key_spec, key.key_usage),
+    }
