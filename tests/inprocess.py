@@ -37,6 +37,7 @@ class InProcessKms:
         settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'openkms.db'}")
         identity.ensure_account(self.storage, ACCOUNT_ID, clock)
         identity.create_user(self.storage, ACCOUNT_ID, "admin", clock)
+        identity.ensure_administrator_policy(self.storage, ACCOUNT_ID, "admin")
         creds = identity.create_access_key(self.storage, keyring.root_key(), ACCOUNT_ID, "admin", clock)
         self.credentials = Credentials(creds.access_key_id, creds.secret_access_key)
         self.app: KmsApplication = build_app(build_services(settings, self.storage, keyring))

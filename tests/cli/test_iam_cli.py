@@ -26,6 +26,8 @@ from tests.e2e.server import ACCOUNT_ID, REGION, ServerProcess, free_port
 PASSPHRASE = "iam cli test passphrase 42"
 ENVS_TO_DROP = ("OPENKMS_UNSEAL_PASSPHRASE", "OPENKMS_INIT_PASSPHRASE", "OPENKMS_DATA_DIR", "OPENKMS_DATABASE_URL")
 KEY_COLUMNS = ["AccountId", "UserName", "AccessKeyId", "Status"]
+# What a user that calls KMS in these tests needs once policy evaluation is on (no policy: implicit deny).
+KMS_ALL = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}'
 USER_COLUMNS = ["AccountId", "UserName", "UserId", "Arn"]
 
 
@@ -116,6 +118,11 @@ def init_dir(tmp_path: Path) -> tuple[Path, Path, str]:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return data_dir, passphrase_file, json.loads(result.stdout)["AccountId"]
+
+
+def allow_kms(data_dir: Path, account: str, user: str) -> None:
+    args = ["--account-id", account, "--user-name", user, "--policy-name", "kms-all", "--policy-document", KMS_ALL]
+    assert ok(iam(data_dir, "put-user-policy", *args)) == ""
 
 
 def kms_client(endpoint: str, access_key_id: str, secret_access_key: str) -> Any:
@@ -403,6 +410,7 @@ def test_cli_changes_take_effect_on_the_running_server_at_once(server: _Server, 
     key_id = server.client().create_key(Description="iam live")["KeyMetadata"]["KeyId"]  # type: ignore[attr-defined]
     user = f"live{unique}"[:64]
     ok(iam(data_dir, "create-user", "--account-id", ACCOUNT_ID, "--user-name", user))
+    allow_kms(data_dir, ACCOUNT_ID, user)
     created = json.loads(
         ok(iam(data_dir, "create-access-key", "--account-id", ACCOUNT_ID, "--user-name", user, "--json"))
     )
@@ -437,6 +445,7 @@ def test_a_key_for_another_account_cannot_use_this_accounts_keys(server: _Server
     user = f"x{unique}"[:64]
     ok(iam(data_dir, "create-account", "--account-id", account))
     ok(iam(data_dir, "create-user", "--account-id", account, "--user-name", user))
+    allow_kms(data_dir, account, user)
     created = json.loads(ok(iam(data_dir, "create-access-key", "--account-id", account, "--user-name", user, "--json")))
     kms = kms_client(endpoint, created["AccessKeyId"], created["SecretAccessKey"])
     own = kms.create_key()["KeyMetadata"]
@@ -445,3 +454,51 @@ def test_a_key_for_another_account_cannot_use_this_accounts_keys(server: _Server
     with pytest.raises(ClientError) as caught:
         kms.encrypt(KeyId=f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}", Plaintext=b"x")
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The administrator of the dev server and of init holds AdministratorAccess
+# ---------------------------------------------------------------------------------------------------------------
+
+ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+def _admin_policies(data_dir: Path) -> dict[str, object]:
+    args = ["--account-id", ACCOUNT_ID, "--user-name", "admin", "--json"]
+    names = [p["PolicyName"] for p in json.loads(ok(iam(data_dir, "list-user-policies", *args)))]
+    return {
+        name: json.loads(ok(iam(data_dir, "get-user-policy", *args, "--policy-name", name)))["PolicyDocument"]
+        for name in names
+    }
+
+
+def test_the_dev_administrator_holds_administrator_access(data_dir: Path) -> None:
+    assert _admin_policies(data_dir) == {"AdministratorAccess": ADMIN_POLICY}
+
+
+def test_init_gives_its_administrator_administrator_access(init_dir: tuple[Path, Path, str]) -> None:
+    data_dir, _, _ = init_dir
+    args = ["--user-name", "admin", "--policy-name", "AdministratorAccess", "--json"]
+    shown = json.loads(ok(iam(data_dir, "get-user-policy", *args)))
+    assert shown == {"UserName": "admin", "PolicyName": "AdministratorAccess", "PolicyDocument": ADMIN_POLICY}
+
+
+def test_a_dev_restart_gives_the_administrator_its_policy_back(tmp_path: Path) -> None:
+    """An operator may narrow or delete it; the next dev start restores it (else the dev admin could do nothing)."""
+    data_dir = tmp_path / "data"
+    url = f"sqlite:///{data_dir / 'openkms.db'}"
+    first = _Server(data_dir, url, free_port(), workers=1).start()
+    try:
+        assert _admin_policies(data_dir) == {"AdministratorAccess": ADMIN_POLICY}
+    finally:
+        first.stop()
+    args = ["--account-id", ACCOUNT_ID, "--user-name", "admin"]
+    ok(iam(data_dir, "delete-user-policy", *args, "--policy-name", "AdministratorAccess"))
+    ok(iam(data_dir, "put-user-policy", *args, "--policy-name", "extra", "--policy-document", KMS_ALL))
+    assert list(_admin_policies(data_dir)) == ["extra"]
+    second = _Server(data_dir, url, free_port(), workers=1).start()
+    try:
+        assert _admin_policies(data_dir) == {"AdministratorAccess": ADMIN_POLICY, "extra": json.loads(KMS_ALL)}
+        assert second.client().list_keys()["Keys"] == []  # type: ignore[attr-defined]
+    finally:
+        second.stop()

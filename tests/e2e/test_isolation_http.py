@@ -39,12 +39,16 @@ def _cli(server: ServerProcess, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def other(server: ServerProcess) -> Principal:
-    """A user of account 444455556666 with an access key, made through the admin CLI."""
+    """A user of account 444455556666 allowed kms:* by its identity policy, with an access key, made through the
+    admin CLI."""
     created = server.openkms("iam", "create-account", "--account-id", OTHER_ACCOUNT)
     assert created.returncode == 0 or "exist" in created.stderr.lower(), created.stderr
     user = f"iso-{secrets.token_hex(4)}"
     made = json.loads(_cli(server, "create-user", "--account-id", OTHER_ACCOUNT, "--user-name", user, "--json"))
     assert made["Arn"] == f"arn:aws:iam::{OTHER_ACCOUNT}:user/{user}"
+    everything = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}'
+    _cli(server, "put-user-policy", "--account-id", OTHER_ACCOUNT, "--user-name", user, "--policy-name", "kms",
+         "--policy-document", everything)  # fmt: skip
     key = json.loads(_cli(server, "create-access-key", "--account-id", OTHER_ACCOUNT, "--user-name", user, "--json"))
     assert key["AccountId"] == OTHER_ACCOUNT and key["Status"] == "Active"
     return Principal(made["Arn"], server.client(key["AccessKeyId"], key["SecretAccessKey"]))

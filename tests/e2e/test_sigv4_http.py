@@ -394,6 +394,9 @@ def _cli(server: ServerProcess, *args: str) -> str:
 def issued_key(server: ServerProcess) -> Iterator[tuple[str, str]]:
     user = f"s2-{secrets.token_hex(4)}"
     _cli(server, "create-user", "--account-id", ACCOUNT_ID, "--user-name", user)
+    everything = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}'
+    _cli(server, "put-user-policy", "--account-id", ACCOUNT_ID, "--user-name", user, "--policy-name", "kms",
+         "--policy-document", everything)  # fmt: skip
     created = json.loads(_cli(server, "create-access-key", "--account-id", ACCOUNT_ID, "--user-name", user, "--json"))
     yield created["AccessKeyId"], created["SecretAccessKey"]
     server.openkms("iam", "delete-user", "--account-id", ACCOUNT_ID, "--user-name", user)
@@ -460,7 +463,8 @@ def test_access_key_status_takes_effect_at_once(
 
 
 def test_issued_key_signs_as_its_user(target: Target, server: ServerProcess, issued_key: tuple[str, str]) -> None:
-    """A key issued to a user of the account may use the account's keys; its secret is not the dev secret."""
+    """A key issued to a user of the account (allowed kms:* by its identity policy) may use the account's keys; its
+    secret is not the dev secret."""
     access_key_id, secret = issued_key
     reply = post(target.port, sign(target.port, target.body, access_key_id=access_key_id, secret=secret), target.body)
     assert reply.status == 200, reply.describe()

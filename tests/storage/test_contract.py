@@ -1,7 +1,8 @@
 """One contract for the storage port, run against every engine (Vault's testBarrier idea).
 
-Each test gets an empty, migrated database: a fresh SQLite file, or a fresh ``openkms_t_*`` PostgreSQL
-database (about 40 ms to create), so no test can lean on another's leftovers.
+Each test gets an empty, migrated database on each engine (``conftest.py``); records and constants come
+from ``support.py``. Access control (groups, inline policies, principal tags, grants) has its own file,
+``test_contract_access_control.py``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ import dataclasses
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -21,121 +20,26 @@ from openkms.storage import migrate
 from openkms.storage.ports import DuplicateError, Storage, StorageError, iterate_all_keys
 from openkms.storage.postgres import PostgresStorage
 from openkms.storage.records import (
-    AccessKeyRecord,
-    AliasRecord,
-    KeyRecord,
-    KeyVersionRecord,
     SealRecord,
     TagRecord,
     UserRecord,
 )
 from openkms.storage.sqlite import SQLiteStorage
-from tests.pg_helpers import create_temp_database, drop_database, postgres_admin_url
-
-ACCOUNT = "111122223333"
-OTHER_ACCOUNT = "444455556666"
-REGION = "us-east-1"
-OTHER_REGION = "eu-west-1"
-
-ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-# A factory that opens another Storage on the same database as the test's ``storage``.
-Opener = Callable[[], Storage]
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Opens (unmigrated) storages on one fresh database; closes them all and drops it afterwards."""
-    opened: list[Storage] = []
-    if request.param == "sqlite":
-        path = tmp_path / "data" / "openkms.db"
-
-        def open_one() -> Storage:
-            opened.append(SQLiteStorage(path))
-            return opened[-1]
-
-        yield open_one
-        for s in opened:
-            s.close()
-        return
-    url = create_temp_database()
-
-    def open_pg() -> Storage:
-        opened.append(PostgresStorage(url))
-        return opened[-1]
-
-    try:
-        yield open_pg
-    finally:
-        for s in opened:
-            s.close()
-        drop_database(url)
-
-
-@pytest.fixture
-def pg_storage() -> Iterator[PostgresStorage]:
-    url = create_temp_database()  # skips (or fails, when required) if PostgreSQL is unreachable
-    s = PostgresStorage(url)
-    try:
-        s.migrate()
-        yield s
-    finally:
-        s.close()
-        drop_database(url)
-
-
-@pytest.fixture
-def storage(engine: Opener) -> Storage:
-    s = engine()
-    assert s.migrate() == 1
-    return s
-
-
-def key(key_id: str, account: str = ACCOUNT, region: str = REGION, **changes: Any) -> KeyRecord:
-    record = KeyRecord(
-        key_id=key_id,
-        account_id=account,
-        region=region,
-        arn=f"arn:aws:kms:{region}:{account}:key/{key_id}",
-        description=f"key {key_id}",
-        key_usage="ENCRYPT_DECRYPT",
-        key_spec="SYMMETRIC_DEFAULT",
-        origin="AWS_KMS",
-        key_manager="CUSTOMER",
-        key_state="Enabled",
-        creation_date=1_700_000_000.25,
-        multi_region=False,
-        policy='{"Version": "2012-10-17", "Statement": []}',
-        current_version_id="0" * 32,
-    )
-    return dataclasses.replace(record, **changes)
-
-
-def version(key_id: str, version_id: str, created_at: float = 1_700_000_000.0, **changes: Any) -> KeyVersionRecord:
-    record = KeyVersionRecord(key_id, version_id, created_at, b"\x00wrapped\xff" + version_id.encode())
-    return dataclasses.replace(record, **changes)
-
-
-def alias(name: str, target: str, account: str = ACCOUNT, region: str = REGION) -> AliasRecord:
-    return AliasRecord(account, region, name, target, 1_700_000_001.5, 1_700_000_001.5)
-
-
-def user(name: str, account: str = ACCOUNT) -> UserRecord:
-    return UserRecord(account, name, f"AIDA{name.upper():0<17}"[:21], f"arn:aws:iam::{account}:user/{name}", 1.5)
-
-
-def access_key(access_key_id: str, user_name: str, account: str = ACCOUNT) -> AccessKeyRecord:
-    return AccessKeyRecord(access_key_id, account, user_name, b"\x01secret" + access_key_id.encode(), "Active", 2.5)
-
-
-def add_key_with_version(storage: Storage, key_id: str, **changes: Any) -> KeyRecord:
-    record = key(key_id, **changes)
-    with storage.transaction() as tx:
-        tx.insert_key(record)
-        if record.current_version_id is not None:
-            tx.insert_version(version(key_id, record.current_version_id))
-    return record
-
+from tests.pg_helpers import postgres_admin_url
+from tests.storage.support import (
+    ACCOUNT,
+    LATEST,
+    OTHER_ACCOUNT,
+    OTHER_REGION,
+    REGION,
+    Opener,
+    access_key,
+    add_key_with_version,
+    alias,
+    key,
+    user,
+    version,
+)
 
 # ------------------------------------------------------------------------------------------- schema
 
@@ -145,10 +49,10 @@ def test_unmigrated_database_is_version_zero(engine: Opener) -> None:
 
 
 def test_migrate_is_idempotent_and_records_each_version_once(storage: Storage, engine: Opener) -> None:
-    assert storage.schema_version() == 1
-    assert storage.migrate() == 1
-    assert engine().migrate() == 1
-    assert storage.schema_version() == len(migrate.load(storage.dialect)) == 1
+    assert storage.schema_version() == LATEST
+    assert storage.migrate() == LATEST
+    assert engine().migrate() == LATEST
+    assert storage.schema_version() == len(migrate.load(storage.dialect)) == LATEST
 
 
 def test_concurrent_migrations_from_two_processes_queue(engine: Opener) -> None:
@@ -171,8 +75,8 @@ def test_concurrent_migrations_from_two_processes_queue(engine: Opener) -> None:
     for t in threads:
         t.join(60)
     assert errors == []
-    assert results == [1, 1, 1, 1]
-    assert storages[0].schema_version() == 1
+    assert results == [LATEST] * 4
+    assert storages[0].schema_version() == LATEST
 
 
 def test_a_newer_schema_is_refused(storage: Storage) -> None:

@@ -81,6 +81,11 @@ def test_migrations_load_in_order_and_render_for_each_dialect() -> None:
         statements = migrate.split(migrate.render(migrations[0].sql, dialect.column_types))
         assert all("{{" not in s and not s.rstrip().endswith(";") for s in statements)
         assert sum(s.startswith("CREATE TABLE") for s in statements) == 8
+        assert migrations[1].name == "access_control"
+        statements = migrate.split(migrate.render(migrations[1].sql, dialect.column_types))
+        assert all("{{" not in s and not s.rstrip().endswith(";") for s in statements)
+        assert sum(s.startswith("CREATE TABLE") for s in statements) == 6
+        assert statements[-1].startswith("INSERT INTO user_policies")  # AdministratorAccess for existing users
     pg = migrate.render("{{bytes}} {{time}} {{bool}} {{id}}", POSTGRESQL.column_types)
     assert pg == 'BYTEA DOUBLE PRECISION BOOLEAN TEXT COLLATE "C"'
     assert migrate.render("{{bytes}} {{ time }}", SQLITE.column_types) == "BLOB REAL"

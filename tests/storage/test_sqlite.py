@@ -12,6 +12,7 @@ import pytest
 
 from openkms.storage.records import KeyRecord, KeyVersionRecord
 from openkms.storage.sqlite import SQLiteStorage
+from tests.storage.support import LATEST
 
 
 def _mode(path: Path) -> int:
@@ -135,7 +136,36 @@ def test_relative_paths_are_pinned_at_open(tmp_path: Path, monkeypatch: pytest.M
     try:
         assert storage.path == tmp_path / "data" / "openkms.db"
         monkeypatch.chdir("/")
-        assert storage.migrate() == 1  # still the same file, whatever the cwd is now
+        assert storage.migrate() == LATEST  # still the same file, whatever the cwd is now
         assert (tmp_path / "data" / "openkms.db").stat().st_size > 0
     finally:
         storage.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        ("grants_for", "grants_by_grantee"),
+        ("list_grants_grantee", "grants_by_grantee"),
+        ("find_grant_by_name", "grants_by_name"),
+        ("list_retirable_grants_after", "grants_by_retiring"),
+        ("get_grant_by_token", "sqlite_autoindex_grants"),
+        ("authorization_user", "sqlite_autoindex_users"),
+        ("authorization_policies", "group_members_by_user"),
+    ],
+)
+def test_access_control_hot_paths_search_an_index(tmp_path: Path, query: str, index: str) -> None:
+    """The authorisation reads of every request, and the grant look-ups: no table scan, the intended index."""
+    storage = SQLiteStorage(tmp_path / "openkms.db")
+    try:
+        storage.migrate()
+        sql = getattr(storage._read_queries, query)
+        with storage.read():
+            conn = storage._state().conn
+            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, ["x"] * sql.count("?"))]
+    finally:
+        storage.close()
+    touching_tables = [step for step in plan if step.startswith(("SCAN", "SEARCH"))]
+    assert touching_tables, plan
+    assert all(step.startswith("SEARCH") for step in touching_tables), plan
+    assert any(index in step for step in touching_tables), plan

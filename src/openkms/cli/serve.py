@@ -151,7 +151,11 @@ def _dev_root_key(args: argparse.Namespace, settings: Settings, storage: Storage
 def _dev_admin(
     args: argparse.Namespace, storage: Storage, root_key: bytes, clock: SystemClock
 ) -> tuple[str, identity.NewAccessKey]:
-    """The dev administrator, created on first start; pinned credentials are added if missing."""
+    """The dev administrator, created on first start; pinned credentials are added if missing.
+
+    Every start also makes sure it still holds ``AdministratorAccess``: policy evaluation denies what no
+    policy allows, and a dev server whose administrator can do nothing is of no use.
+    """
     with storage.read() as tx:
         admins = [u for u in tx.list_users(None) if u.user_name == DEV_USER]
     if admins:
@@ -162,6 +166,7 @@ def _dev_admin(
         account_id = args.dev_account_id or identity.new_account_id()
         identity.ensure_account(storage, account_id, clock)
         identity.create_user(storage, account_id, DEV_USER, clock)
+    identity.ensure_administrator_policy(storage, account_id, DEV_USER)
     with storage.read() as tx:
         pinned = tx.get_access_key(args.dev_access_key_id) if args.dev_access_key_id else None
         existing = [k for k in tx.list_access_keys(account_id, DEV_USER) if k.status == identity.ACTIVE]
@@ -219,6 +224,7 @@ def run_init(args: argparse.Namespace) -> int:
         account_id = args.account_id or identity.new_account_id()
         identity.ensure_account(storage, account_id, clock)
         identity.create_user(storage, account_id, DEV_USER, clock)
+        identity.ensure_administrator_policy(storage, account_id, DEV_USER)
         admin = identity.create_access_key(storage, root_key, account_id, DEV_USER, clock)
     finally:
         storage.close()

@@ -12,7 +12,7 @@ from openkms.errors import (
     NotFoundException,
     ValidationException,
 )
-from openkms.operations import common
+from openkms.operations import authorization, common
 from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
@@ -40,8 +40,15 @@ def _checked_name(name: str) -> str:
 
 def _target(tx: Transaction, ctx: RequestContext, key_ref: str) -> KeyRecord:
     key = common.resolve_key(tx, ctx, key_ref, allow_alias=False)
+    if key.account_id != ctx.principal.account_id:  # an alias and its key live in one account
+        raise NotFoundException(f"Key '{key.arn}' does not exist")
     common.require_not_pending_deletion(key)
     return key
+
+
+def _authorize_alias(tx: Transaction, ctx: RequestContext, name: str) -> None:
+    """Alias operations need permission on the alias itself too, which only identity policies grant (AWS)."""
+    authorization.authorize_account(tx, ctx, _alias_arn(ctx, name))
 
 
 def _alias_arn(ctx: RequestContext, name: str) -> str:
@@ -52,6 +59,7 @@ def _alias_arn(ctx: RequestContext, name: str) -> str:
 def create_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
     name = _checked_name(params["AliasName"])
     with svc.storage.transaction() as tx:
+        _authorize_alias(tx, ctx, name)
         key = _target(tx, ctx, params["TargetKeyId"])
         if len(tx.list_aliases(ctx.principal.account_id, ctx.region, key.key_id, None, MAX_ALIASES_PER_KEY)) >= (
             MAX_ALIASES_PER_KEY
@@ -69,11 +77,14 @@ def create_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
 def update_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
     name = params["AliasName"]
     with svc.storage.transaction() as tx:
+        _authorize_alias(tx, ctx, name)
         alias = tx.get_alias(ctx.principal.account_id, ctx.region, name)
         if alias is None:
             raise NotFoundException(f"Alias {_alias_arn(ctx, name)} is not found.")
         new_key = _target(tx, ctx, params["TargetKeyId"])
         old_key = tx.get_key(alias.target_key_id)
+        if old_key is not None:
+            authorization.authorize_key(tx, ctx, old_key)
         if old_key is not None and (old_key.key_spec, old_key.key_usage) != (new_key.key_spec, new_key.key_usage):
             raise ValidationException(
                 "The new target key must have the same key spec and key usage as the current target key."
@@ -86,8 +97,13 @@ def update_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
 def delete_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
     name = params["AliasName"]
     with svc.storage.transaction() as tx:
-        if tx.get_alias(ctx.principal.account_id, ctx.region, name) is None:
+        _authorize_alias(tx, ctx, name)
+        alias = tx.get_alias(ctx.principal.account_id, ctx.region, name)
+        if alias is None:
             raise NotFoundException(f"Alias {_alias_arn(ctx, name)} is not found.")
+        key = tx.get_key(alias.target_key_id)
+        if key is not None:
+            authorization.authorize_key(tx, ctx, key)
         tx.delete_alias(ctx.principal.account_id, ctx.region, name)
     return {}
 
@@ -98,9 +114,10 @@ def list_aliases(svc: Services, ctx: RequestContext, params: Params) -> Result:
     limit = min(int(params.get("Limit", 50)), 100)
     after = common.decode_marker("aliases", params.get("Marker"))
     with svc.storage.read() as tx:
+        authorization.authorize_account(tx, ctx)  # ListAliases is granted by identity policies only (AWS)
         key_id = None
         if params.get("KeyId") is not None:
-            key_id = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False).key_id
+            key_id = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False, authorize=False).key_id
         found = tx.list_aliases(ctx.principal.account_id, ctx.region, key_id, after, limit + 1)
     page, paging = common.page_result(found, limit, "aliases", lambda a: a.alias_name)
     entries = [

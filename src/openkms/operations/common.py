@@ -1,7 +1,7 @@
 """Shared rules of the API: resolving a KeyId, key states, metadata rendering and pagination.
 
 :func:`resolve_key` is the only way an operation gets a key, and it returns one only if the caller may
-use it; the access-control issue plugs policy evaluation in here so it cannot be skipped.
+use it (operations/authorization.py), so authorisation cannot be skipped.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 
 from openkms import ids
 from openkms.errors import (
-    AccessDeniedException,
     DisabledException,
     DryRunOperationException,
     InvalidKeyUsageException,
@@ -21,7 +20,7 @@ from openkms.errors import (
     KMSInvalidStateException,
     NotFoundException,
 )
-from openkms.operations import keyspecs
+from openkms.operations import authorization, keyspecs
 from openkms.operations.context import RequestContext
 from openkms.storage.ports import Transaction
 from openkms.storage.records import KeyRecord, KeyVersionRecord
@@ -35,38 +34,45 @@ SYMMETRIC_DEFAULT = keyspecs.SYMMETRIC_DEFAULT
 ENCRYPT_DECRYPT = keyspecs.ENCRYPT_DECRYPT
 
 
-def resolve_key(tx: Transaction, ctx: RequestContext, key_ref: str, *, allow_alias: bool) -> KeyRecord:
-    """Find the key ``key_ref`` names in the caller's account and region, or raise as AWS does."""
+def resolve_key(
+    tx: Transaction,
+    ctx: RequestContext,
+    key_ref: str,
+    *,
+    allow_alias: bool,
+    action: str | None = None,
+    authorize: bool = True,
+) -> KeyRecord:
+    """Find the key ``key_ref`` names and check that the caller may perform ``action`` (default
+    ``kms:<operation>``) on it, or raise as AWS does.
+
+    A key id or alias name means the caller's account; an ARN names the account (cross-account use needs a key
+    policy that allows it) and must name the caller's region. ``authorize=False`` is only for lookups whose
+    result is authorised another way (Decrypt compares a named key with the one the blob names).
+    """
     ref = ids.parse_key_reference(key_ref)
     if ref is None or (ref.is_alias and not allow_alias):
         raise NotFoundException(f"Invalid keyId {key_ref}")
-    if ref.account is not None and ref.account != ctx.principal.account_id:
-        # Cross-account use needs a key policy that allows it (access-control issue); until then, deny.
-        raise access_denied(ctx, key_ref)
     if ref.region is not None and ref.region != ctx.region:
         raise NotFoundException(f"Invalid arn {ref.region}")
+    account = ref.account or ctx.principal.account_id
+    request_alias: str | None = None
     if ref.is_alias:
         assert ref.alias_name is not None
-        alias = tx.get_alias(ctx.principal.account_id, ctx.region, ref.alias_name)
+        request_alias = ref.alias_name
+        alias = tx.get_alias(account, ctx.region, ref.alias_name)
         if alias is None:
-            name = ids.alias_arn(ctx.region, ctx.principal.account_id, ref.alias_name)
-            raise NotFoundException(f"Alias {name} is not found.")
+            raise NotFoundException(f"Alias {ids.alias_arn(ctx.region, account, ref.alias_name)} is not found.")
         key_id = alias.target_key_id
     else:
         assert ref.key_id is not None
         key_id = ref.key_id
     key = tx.get_key(key_id)
-    if key is None or key.account_id != ctx.principal.account_id or key.region != ctx.region:
-        raise NotFoundException(f"Key '{ids.key_arn(ctx.region, ctx.principal.account_id, key_id)}' does not exist")
+    if key is None or key.account_id != account or key.region != ctx.region:
+        raise NotFoundException(f"Key '{ids.key_arn(ctx.region, account, key_id)}' does not exist")
+    if authorize:
+        authorization.authorize_key(tx, ctx, key, action, request_alias=request_alias)
     return key
-
-
-def access_denied(ctx: RequestContext, resource: str) -> AccessDeniedException:
-    action = f"kms:{ctx.operation}"
-    return AccessDeniedException(
-        f"User: {ctx.principal.arn} is not authorized to perform: {action} on resource: {resource} "
-        f"because no resource-based policy allows the {action} action"
-    )
 
 
 def require_enabled(key: KeyRecord) -> None:
@@ -105,9 +111,11 @@ def require_encryption_algorithm(key: KeyRecord, algorithm: str | None) -> str:
     return require_algorithm(key, ENCRYPT_DECRYPT, algorithm or SYMMETRIC_DEFAULT)
 
 
-def require_key(tx: Transaction, ctx: RequestContext, key_ref: str, usage: str, operation: str) -> KeyRecord:
-    """The usual preamble of a cryptographic operation: resolve, Enabled, the right KeyUsage."""
-    key = resolve_key(tx, ctx, key_ref, allow_alias=True)
+def require_key(
+    tx: Transaction, ctx: RequestContext, key_ref: str, usage: str, operation: str, action: str | None = None
+) -> KeyRecord:
+    """The usual preamble of a cryptographic operation: resolve and authorise, Enabled, the right KeyUsage."""
+    key = resolve_key(tx, ctx, key_ref, allow_alias=True, action=action)
     require_enabled(key)
     require_usage(key, usage, operation)
     return key

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +24,5 @@ class RequestContext:
     source_ip: str
     user_agent: str
     now: float  # epoch seconds, from the injected clock, fixed for the whole request
+    params: Mapping[str, Any] = field(default_factory=dict)  # the validated request, for condition keys
+    secure_transport: bool = False  # TLS between the client and this server (aws:SecureTransport)

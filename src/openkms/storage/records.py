@@ -79,6 +79,48 @@ class AccessKeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupRecord:
+    account_id: str
+    group_name: str
+    group_id: str  # AGPA... like IAM's unique id
+    arn: str  # arn:aws:iam::<account>:group/<name>
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalAuthorization:
+    """Everything identity-based authorisation needs about one user, read in one snapshot.
+
+    ``policies`` holds the JSON texts of the user's inline policies (by policy name), then those of its
+    groups (by group name, then policy name); ``group_names`` every group the user is in, with or without
+    policies.
+    """
+
+    user: UserRecord
+    tags: dict[str, str]
+    group_names: tuple[str, ...]
+    policies: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    """A KMS grant. ``operations`` are KMS operation names (``Decrypt``...); ``constraints`` is the JSON of
+    AWS ``GrantConstraints`` (``EncryptionContextEquals``/``EncryptionContextSubset``) or None."""
+
+    key_id: str
+    grant_id: str  # 64 lowercase hex characters, unique across keys
+    account_id: str  # the key's account
+    name: str | None
+    grantee_principal: str  # an ARN
+    retiring_principal: str | None
+    operations: tuple[str, ...]
+    constraints: str | None
+    issuing_principal: str
+    creation_date: float
+    grant_token: str
+
+
+@dataclass(frozen=True, slots=True)
 class SealRecord:
     """How the root key is sealed: the provider kind, its public parameters and the wrapped root key."""
 

@@ -15,7 +15,9 @@ Rules the engines share:
 - In write transactions ``get_key`` and ``get_alias`` lock the row (PostgreSQL ``FOR NO KEY UPDATE``;
   SQLite already serialises writers with ``BEGIN IMMEDIATE``), because ``update_key`` overwrites every
   mutable column: without the lock, a concurrent read-modify-write (DescribeKey -> UpdateKeyDescription)
-  could silently undo a DisableKey.
+  could silently undo a DisableKey. ``get_user`` and ``get_group`` lock likewise, so that a check over a
+  user's or group's children (the total size of its inline policies, its tag count) holds until commit.
+- Grant ``operations`` are stored as a JSON list in a TEXT column (a tuple in :class:`GrantRecord`).
 - Driver errors become :class:`StorageError` (the original kept as ``__cause__``) so the server maps them to
   ``KMSInternalException`` without leaking driver text to clients.
 """
@@ -26,6 +28,7 @@ Rules the engines share:
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import weakref
@@ -39,8 +42,11 @@ from openkms.storage.ports import DuplicateError, StorageError
 from openkms.storage.records import (
     AccessKeyRecord,
     AliasRecord,
+    GrantRecord,
+    GroupRecord,
     KeyRecord,
     KeyVersionRecord,
+    PrincipalAuthorization,
     SealRecord,
     TagRecord,
     UserRecord,
@@ -69,7 +75,8 @@ class Dialect:
     driver_error: type[Exception]  # base class of the driver's errors
     is_unique_violation: Callable[[Exception], bool]
     column_types: Mapping[str, str]  # migration tokens, see migrations/0001_initial.sql
-    lock_clause: str  # appended to get_key/get_alias in write transactions ("" where writers are serialised)
+    # Appended to get_key/get_alias/get_user/get_group in write transactions ("" where writers are serialised).
+    lock_clause: str
     begin_write: tuple[str, ...]
     begin_read: tuple[str, ...]
     begin_migrate: tuple[str, ...]  # opens a transaction holding the migration lock
@@ -101,6 +108,35 @@ _ALIAS_COLS = _columns(AliasRecord)
 _USER_COLS = _columns(UserRecord)
 _ACCESS_KEY_COLS = _columns(AccessKeyRecord)
 _SEAL_COLS = _columns(SealRecord)
+_GROUP_COLS = _columns(GroupRecord)
+_GRANT_COLS = _columns(GrantRecord)
+_GRANT_OPERATIONS = _GRANT_COLS.index("operations")
+
+
+def _grant_values(grant: GrantRecord) -> tuple[Any, ...]:
+    values = list(_values(grant, _GRANT_COLS))
+    values[_GRANT_OPERATIONS] = json.dumps(list(grant.operations), separators=(",", ":"))
+    return tuple(values)
+
+
+def _grant_from_row(row: Sequence[Any]) -> GrantRecord:
+    values = list(row)
+    values[_GRANT_OPERATIONS] = tuple(json.loads(values[_GRANT_OPERATIONS]))
+    return GrantRecord(*values)
+
+
+def _grant_list_query(select: str, after: bool, by_id: bool, by_grantee: bool) -> str:
+    """One of the eight ``list_grants`` statements: a fixed WHERE per combination of filters, so each stays a
+    plain indexed range scan (no ``? IS NULL OR ...`` that a generic plan could not use)."""
+    where = " WHERE key_id = ?"
+    where += " AND grant_id = ?" if by_id else ""
+    where += " AND grantee_principal = ?" if by_grantee else ""
+    where += " AND grant_id > ?" if after else ""
+    return select + where + " ORDER BY grant_id LIMIT ?"
+
+
+def _grant_list_name(after: bool, by_id: bool, by_grantee: bool) -> str:
+    return "list_grants" + "_after" * after + "_id" * by_id + "_grantee" * by_grantee
 
 
 def _key_from_row(row: Sequence[Any]) -> KeyRecord:
@@ -126,9 +162,12 @@ class _Queries:
     """Every statement, rendered for one dialect (placeholder style, row locking)."""
 
     def __init__(self, placeholder: str, lock: str) -> None:
-        k, v, a, u, ak, s = (
-            _csv(c) for c in (_KEY_COLS, _VERSION_COLS, _ALIAS_COLS, _USER_COLS, _ACCESS_KEY_COLS, _SEAL_COLS)
-        )
+        record_columns = (_KEY_COLS, _VERSION_COLS, _ALIAS_COLS, _USER_COLS, _ACCESS_KEY_COLS, _SEAL_COLS)
+        k, v, a, u, ak, s = (_csv(c) for c in record_columns)
+        g, gr = _csv(_GROUP_COLS), _csv(_GRANT_COLS)
+        grant_select = "SELECT " + gr + " FROM grants"
+        user_key = " WHERE account_id = ? AND user_name = ?"
+        group_key = " WHERE account_id = ? AND group_name = ?"
         keys_where = "SELECT " + k + " FROM keys WHERE account_id = ? AND region = ?"
         alias_where = "SELECT " + a + " FROM aliases WHERE account_id = ? AND region = ?"
         ak_select = "SELECT " + ak + " FROM access_keys"
@@ -142,6 +181,7 @@ class _Queries:
             "delete_key_tags": "DELETE FROM tags WHERE key_id = ?",
             "delete_key_aliases": "DELETE FROM aliases WHERE target_key_id = ?",
             "delete_key_versions": "DELETE FROM key_versions WHERE key_id = ?",
+            "delete_key_grants": "DELETE FROM grants WHERE key_id = ?",
             "delete_key": "DELETE FROM keys WHERE key_id = ?",
             # version_number: the next slot of this key, so list_versions orders by insertion.
             "insert_version": (
@@ -178,10 +218,13 @@ class _Queries:
             "account_exists": "SELECT 1 FROM accounts WHERE account_id = ?",
             "list_accounts": "SELECT account_id FROM accounts ORDER BY account_id",
             "insert_user": f"INSERT INTO users ({u}) VALUES ({_marks(len(_USER_COLS))}) ON CONFLICT DO NOTHING",
-            "get_user": f"SELECT {u} FROM users WHERE account_id = ? AND user_name = ?",
+            "get_user": f"SELECT {u} FROM users WHERE account_id = ? AND user_name = ?{lock}",
             "list_users": f"SELECT {u} FROM users ORDER BY account_id, user_name",
             "list_users_account": f"SELECT {u} FROM users WHERE account_id = ? ORDER BY user_name",
-            "delete_user_access_keys": "DELETE FROM access_keys WHERE account_id = ? AND user_name = ?",
+            "delete_user_access_keys": "DELETE FROM access_keys" + user_key,
+            "delete_user_policies": "DELETE FROM user_policies" + user_key,
+            "delete_user_all_tags": "DELETE FROM user_tags" + user_key,
+            "delete_user_memberships": "DELETE FROM group_members" + user_key,
             "delete_user": "DELETE FROM users WHERE account_id = ? AND user_name = ?",
             "insert_access_key": (
                 f"INSERT INTO access_keys ({ak}) VALUES ({_marks(len(_ACCESS_KEY_COLS))}) ON CONFLICT DO NOTHING"
@@ -193,6 +236,78 @@ class _Queries:
             "list_access_keys_account_user": ak_select + " WHERE account_id = ? AND user_name = ?" + ak_order,
             "set_access_key_status": "UPDATE access_keys SET status = ? WHERE access_key_id = ?",
             "delete_access_key": "DELETE FROM access_keys WHERE access_key_id = ?",
+            # inline policies
+            "put_user_policy": (
+                "INSERT INTO user_policies (account_id, user_name, policy_name, document) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (account_id, user_name, policy_name) DO UPDATE SET document = excluded.document"
+            ),
+            "delete_user_policy": "DELETE FROM user_policies" + user_key + " AND policy_name = ?",
+            "list_user_policies": (
+                "SELECT policy_name, document FROM user_policies" + user_key + " ORDER BY policy_name"
+            ),
+            "put_group_policy": (
+                "INSERT INTO group_policies (account_id, group_name, policy_name, document) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (account_id, group_name, policy_name) DO UPDATE SET document = excluded.document"
+            ),
+            "delete_group_policy": "DELETE FROM group_policies" + group_key + " AND policy_name = ?",
+            "list_group_policies": (
+                "SELECT policy_name, document FROM group_policies" + group_key + " ORDER BY policy_name"
+            ),
+            # groups
+            "insert_group": f"INSERT INTO iam_groups ({g}) VALUES ({_marks(len(_GROUP_COLS))}) ON CONFLICT DO NOTHING",
+            "get_group": f"SELECT {g} FROM iam_groups" + group_key + lock,
+            "list_groups": f"SELECT {g} FROM iam_groups ORDER BY account_id, group_name",
+            "list_groups_account": f"SELECT {g} FROM iam_groups WHERE account_id = ? ORDER BY group_name",
+            "delete_group_policies": "DELETE FROM group_policies" + group_key,
+            "delete_group_members": "DELETE FROM group_members" + group_key,
+            "delete_group": "DELETE FROM iam_groups" + group_key,
+            "add_user_to_group": (
+                "INSERT INTO group_members (account_id, user_name, group_name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+            ),
+            "remove_user_from_group": "DELETE FROM group_members" + user_key + " AND group_name = ?",
+            "list_groups_for_user": "SELECT group_name FROM group_members" + user_key + " ORDER BY group_name",
+            "list_group_members": "SELECT user_name FROM group_members" + group_key + " ORDER BY user_name",
+            # principal tags
+            "put_user_tag": (
+                "INSERT INTO user_tags (account_id, user_name, tag_key, tag_value) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (account_id, user_name, tag_key) DO UPDATE SET tag_value = excluded.tag_value"
+            ),
+            "delete_user_tag": "DELETE FROM user_tags" + user_key + " AND tag_key = ?",
+            "list_user_tags": "SELECT tag_key, tag_value FROM user_tags" + user_key + " ORDER BY tag_key",
+            # principal_authorization: (1) the user and its tags, one row per tag (one with NULLs if none)...
+            "authorization_user": (
+                "SELECT " + ", ".join(f"u.{c}" for c in _USER_COLS) + ", t.tag_key, t.tag_value FROM users u"
+                " LEFT JOIN user_tags t ON t.account_id = u.account_id AND t.user_name = u.user_name"
+                " WHERE u.account_id = ? AND u.user_name = ? ORDER BY t.tag_key"
+            ),
+            # ... (2) its own policies (branch 0), then per group its policies, or one row of NULLs (branch 1).
+            "authorization_policies": (
+                "SELECT 0 AS branch, '' AS group_name, policy_name, document FROM user_policies"
+                " WHERE account_id = ? AND user_name = ?"
+                " UNION ALL"
+                " SELECT 1, m.group_name, p.policy_name, p.document FROM group_members m"
+                " LEFT JOIN group_policies p ON p.account_id = m.account_id AND p.group_name = m.group_name"
+                " WHERE m.account_id = ? AND m.user_name = ?"
+                " ORDER BY 1, 2, 3"
+            ),
+            # grants
+            "insert_grant": f"INSERT INTO grants ({gr}) VALUES ({_marks(len(_GRANT_COLS))}) ON CONFLICT DO NOTHING",
+            "get_grant": grant_select + " WHERE key_id = ? AND grant_id = ?",
+            "get_grant_by_token": grant_select + " WHERE grant_token = ?",
+            "find_grant_by_name": grant_select + " WHERE key_id = ? AND name = ? ORDER BY grant_id",
+            "list_retirable_grants": grant_select + " WHERE retiring_principal = ? ORDER BY grant_id LIMIT ?",
+            "list_retirable_grants_after": (
+                grant_select + " WHERE retiring_principal = ? AND grant_id > ? ORDER BY grant_id LIMIT ?"
+            ),
+            "delete_grant": "DELETE FROM grants WHERE key_id = ? AND grant_id = ?",
+            "grants_for": grant_select + " WHERE key_id = ? AND grantee_principal = ? ORDER BY grant_id",
+            "count_grants": "SELECT COUNT(*) FROM grants WHERE key_id = ?",
+            **{
+                _grant_list_name(after, by_id, by_grantee): _grant_list_query(grant_select, after, by_id, by_grantee)
+                for after in (False, True)
+                for by_id in (False, True)
+                for by_grantee in (False, True)
+            },
             "get_seal": f"SELECT {s} FROM seal WHERE id = 1",
             "put_seal": f"INSERT INTO seal (id, {s}) VALUES (1, {_marks(len(_SEAL_COLS))}) ON CONFLICT DO NOTHING",
         }
@@ -301,7 +416,8 @@ class SQLTransaction:
     def delete_key(self, key_id: str) -> None:
         # Explicit child deletes rather than trusting ON DELETE CASCADE alone: a connection opened without
         # PRAGMA foreign_keys would otherwise leave wrapped material behind (crypto-shredding).
-        for sql in (self._q.delete_key_tags, self._q.delete_key_aliases, self._q.delete_key_versions):
+        q = self._q
+        for sql in (q.delete_key_grants, q.delete_key_tags, q.delete_key_aliases, q.delete_key_versions):
             self._write(sql, (key_id,))
         self._write(self._q.delete_key, (key_id,))
 
@@ -400,8 +516,15 @@ class SQLTransaction:
         return [UserRecord(*r) for r in rows]
 
     def delete_user(self, account_id: str, user_name: str) -> None:
-        self._write(self._q.delete_user_access_keys, (account_id, user_name))
-        self._write(self._q.delete_user, (account_id, user_name))
+        q = self._q
+        for sql in (
+            q.delete_user_access_keys,
+            q.delete_user_policies,
+            q.delete_user_all_tags,
+            q.delete_user_memberships,
+            q.delete_user,
+        ):
+            self._write(sql, (account_id, user_name))
 
     def insert_access_key(self, key: AccessKeyRecord) -> None:
         """The user must exist (foreign key)."""
@@ -430,6 +553,140 @@ class SQLTransaction:
 
     def delete_access_key(self, access_key_id: str) -> None:
         self._write(self._q.delete_access_key, (access_key_id,))
+
+    # -- inline policies
+
+    def put_user_policy(self, account_id: str, user_name: str, policy_name: str, document: str) -> None:
+        self._write(self._q.put_user_policy, (account_id, user_name, policy_name, document))
+
+    def delete_user_policy(self, account_id: str, user_name: str, policy_name: str) -> bool:
+        return self._write(self._q.delete_user_policy, (account_id, user_name, policy_name)) > 0
+
+    def list_user_policies(self, account_id: str, user_name: str) -> dict[str, str]:
+        return {str(n): str(d) for n, d in self._all(self._q.list_user_policies, (account_id, user_name))}
+
+    def put_group_policy(self, account_id: str, group_name: str, policy_name: str, document: str) -> None:
+        self._write(self._q.put_group_policy, (account_id, group_name, policy_name, document))
+
+    def delete_group_policy(self, account_id: str, group_name: str, policy_name: str) -> bool:
+        return self._write(self._q.delete_group_policy, (account_id, group_name, policy_name)) > 0
+
+    def list_group_policies(self, account_id: str, group_name: str) -> dict[str, str]:
+        return {str(n): str(d) for n, d in self._all(self._q.list_group_policies, (account_id, group_name))}
+
+    # -- groups
+
+    def insert_group(self, group: GroupRecord) -> None:
+        """The account must exist (foreign key); a taken name or group id raises :class:`DuplicateError`."""
+        self._insert(self._q.insert_group, _values(group, _GROUP_COLS), "group")
+
+    def get_group(self, account_id: str, group_name: str) -> GroupRecord | None:
+        row = self._one(self._q.get_group, (account_id, group_name))
+        return None if row is None else GroupRecord(*row)
+
+    def list_groups(self, account_id: str | None) -> list[GroupRecord]:
+        if account_id is None:
+            rows = self._all(self._q.list_groups, ())
+        else:
+            rows = self._all(self._q.list_groups_account, (account_id,))
+        return [GroupRecord(*r) for r in rows]
+
+    def delete_group(self, account_id: str, group_name: str) -> bool:
+        q = self._q
+        for sql in (q.delete_group_policies, q.delete_group_members):
+            self._write(sql, (account_id, group_name))
+        return self._write(q.delete_group, (account_id, group_name)) > 0
+
+    def add_user_to_group(self, account_id: str, user_name: str, group_name: str) -> None:
+        self._write(self._q.add_user_to_group, (account_id, user_name, group_name))
+
+    def remove_user_from_group(self, account_id: str, user_name: str, group_name: str) -> bool:
+        return self._write(self._q.remove_user_from_group, (account_id, user_name, group_name)) > 0
+
+    def list_groups_for_user(self, account_id: str, user_name: str) -> list[str]:
+        return [str(r[0]) for r in self._all(self._q.list_groups_for_user, (account_id, user_name))]
+
+    def list_group_members(self, account_id: str, group_name: str) -> list[str]:
+        return [str(r[0]) for r in self._all(self._q.list_group_members, (account_id, group_name))]
+
+    # -- principal tags
+
+    def put_user_tags(self, account_id: str, user_name: str, tags: Mapping[str, str]) -> None:
+        for tag_key, tag_value in tags.items():
+            self._write(self._q.put_user_tag, (account_id, user_name, tag_key, tag_value))
+
+    def delete_user_tags(self, account_id: str, user_name: str, tag_keys: Sequence[str]) -> None:
+        for tag_key in tag_keys:
+            self._write(self._q.delete_user_tag, (account_id, user_name, tag_key))
+
+    def list_user_tags(self, account_id: str, user_name: str) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._all(self._q.list_user_tags, (account_id, user_name))}
+
+    def principal_authorization(self, account_id: str, user_name: str) -> PrincipalAuthorization | None:
+        rows = self._all(self._q.authorization_user, (account_id, user_name))
+        if not rows:
+            return None
+        width = len(_USER_COLS)
+        user = UserRecord(*rows[0][:width])
+        tags = {str(r[width]): str(r[width + 1]) for r in rows if r[width] is not None}
+        groups: list[str] = []
+        policies: list[str] = []
+        params = (account_id, user_name, account_id, user_name)
+        for branch, group_name, _policy_name, document in self._all(self._q.authorization_policies, params):
+            if branch == 1 and (not groups or groups[-1] != group_name):
+                groups.append(str(group_name))
+            if document is not None:
+                policies.append(str(document))
+        return PrincipalAuthorization(user, tags, tuple(groups), tuple(policies))
+
+    # -- grants
+
+    def insert_grant(self, grant: GrantRecord) -> None:
+        self._insert(self._q.insert_grant, _grant_values(grant), "grant")
+
+    def get_grant(self, key_id: str, grant_id: str) -> GrantRecord | None:
+        row = self._one(self._q.get_grant, (key_id, grant_id))
+        return None if row is None else _grant_from_row(row)
+
+    def get_grant_by_token(self, grant_token: str) -> GrantRecord | None:
+        row = self._one(self._q.get_grant_by_token, (grant_token,))
+        return None if row is None else _grant_from_row(row)
+
+    def find_grant_by_name(self, key_id: str, name: str) -> list[GrantRecord]:
+        return [_grant_from_row(r) for r in self._all(self._q.find_grant_by_name, (key_id, name))]
+
+    def list_grants(
+        self,
+        key_id: str,
+        after_grant_id: str | None,
+        limit: int,
+        *,
+        grant_id: str | None = None,
+        grantee_principal: str | None = None,
+    ) -> list[GrantRecord]:
+        name = _grant_list_name(after_grant_id is not None, grant_id is not None, grantee_principal is not None)
+        params = [key_id, grant_id, grantee_principal, after_grant_id]
+        sql: str = getattr(self._q, name)
+        rows = self._all(sql, [p for p in params if p is not None] + [limit])
+        return [_grant_from_row(r) for r in rows]
+
+    def list_retirable_grants(
+        self, retiring_principal: str, after_grant_id: str | None, limit: int
+    ) -> list[GrantRecord]:
+        if after_grant_id is None:
+            rows = self._all(self._q.list_retirable_grants, (retiring_principal, limit))
+        else:
+            rows = self._all(self._q.list_retirable_grants_after, (retiring_principal, after_grant_id, limit))
+        return [_grant_from_row(r) for r in rows]
+
+    def delete_grant(self, key_id: str, grant_id: str) -> bool:
+        return self._write(self._q.delete_grant, (key_id, grant_id)) > 0
+
+    def grants_for(self, key_id: str, grantee_principal: str) -> list[GrantRecord]:
+        return [_grant_from_row(r) for r in self._all(self._q.grants_for, (key_id, grantee_principal))]
+
+    def count_grants(self, key_id: str) -> int:
+        return int(self._one(self._q.count_grants, (key_id,))[0])
 
     # -- seal
 
@@ -605,9 +862,11 @@ class SQLStorage(Generic[C]):
 
     # -- schema
 
-    def migrate(self) -> int:
+    def migrate(self, target: int | None = None) -> int:
         """Apply pending migrations under the dialect's migration lock; see :mod:`openkms.storage.migrate`."""
-        return self._schema_step(self._dialect.begin_migrate, _migrate.apply_pending)
+        return self._schema_step(
+            self._dialect.begin_migrate, lambda cur, dialect: _migrate.apply_pending(cur, dialect, target)
+        )
 
     def schema_version(self) -> int:
         return self._schema_step(self._dialect.begin_read, _migrate.current_version)

@@ -1,0 +1,281 @@
+"""Authorising one request: the key policy, the caller's identity policies and the key's grants.
+
+Everything is read from storage inside the request's own transaction (policies, group memberships, principal
+tags, grants): no cache may outlive a revocation (issue 4). Only the *parsing* of policy texts is cached, keyed
+by the text itself, so a changed policy is a different cache entry.
+
+The condition keys of a request come from three places: the caller (``aws:*`` globals and principal tags), the
+key (``kms:KeySpec``, ``aws:ResourceTag/*``, ...) and the request's parameters (``kms:EncryptionContext:*``,
+``kms:SigningAlgorithm``, ...). The expensive ones (resource tags, aliases) are read only when some policy that
+applies to the request mentions them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from openkms import ids
+from openkms.errors import AccessDeniedException
+from openkms.operations.context import RequestContext
+from openkms.policy import evaluate as policy_evaluate
+from openkms.policy.document import PolicyDocument, PolicyKind, parse_policy
+from openkms.policy.request import AuthorizationRequest, ContextValue, principal_type_of
+from openkms.storage.ports import Transaction
+from openkms.storage.records import GrantRecord, KeyRecord, PrincipalAuthorization
+
+# Operations whose action differs from the operation name.
+_CONTEXT_PARAMETER = {  # where an action finds the encryption context its conditions test
+    "kms:ReEncryptFrom": "SourceEncryptionContext",
+    "kms:ReEncryptTo": "DestinationEncryptionContext",
+}
+_ALGORITHM_KEYS = {
+    "EncryptionAlgorithm": "kms:EncryptionAlgorithm",
+    "SigningAlgorithm": "kms:SigningAlgorithm",
+    "MacAlgorithm": "kms:MacAlgorithm",
+    "KeyAgreementAlgorithm": "kms:KeyAgreementAlgorithm",
+    "MessageType": "kms:MessageType",
+    "KeyPairSpec": "kms:DataKeyPairSpec",
+    "GranteePrincipal": "kms:GranteePrincipal",
+    "RetiringPrincipal": "kms:RetiringPrincipal",
+    "PendingWindowInDays": "kms:ScheduleKeyDeletionPendingWindowInDays",
+    "RotationPeriodInDays": "kms:RotationPeriodInDays",
+    "BypassPolicyLockoutSafetyCheck": "kms:BypassPolicyLockoutSafetyCheck",
+}
+# Grant operations that take an encryption context (the only ones a grant constraint can restrict).
+CONTEXT_OPERATIONS = frozenset(
+    {
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+    }
+)
+
+
+class _ParsedPolicies:
+    """Parsed policy documents by (kind, text); bounded, and safe across the worker's threads."""
+
+    def __init__(self, max_entries: int = 2048) -> None:
+        self._entries: OrderedDict[tuple[str, str], PolicyDocument] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, text: str, kind: PolicyKind) -> PolicyDocument:
+        cache_key = (kind, text)
+        with self._lock:
+            found = self._entries.get(cache_key)
+            if found is not None:
+                self._entries.move_to_end(cache_key)
+                return found
+        document = parse_policy(text, kind, max_size=1 << 20)  # stored policies were checked when written
+        with self._lock:
+            self._entries[cache_key] = document
+            if len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return document
+
+
+PARSED = _ParsedPolicies()
+
+
+def _account_delegation(account_id: str) -> str:
+    """A key policy that hands every decision to identity policies: how account-level actions are judged."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": ids.root_arn(account_id)}, "Action": "kms:*", "Resource": "*"}
+            ],
+        }
+    )
+
+
+def _caller(tx: Transaction, ctx: RequestContext) -> PrincipalAuthorization:
+    found = tx.principal_authorization(ctx.principal.account_id, ctx.principal.user_name)
+    if found is None:  # the user was deleted after its access key was read: nothing is allowed
+        raise AccessDeniedException(
+            f"User: {ctx.principal.arn} is not authorized to perform: kms:{ctx.operation} because it no longer exists"
+        )
+    return found
+
+
+def _iso(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _global_keys(ctx: RequestContext, caller: PrincipalAuthorization) -> dict[str, ContextValue]:
+    keys: dict[str, ContextValue] = {
+        "aws:SourceIp": ctx.source_ip or None,
+        "aws:UserAgent": ctx.user_agent,
+        "aws:CurrentTime": _iso(ctx.now),
+        "aws:EpochTime": str(int(ctx.now)),
+        "aws:SecureTransport": ctx.secure_transport,
+        "aws:RequestedRegion": ctx.region,
+        "aws:userid": caller.user.user_id,
+        "aws:PrincipalIsAWSService": False,
+        "kms:GrantIsForAWSResource": False,
+    }
+    for tag_key, tag_value in caller.tags.items():
+        keys[f"aws:PrincipalTag/{tag_key}"] = tag_value
+    return keys
+
+
+def _parameter_keys(ctx: RequestContext, action: str) -> dict[str, ContextValue]:
+    params = ctx.params
+    keys: dict[str, ContextValue] = {}
+    context: Mapping[str, str] = params.get(_CONTEXT_PARAMETER.get(action, "EncryptionContext")) or {}
+    for name, value in context.items():
+        keys.setdefault(f"kms:EncryptionContext:{name}", value)
+    if context:
+        keys["kms:EncryptionContextKeys"] = sorted(context)
+    for parameter, key in _ALGORITHM_KEYS.items():
+        if parameter in params:
+            value = params[parameter]
+            keys[key] = value if isinstance(value, bool | str) else str(value)
+    if "Operations" in params:
+        keys["kms:GrantOperations"] = list(params["Operations"])
+    constraints = params.get("Constraints")
+    if constraints:
+        keys["kms:GrantConstraintType"] = sorted(constraints)
+    tags = params.get("Tags")
+    if tags:
+        for tag in tags:
+            keys[f"aws:RequestTag/{tag['TagKey']}"] = tag["TagValue"]
+        keys["aws:TagKeys"] = [tag["TagKey"] for tag in tags]
+    elif "TagKeys" in params:
+        keys["aws:TagKeys"] = list(params["TagKeys"])
+    return keys
+
+
+def _key_keys(
+    tx: Transaction, key: KeyRecord, texts: Sequence[str], request_alias: str | None
+) -> dict[str, ContextValue]:
+    keys: dict[str, ContextValue] = {
+        "kms:KeySpec": key.key_spec,
+        "kms:CustomerMasterKeySpec": key.key_spec,
+        "kms:KeyUsage": key.key_usage,
+        "kms:KeyOrigin": key.origin,
+        "kms:KeyManager": key.key_manager,
+        "kms:MultiRegion": key.multi_region,
+    }
+    if request_alias is not None:
+        keys["kms:RequestAlias"] = request_alias
+    if any("aws:resourcetag" in text.lower() for text in texts):
+        for tag in tx.list_tags(key.key_id, None, 1000):
+            keys[f"aws:ResourceTag/{tag.tag_key}"] = tag.tag_value
+    if any("kms:resourcealiases" in text.lower() for text in texts):
+        aliases = tx.list_aliases(key.account_id, key.region, key.key_id, None, 1000)
+        keys["kms:ResourceAliases"] = [alias.alias_name for alias in aliases]
+    return keys
+
+
+def _grant_allows(
+    tx: Transaction, ctx: RequestContext, key: KeyRecord, action: str, request: AuthorizationRequest
+) -> bool:
+    operation = action.removeprefix("kms:")
+    for grant in tx.grants_for(key.key_id, ctx.principal.arn):
+        if grant_covers(grant, operation, ctx):
+            return True
+    return False
+
+
+def grant_covers(grant: GrantRecord, operation: str, ctx: RequestContext) -> bool:
+    """Whether ``grant`` allows ``operation`` for this request: listed, and its constraints hold."""
+    if operation not in grant.operations:
+        return False
+    if operation == "CreateGrant":
+        # A grantee may pass on no more than it holds (AWS: a subset of operations, constraints as strict).
+        wanted = set(ctx.params.get("Operations", ()))
+        if not wanted <= set(grant.operations):
+            return False
+    if grant.constraints is None:
+        return True
+    constraints: dict[str, Any] = json.loads(grant.constraints)
+    if "SourceArn" in constraints and operation != "RetireGrant":
+        return False  # no request here is made on behalf of an AWS resource, so aws:SourceArn never matches
+    if operation not in CONTEXT_OPERATIONS:
+        return True  # AWS: context constraints do not apply to operations without an encryption context
+    action = f"kms:{operation}"
+    raw: Mapping[str, str] = ctx.params.get(_CONTEXT_PARAMETER.get(action, "EncryptionContext")) or {}
+    # In a grant constraint the context *keys* are case-insensitive and the values case-sensitive (AWS).
+    context = {name.lower(): value for name, value in raw.items()}
+    equals: dict[str, str] | None = constraints.get("EncryptionContextEquals")
+    if equals is not None and context != {name.lower(): value for name, value in equals.items()}:
+        return False
+    subset: dict[str, str] | None = constraints.get("EncryptionContextSubset")
+    return subset is None or all(context.get(name.lower()) == value for name, value in subset.items())
+
+
+def authorize_key(
+    tx: Transaction,
+    ctx: RequestContext,
+    key: KeyRecord,
+    action: str | None = None,
+    *,
+    request_alias: str | None = None,
+) -> None:
+    """Allow ``action`` (default ``kms:<operation>``) on ``key``, or raise AWS's AccessDeniedException."""
+    action = action or f"kms:{ctx.operation}"
+    caller = _caller(tx, ctx)
+    texts = [key.policy, *caller.policies]
+    context = {**_global_keys(ctx, caller), **_key_keys(tx, key, texts, request_alias), **_parameter_keys(ctx, action)}
+    _decide(tx, ctx, caller, key.policy, action, key.arn, key.account_id, context, key)
+
+
+def authorize_account(tx: Transaction, ctx: RequestContext, resource_arn: str = "*", action: str | None = None) -> None:
+    """Allow an action that names no key (CreateKey, ListKeys, ListAliases, GenerateRandom): identity policies
+    alone decide, as at AWS."""
+    action = action or f"kms:{ctx.operation}"
+    caller = _caller(tx, ctx)
+    context = {**_global_keys(ctx, caller), **_parameter_keys(ctx, action)}
+    account = ctx.principal.account_id
+    _decide(tx, ctx, caller, _account_delegation(account), action, resource_arn, account, context, None)
+
+
+def _first_spelling_wins(context: Mapping[str, ContextValue]) -> dict[str, ContextValue]:
+    """Condition key names are case-insensitive: two request keys differing only in case (an encryption context
+    or tags with ``Env`` and ``env``) would collide; the first wins, so a policy sees one value, never a merge."""
+    result: dict[str, ContextValue] = {}
+    for name, value in context.items():
+        if value is not None:
+            result.setdefault(name.lower(), value)
+    return result
+
+
+def _decide(
+    tx: Transaction,
+    ctx: RequestContext,
+    caller: PrincipalAuthorization,
+    key_policy_text: str,
+    action: str,
+    resource_arn: str,
+    resource_account: str,
+    context: dict[str, Any],
+    key: KeyRecord | None,
+) -> None:
+    request = AuthorizationRequest(
+        principal_arn=ctx.principal.arn,
+        principal_account=ctx.principal.account_id,
+        principal_type=principal_type_of(ctx.principal.arn),
+        action=action,
+        resource_arn=resource_arn,
+        resource_account=resource_account,
+        context=_first_spelling_wins(context),
+    )
+    key_policy = PARSED.get(key_policy_text, "key")
+    identity = [PARSED.get(text, "identity") for text in caller.policies]
+    result = policy_evaluate.evaluate(key_policy, identity, request)
+    if result.decision is policy_evaluate.Decision.IMPLICIT_DENY and key is not None:
+        if _grant_allows(tx, ctx, key, action, request):
+            result = policy_evaluate.evaluate(key_policy, identity, request, grant_allows=True)
+    if not result.allowed:
+        raise AccessDeniedException(result.denial_message(request))
