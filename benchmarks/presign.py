@@ -21,6 +21,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -142,14 +143,22 @@ def presign(target: Target, fixture: KeyFixture | None, operation: str, count: i
         return Batch(target.name, operation, (get,), time.time(), float("inf"))
     if fixture is None:
         raise ValueError(f"{operation} needs a key fixture")
+    return sign_batch(target, operation, (_body(operation, fixture, i) for i in range(count)))
+
+
+def sign_batch(target: Target, operation: str, bodies: Iterable[dict[str, str]], label: str | None = None) -> Batch:
+    """One signed ``operation`` request per JSON body; the batch is named ``label`` (default: the operation).
+
+    Other benchmarks (keytypes.py) build their own bodies and sign them here; ``label`` tells apart batches of
+    the same operation (Encrypt of 32 B and of 4 KiB, Sign with two keys).
+    """
     signer = SigV4Auth(Credentials(target.access_key_id, target.secret_access_key), "kms", target.region)
     signed_at = time.time()
     requests = tuple(
-        sign(target, operation, json.dumps(_body(operation, fixture, i), separators=(",", ":")).encode(), signer)
-        for i in range(count)
+        sign(target, operation, json.dumps(body, separators=(",", ":")).encode(), signer) for body in bodies
     )
     # X-Amz-Date has one-second resolution and truncates: allow one second of slack.
-    return Batch(target.name, operation, requests, signed_at, signed_at - 1 + SIGNATURE_LIFETIME_SECONDS)
+    return Batch(target.name, label or operation, requests, signed_at, signed_at - 1 + SIGNATURE_LIFETIME_SECONDS)
 
 
 def send_once(target: Target, request: PresignedRequest, timeout: float = 10.0) -> tuple[int, bytes]:

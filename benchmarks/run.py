@@ -375,13 +375,17 @@ class Scripts:
         if cached is None or cached[0].expires_at < needed_until + SIGNATURE_MARGIN_SECONDS:
             if cached is not None:
                 cached[1].unlink(missing_ok=True)
-            batch = presign.presign(server.target, self._fixtures.get(server.engine), operation, self._count)
+            batch = self._presign(server, operation)
             status, body = presign.send_once(server.target, batch.requests[0])
             if status != 200:
                 raise SystemExit(f"{server.engine} {operation}: a pre-signed request got {status}: {body[:300]!r}")
             cached = (batch, wrk_script.write(batch, self._directory))
             self._batches[key] = cached
         return cached
+
+    def _presign(self, server: Server, operation: str) -> presign.Batch:
+        """A fresh batch for one cell (keytypes.py overrides this and :meth:`prepare` for its own requests)."""
+        return presign.presign(server.target, self._fixtures.get(server.engine), operation, self._count)
 
 
 @dataclass(frozen=True, slots=True)

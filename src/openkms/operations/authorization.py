@@ -12,11 +12,13 @@ applies to the request mentions them.
 
 from __future__ import annotations
 
-import datetime
 import json
+import re
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from openkms import ids
@@ -109,14 +111,32 @@ def _caller(tx: Transaction, ctx: RequestContext) -> PrincipalAuthorization:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def _global_keys(ctx: RequestContext, caller: PrincipalAuthorization) -> dict[str, ContextValue]:
+_KEY_NAME_RE = re.compile(r"(?:aws|kms):[a-z0-9_:/.+=@-]+")
+
+
+@lru_cache(maxsize=1024)
+def _mentioned(texts: tuple[str, ...]) -> frozenset[str]:
+    """The condition keys the policies mention (lower-cased), plus each family name (``aws:resourcetag``,
+    ``kms:encryptioncontext``). A key no policy mentions cannot change the decision, so only mentioned keys go
+    into the request context; most policies mention none, which is most of the saving."""
+    names: set[str] = set()
+    for name in _KEY_NAME_RE.findall("\n".join(texts).lower()):
+        names.add(name)
+        names.add(name.split("/", 1)[0])
+        names.add(":".join(name.split(":", 2)[:2]))
+    return frozenset(names)
+
+
+def _global_keys(
+    ctx: RequestContext, caller: PrincipalAuthorization, mentioned: frozenset[str]
+) -> dict[str, ContextValue]:
     keys: dict[str, ContextValue] = {
         "aws:SourceIp": ctx.source_ip or None,
         "aws:UserAgent": ctx.user_agent,
-        "aws:CurrentTime": _iso(ctx.now),
+        "aws:CurrentTime": _iso(ctx.now) if "aws:currenttime" in mentioned else None,
         "aws:EpochTime": str(int(ctx.now)),
         "aws:SecureTransport": ctx.secure_transport,
         "aws:RequestedRegion": ctx.region,
@@ -157,7 +177,7 @@ def _parameter_keys(ctx: RequestContext, action: str) -> dict[str, ContextValue]
 
 
 def _key_keys(
-    tx: Transaction, key: KeyRecord, texts: Sequence[str], request_alias: str | None
+    tx: Transaction, key: KeyRecord, mentioned: frozenset[str], request_alias: str | None
 ) -> dict[str, ContextValue]:
     keys: dict[str, ContextValue] = {
         "kms:KeySpec": key.key_spec,
@@ -169,10 +189,10 @@ def _key_keys(
     }
     if request_alias is not None:
         keys["kms:RequestAlias"] = request_alias
-    if any("aws:resourcetag" in text.lower() for text in texts):
+    if "aws:resourcetag" in mentioned:
         for tag in tx.list_tags(key.key_id, None, 1000):
             keys[f"aws:ResourceTag/{tag.tag_key}"] = tag.tag_value
-    if any("kms:resourcealiases" in text.lower() for text in texts):
+    if "kms:resourcealiases" in mentioned:
         aliases = tx.list_aliases(key.account_id, key.region, key.key_id, None, 1000)
         keys["kms:ResourceAliases"] = [alias.alias_name for alias in aliases]
     return keys
@@ -226,9 +246,15 @@ def authorize_key(
     """Allow ``action`` (default ``kms:<operation>``) on ``key``, or raise AWS's AccessDeniedException."""
     action = action or f"kms:{ctx.operation}"
     caller = _caller(tx, ctx)
-    texts = [key.policy, *caller.policies]
-    context = {**_global_keys(ctx, caller), **_key_keys(tx, key, texts, request_alias), **_parameter_keys(ctx, action)}
-    _decide(tx, ctx, caller, key.policy, action, key.arn, key.account_id, context, key)
+    mentioned = _mentioned((key.policy, *caller.policies))
+    context: dict[str, ContextValue] = {}
+    if mentioned:  # the default key policy and AdministratorAccess mention no condition key at all
+        context = {
+            **_global_keys(ctx, caller, mentioned),
+            **_key_keys(tx, key, mentioned, request_alias),
+            **_parameter_keys(ctx, action),
+        }
+    _decide(tx, ctx, caller, key.policy, action, key.arn, key.account_id, _only(context, mentioned), key)
 
 
 def authorize_account(tx: Transaction, ctx: RequestContext, resource_arn: str = "*", action: str | None = None) -> None:
@@ -236,18 +262,36 @@ def authorize_account(tx: Transaction, ctx: RequestContext, resource_arn: str = 
     alone decide, as at AWS."""
     action = action or f"kms:{ctx.operation}"
     caller = _caller(tx, ctx)
-    context = {**_global_keys(ctx, caller), **_parameter_keys(ctx, action)}
+    mentioned = _mentioned(caller.policies)
+    context: dict[str, ContextValue] = {}
+    if mentioned:
+        context = _only({**_global_keys(ctx, caller, mentioned), **_parameter_keys(ctx, action)}, mentioned)
     account = ctx.principal.account_id
     _decide(tx, ctx, caller, _account_delegation(account), action, resource_arn, account, context, None)
 
 
-def _first_spelling_wins(context: Mapping[str, ContextValue]) -> dict[str, ContextValue]:
-    """Condition key names are case-insensitive: two request keys differing only in case (an encryption context
-    or tags with ``Env`` and ``env``) would collide; the first wins, so a policy sees one value, never a merge."""
+_FAMILIES = ("aws:principaltag", "aws:resourcetag", "aws:requesttag", "kms:encryptioncontext")
+
+
+_FAMILY_PREFIXES = tuple(family + separator for family in _FAMILIES for separator in "/:")
+
+
+def _family(name: str) -> str | None:
+    """The family of a key with a caller-chosen suffix (a tag key may hold characters the scan above stops at)."""
+    if not name.startswith(_FAMILY_PREFIXES):
+        return None
+    return next(family for family in _FAMILIES if name.startswith(family))
+
+
+def _only(context: Mapping[str, ContextValue], mentioned: frozenset[str]) -> dict[str, ContextValue]:
+    """The keys some policy mentions, lower-cased. Condition key names are case-insensitive: two request keys
+    differing only in case (a context or tags with ``Env`` and ``env``) collide; the first wins, never a merge."""
     result: dict[str, ContextValue] = {}
+    families = not mentioned.isdisjoint(_FAMILIES)
     for name, value in context.items():
-        if value is not None:
-            result.setdefault(name.lower(), value)
+        lowered = name.lower()
+        if value is not None and (lowered in mentioned or (families and _family(lowered) in mentioned)):
+            result.setdefault(lowered, value)
     return result
 
 
@@ -269,7 +313,7 @@ def _decide(
         action=action,
         resource_arn=resource_arn,
         resource_account=resource_account,
-        context=_first_spelling_wins(context),
+        context=context,
     )
     key_policy = PARSED.get(key_policy_text, "key")
     identity = [PARSED.get(text, "identity") for text in caller.policies]

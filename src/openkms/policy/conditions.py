@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
+from functools import lru_cache
 
 from openkms.policy import patterns
 from openkms.policy.request import ContextValue
@@ -56,6 +57,7 @@ def _as_string(value: Scalar) -> str:
     return str(value)
 
 
+@lru_cache(maxsize=4096, typed=True)  # pure parsing of policy and request values, on every request
 def _as_decimal(value: Scalar | str) -> Decimal | None:
     if isinstance(value, bool):
         return None
@@ -69,6 +71,7 @@ def _as_decimal(value: Scalar | str) -> Decimal | None:
 _EPOCH_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
+@lru_cache(maxsize=4096, typed=True)  # pure parsing of policy and request values, on every request
 def _as_datetime(value: Scalar | str) -> datetime | None:
     """ISO 8601 (``2024-05-01``, ``2024-05-01T12:00:00Z``, with an offset) or epoch seconds; naive is UTC."""
     if isinstance(value, bool):
@@ -99,6 +102,7 @@ def _as_bytes(value: Scalar | str) -> bytes | None:
         return None
 
 
+@lru_cache(maxsize=4096, typed=True)  # pure parsing of policy and request values, on every request
 def _as_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:
         return ipaddress.ip_network(value.strip(), strict=False)
@@ -106,6 +110,7 @@ def _as_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | N
         return None
 
 
+@lru_cache(maxsize=4096, typed=True)  # pure parsing of policy and request values, on every request
 def _as_address(value: Scalar) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if not isinstance(value, str):
         return None
@@ -119,6 +124,8 @@ def _as_address(value: Scalar) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
 
 
 def _string_equals(value: Scalar, policy: str, context: Mapping[str, ContextValue], variables: bool) -> bool | None:
+    if "$" not in policy:  # no variable and no escape: the policy value is the literal
+        return policy == _as_string(value)
     tokens = patterns.tokenize(policy, context, variables=variables)
     return None if tokens is None else patterns.as_literal(tokens) == _as_string(value)
 
@@ -130,13 +137,25 @@ def _string_equals_ignore_case(
     return None if tokens is None else patterns.as_literal(tokens).casefold() == _as_string(value).casefold()
 
 
+@lru_cache(maxsize=4096)
+def _static_tokens(policy: str) -> patterns.Tokens | None:
+    """Tokens of a policy value without variables (no ``$``): they never change, so they are cached."""
+    return patterns.tokenize(policy, {}, variables=False)
+
+
+def _tokens(policy: str, context: Mapping[str, ContextValue], variables: bool) -> patterns.Tokens | None:
+    if "$" not in policy:
+        return _static_tokens(policy)
+    return patterns.tokenize(policy, context, variables=variables)
+
+
 def _string_like(value: Scalar, policy: str, context: Mapping[str, ContextValue], variables: bool) -> bool | None:
-    tokens = patterns.tokenize(policy, context, variables=variables)
+    tokens = _tokens(policy, context, variables)
     return None if tokens is None else patterns.tokens_match(tokens, _as_string(value))
 
 
 def _arn_like(value: Scalar, policy: str, context: Mapping[str, ContextValue], variables: bool) -> bool | None:
-    tokens = patterns.tokenize(policy, context, variables=variables)
+    tokens = _tokens(policy, context, variables)
     return None if tokens is None else patterns.arn_tokens_match(tokens, _as_string(value))
 
 

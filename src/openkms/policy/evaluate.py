@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 from openkms.errors import AccessDeniedException
 from openkms.policy import patterns
@@ -69,14 +70,17 @@ def _an(source: PolicySource) -> str:
     return "n" if source.value[0] in "aeiou" else ""
 
 
-def action_matches(statement: Statement, action: str) -> bool:
-    def matches(pattern: str) -> bool:
-        tokens = patterns.tokenize(pattern, {}, variables=False)
-        return tokens is not None and patterns.tokens_match(tokens, action.lower())
+@lru_cache(maxsize=8192)
+def _action_pattern_matches(pattern: str, action: str) -> bool:
+    """Pure (actions take no variables), so cached: matching is on every request's hot path."""
+    tokens = patterns.tokenize(pattern, {}, variables=False)
+    return tokens is not None and patterns.tokens_match(tokens, action.lower())
 
+
+def action_matches(statement: Statement, action: str) -> bool:
     if statement.actions is not None:
-        return any(matches(p) for p in statement.actions)
-    return not any(matches(p) for p in statement.not_actions or ())
+        return any(_action_pattern_matches(p, action) for p in statement.actions)
+    return not any(_action_pattern_matches(p, action) for p in statement.not_actions or ())
 
 
 def resource_matches(statement: Statement, request: AuthorizationRequest, variables: bool) -> bool:
