@@ -13,18 +13,15 @@ Recorded decisions (each is asserted, none is a skip):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from openkms.crypto import aead, hmac, kdf
 from openkms.crypto.errors import IntegrityError, InvalidMacError
-
-WYCHEPROOF = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors" / "wycheproof"
+from tests.crypto.wycheproof import Tally, expect, finish, print_summary
+from tests.crypto.wycheproof import load as _load
 
 # file -> flag -> True if our wrapper must accept an `acceptable` vector carrying that flag, False if reject.
 ACCEPTABLE: dict[str, dict[str, bool]] = {
@@ -43,23 +40,6 @@ HMAC_FILES = {
 }
 
 
-@dataclass
-class Tally:
-    """One row of the C-1 report."""
-
-    run: int = 0
-    failures: list[str] = field(default_factory=list)
-    acceptable_accepted: int = 0
-    acceptable_rejected: int = 0
-    rejected_by_design: int = 0
-
-    def row(self, name: str) -> str:
-        return (
-            f"{name:24} run={self.run:4} failed={len(self.failures)} acceptable-accepted={self.acceptable_accepted} "
-            f"acceptable-rejected={self.acceptable_rejected} rejected-by-design={self.rejected_by_design}"
-        )
-
-
 SUMMARY: dict[str, Tally] = {}
 
 
@@ -70,18 +50,7 @@ def c1_summary() -> Iterator[None]:
     Each test also asserts its own file ran vectors; under pytest-xdist a worker prints only the files it ran.
     """
     yield
-    print("\nWycheproof C-1 summary")
-    for name in sorted(SUMMARY):
-        print(SUMMARY[name].row(name))
-    assert all(tally.run > 0 for tally in SUMMARY.values())
-
-
-def _load(name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    path = WYCHEPROOF / name
-    if not path.exists():
-        pytest.skip(f"Wycheproof vectors not found at {path.resolve()} (expected ../shared/vectors beside the repo)")
-    data = json.loads(path.read_text("utf-8"))
-    return [(group, test) for group in data["testGroups"] for test in group["tests"]]
+    print_summary("", SUMMARY)
 
 
 def _raises(error: type[Exception], call: Callable[..., object], *args: object) -> bool:
@@ -93,28 +62,11 @@ def _raises(error: type[Exception], call: Callable[..., object], *args: object) 
 
 
 def _expect(tally: Tally, name: str, test: dict[str, Any], accepted: bool) -> None:
-    """Compare our verdict with the vector's; `acceptable` goes through the recorded decision."""
-    result = test["result"]
-    tc = f"tcId {test['tcId']}"
-    if result == "acceptable":
-        decisions = ACCEPTABLE[name]
-        flags = [flag for flag in test["flags"] if flag in decisions]
-        if not flags:
-            tally.failures.append(f"{tc}: acceptable with flags {test['flags']} has no recorded decision")
-            return
-        want = decisions[flags[0]]
-        if accepted != want:
-            tally.failures.append(f"{tc}: acceptable flag {flags[0]}: decision {want}, wrapper {accepted}")
-        tally.acceptable_accepted += accepted
-        tally.acceptable_rejected += not accepted
-    elif accepted != (result == "valid"):
-        tally.failures.append(f"{tc}: expected {result}, wrapper {'accepted' if accepted else 'rejected'}")
+    expect(tally, ACCEPTABLE[name], test, accepted)
 
 
 def _finish(name: str, tally: Tally) -> None:
-    SUMMARY[name] = tally
-    assert tally.run > 0
-    assert not tally.failures, "\n".join(tally.failures[:20])
+    finish(SUMMARY, name, tally)
 
 
 def test_aes_gcm() -> None:

@@ -29,10 +29,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -41,8 +38,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, mldsa
 
 from openkms.crypto import agreement, keypairs, rsa_oaep, signatures
 from openkms.crypto.errors import DecryptionError, InvalidKeyError, InvalidSignatureError
-
-WYCHEPROOF = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors" / "wycheproof"
+from tests.crypto.wycheproof import WYCHEPROOF, Tally, accepts, expect, finish, print_summary
+from tests.crypto.wycheproof import load as _load
 
 PKCS1_SIGNATURE_FILES = sorted(
     f"rsa_signature_{bits}_sha{h}_test.json" for bits in (2048, 3072, 4096) for h in (256, 384, 512)
@@ -105,25 +102,6 @@ _SHA = {"SHA-1": "SHA_1", "SHA-256": "SHA_256", "SHA-384": "SHA_384", "SHA-512":
 _DIGEST_SIZES = {"SHA-1": 20, "SHA-224": 28, "SHA-256": 32, "SHA-384": 48, "SHA-512": 64}
 
 
-@dataclass
-class Tally:
-    """One row of the C-1 report."""
-
-    run: int = 0
-    failures: list[str] = field(default_factory=list)
-    acceptable_accepted: int = 0
-    acceptable_rejected: int = 0
-    rejected_by_design: int = 0
-    not_applicable: int = 0
-
-    def row(self, name: str) -> str:
-        return (
-            f"{name:44} run={self.run:4} failed={len(self.failures)} acceptable-accepted={self.acceptable_accepted}"
-            f" acceptable-rejected={self.acceptable_rejected} rejected-by-design={self.rejected_by_design}"
-            f" not-applicable={self.not_applicable}"
-        )
-
-
 SUMMARY: dict[str, Tally] = {}
 
 
@@ -131,46 +109,11 @@ SUMMARY: dict[str, Tally] = {}
 def c1_summary() -> Iterator[None]:
     """Print the per-file C-1 figures after the module (visible with -s or -rP; per xdist worker)."""
     yield
-    print("\nWycheproof C-1 summary (asymmetric)")
-    for name in sorted(SUMMARY):
-        print(SUMMARY[name].row(name))
-    assert all(tally.run > 0 for tally in SUMMARY.values())
-
-
-def _load(name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    path = WYCHEPROOF / name
-    if not path.exists():
-        pytest.skip(f"Wycheproof vectors not found at {path.resolve()} (expected ../shared/vectors beside the repo)")
-    data = json.loads(path.read_text("utf-8"))
-    return [(group, test) for group in data["testGroups"] for test in group["tests"]]
-
-
-def _accepts(error: type[Exception], call: Callable[..., object], *args: object) -> bool:
-    """True if ``call`` returns, False if it raises ``error``; any other exception fails the test."""
-    try:
-        call(*args)
-    except error:
-        return False
-    return True
+    print_summary(" (asymmetric)", SUMMARY)
 
 
 def _expect(tally: Tally, name: str, test: dict[str, Any], accepted: bool) -> None:
-    """Compare our verdict with the vector's; `acceptable` goes through the recorded decision."""
-    result = test["result"]
-    tc = f"tcId {test['tcId']}"
-    if result == "acceptable":
-        decisions = ACCEPTABLE.get(name, {})
-        wants = {decisions[flag] for flag in test["flags"] if flag in decisions}
-        if len(wants) != 1:
-            tally.failures.append(f"{tc}: acceptable with flags {test['flags']} has no single recorded decision")
-            return
-        want = wants.pop()
-        if accepted != want:
-            tally.failures.append(f"{tc}: acceptable {test['flags']}: decision {want}, wrapper {accepted}")
-        tally.acceptable_accepted += accepted
-        tally.acceptable_rejected += not accepted
-    elif accepted != (result == "valid"):
-        tally.failures.append(f"{tc}: expected {result}, wrapper {'accepted' if accepted else 'rejected'}")
+    expect(tally, ACCEPTABLE.get(name, {}), test, accepted)
 
 
 def _by_design(tally: Tally, test: dict[str, Any], accepted: bool, why: str) -> None:
@@ -181,9 +124,7 @@ def _by_design(tally: Tally, test: dict[str, Any], accepted: bool, why: str) -> 
 
 
 def _finish(name: str, tally: Tally) -> None:
-    SUMMARY[name] = tally
-    assert tally.run > 0
-    assert not tally.failures, "\n".join(tally.failures[:20])
+    finish(SUMMARY, name, tally)
 
 
 def _public(spec: str, der_hex: str) -> keypairs.PublicKey | None:
@@ -196,7 +137,7 @@ def _public(spec: str, der_hex: str) -> keypairs.PublicKey | None:
 def _verifies(public: keypairs.PublicKey | None, algorithm: str, msg: bytes, message_type: str, sig: bytes) -> bool:
     if public is None:
         return False
-    return _accepts(InvalidSignatureError, signatures.verify, public, algorithm, msg, message_type, sig)
+    return accepts(InvalidSignatureError, signatures.verify, public, algorithm, msg, message_type, sig)
 
 
 @functools.lru_cache(maxsize=64)
