@@ -89,6 +89,7 @@ class _ParsedPolicies:
 PARSED = _ParsedPolicies()
 
 
+@lru_cache(maxsize=256)
 def _account_delegation(account_id: str) -> str:
     """A key policy that hands every decision to identity policies: how account-level actions are judged."""
     return json.dumps(
