@@ -13,15 +13,14 @@ Recorded decisions (each is asserted, none is a skip):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from openkms.crypto import aead, hmac, kdf
 from openkms.crypto.errors import IntegrityError, InvalidMacError
-from tests.crypto.wycheproof import Tally, expect, finish, print_summary
-from tests.crypto.wycheproof import load as _load
+from tests.crypto.wycheproof import Summary, Tally, accepts, expect, load
 
 # file -> flag -> True if our wrapper must accept an `acceptable` vector carrying that flag, False if reject.
 ACCEPTABLE: dict[str, dict[str, bool]] = {
@@ -40,7 +39,7 @@ HMAC_FILES = {
 }
 
 
-SUMMARY: dict[str, Tally] = {}
+SUMMARY = Summary("Wycheproof C-1 summary", width=24)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -50,36 +49,24 @@ def c1_summary() -> Iterator[None]:
     Each test also asserts its own file ran vectors; under pytest-xdist a worker prints only the files it ran.
     """
     yield
-    print_summary("", SUMMARY)
-
-
-def _raises(error: type[Exception], call: Callable[..., object], *args: object) -> bool:
-    try:
-        call(*args)
-    except error:
-        return True
-    return False
+    SUMMARY.report()
 
 
 def _expect(tally: Tally, name: str, test: dict[str, Any], accepted: bool) -> None:
     expect(tally, ACCEPTABLE[name], test, accepted)
 
 
-def _finish(name: str, tally: Tally) -> None:
-    finish(SUMMARY, name, tally)
-
-
 def test_aes_gcm() -> None:
     name = "aes_gcm_test.json"
     tally = Tally()
-    for group, test in _load(name):
+    for group, test in load(name):
         tally.run += 1
         key, iv, aad, msg = (bytes.fromhex(test[f]) for f in ("key", "iv", "aad", "msg"))
         ct_tag = bytes.fromhex(test["ct"] + test["tag"])
         if group["ivSize"] != 96 or group["tagSize"] != 128:
             # Decision: unsupported parameters are refused by both directions, whatever the vector's result.
-            enc_refused = _raises(ValueError, aead.aes_gcm_encrypt, key, iv, msg, aad)
-            dec_refused = _raises(IntegrityError, aead.aes_gcm_decrypt, key, iv, ct_tag, aad)
+            enc_refused = not accepts(ValueError, aead.aes_gcm_encrypt, key, iv, msg, aad)
+            dec_refused = not accepts(IntegrityError, aead.aes_gcm_decrypt, key, iv, ct_tag, aad)
             if not (enc_refused and dec_refused):
                 tally.failures.append(f"tcId {test['tcId']}: {group['ivSize']}-bit IV was not rejected")
             tally.rejected_by_design += 1
@@ -93,13 +80,13 @@ def test_aes_gcm() -> None:
         _expect(tally, name, test, accepted)
         if test["result"] == "valid" and aead.aes_gcm_encrypt(key, iv, msg, aad) != ct_tag:
             tally.failures.append(f"tcId {test['tcId']}: encrypt output differs")
-    _finish(name, tally)
+    SUMMARY.finish(name, tally)
 
 
 def test_hkdf_sha256() -> None:
     name = "hkdf_sha256_test.json"
     tally = Tally()
-    for _group, test in _load(name):
+    for _group, test in load(name):
         tally.run += 1
         ikm, salt, info = (bytes.fromhex(test[f]) for f in ("ikm", "salt", "info"))
         try:
@@ -109,18 +96,18 @@ def test_hkdf_sha256() -> None:
         else:
             accepted = okm == bytes.fromhex(test["okm"])
         _expect(tally, name, test, accepted)
-    _finish(name, tally)
+    SUMMARY.finish(name, tally)
 
 
 @pytest.mark.parametrize("name", sorted(HMAC_FILES))
 def test_hmac(name: str) -> None:
     algorithm = HMAC_FILES[name]
     tally = Tally()
-    for group, test in _load(name):
+    for group, test in load(name):
         tally.run += 1
         key, msg, tag = (bytes.fromhex(test[f]) for f in ("key", "msg", "tag"))
         ours = hmac.hmac_generate(algorithm, key, msg)
-        verified = not _raises(InvalidMacError, hmac.hmac_verify, algorithm, key, msg, tag)
+        verified = accepts(InvalidMacError, hmac.hmac_verify, algorithm, key, msg, tag)
         if group["tagSize"] == len(ours) * 8:
             _expect(tally, name, test, verified and ours == tag)
             continue
@@ -129,4 +116,4 @@ def test_hmac(name: str) -> None:
         if verified:
             tally.failures.append(f"tcId {test['tcId']}: a truncated MAC verified")
         tally.rejected_by_design += test["result"] == "valid"
-    _finish(name, tally)
+    SUMMARY.finish(name, tally)

@@ -38,8 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, mldsa
 
 from openkms.crypto import agreement, keypairs, rsa_oaep, signatures
 from openkms.crypto.errors import DecryptionError, InvalidKeyError, InvalidSignatureError
-from tests.crypto.wycheproof import WYCHEPROOF, Tally, accepts, expect, finish, print_summary
-from tests.crypto.wycheproof import load as _load
+from tests.crypto.wycheproof import WYCHEPROOF, Summary, Tally, accepts, expect, load
 
 PKCS1_SIGNATURE_FILES = sorted(
     f"rsa_signature_{bits}_sha{h}_test.json" for bits in (2048, 3072, 4096) for h in (256, 384, 512)
@@ -102,14 +101,14 @@ _SHA = {"SHA-1": "SHA_1", "SHA-256": "SHA_256", "SHA-384": "SHA_384", "SHA-512":
 _DIGEST_SIZES = {"SHA-1": 20, "SHA-224": 28, "SHA-256": 32, "SHA-384": 48, "SHA-512": 64}
 
 
-SUMMARY: dict[str, Tally] = {}
+SUMMARY = Summary("Wycheproof C-1 summary (asymmetric)", width=44, not_applicable=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def c1_summary() -> Iterator[None]:
     """Print the per-file C-1 figures after the module (visible with -s or -rP; per xdist worker)."""
     yield
-    print_summary(" (asymmetric)", SUMMARY)
+    SUMMARY.report()
 
 
 def _expect(tally: Tally, name: str, test: dict[str, Any], accepted: bool) -> None:
@@ -123,10 +122,6 @@ def _by_design(tally: Tally, test: dict[str, Any], accepted: bool, why: str) -> 
     tally.rejected_by_design += 1
 
 
-def _finish(name: str, tally: Tally) -> None:
-    finish(SUMMARY, name, tally)
-
-
 def _public(spec: str, der_hex: str) -> keypairs.PublicKey | None:
     try:
         return keypairs.load_public_key(spec, bytes.fromhex(der_hex))
@@ -138,6 +133,13 @@ def _verifies(public: keypairs.PublicKey | None, algorithm: str, msg: bytes, mes
     if public is None:
         return False
     return accepts(InvalidSignatureError, signatures.verify, public, algorithm, msg, message_type, sig)
+
+
+def _rsa_verifies(scheme: str, group: dict[str, Any], test: dict[str, Any]) -> bool:
+    """An RSA signature vector through ``RSASSA_<scheme>_<hash>`` with the group's key size and hash."""
+    public = _public(f"RSA_{group['keySize']}", group["publicKeyDer"])
+    algorithm = f"RSASSA_{scheme}_{_SHA[group['sha']]}"
+    return _verifies(public, algorithm, bytes.fromhex(test["msg"]), "RAW", bytes.fromhex(test["sig"]))
 
 
 @functools.lru_cache(maxsize=64)
@@ -154,7 +156,7 @@ def test_ecdsa(name: str) -> None:
     spec, algorithm = ECDSA_FILES[name]
     hash_name = algorithm.removeprefix("ECDSA_SHA_")
     tally = Tally()
-    for group, test in _load(name):
+    for group, test in load(name):
         tally.run += 1
         public = _public(spec, group["publicKeyDer"])
         msg, sig = bytes.fromhex(test["msg"]), bytes.fromhex(test["sig"])
@@ -163,46 +165,40 @@ def test_ecdsa(name: str) -> None:
         if _verifies(public, algorithm, digest, "DIGEST", sig) != accepted:
             tally.failures.append(f"tcId {test['tcId']}: RAW and DIGEST verification disagree")
         _expect(tally, name, test, accepted)
-    _finish(name, tally)
+    SUMMARY.finish(name, tally)
 
 
 def test_ed25519() -> None:
     name = "ed25519_test.json"
     tally = Tally()
-    for group, test in _load(name):
+    for group, test in load(name):
         tally.run += 1
         public = _public(keypairs.ED25519_SPEC, group["publicKeyDer"])
         accepted = _verifies(public, "ED25519_SHA_512", bytes.fromhex(test["msg"]), "RAW", bytes.fromhex(test["sig"]))
         _expect(tally, name, test, accepted)
-    _finish(name, tally)
+    SUMMARY.finish(name, tally)
 
 
 @pytest.mark.parametrize("name", PKCS1_SIGNATURE_FILES)
 def test_rsa_pkcs1_signature(name: str) -> None:
     tally = Tally()
-    for group, test in _load(name):
+    for group, test in load(name):
         tally.run += 1
-        public = _public(f"RSA_{group['keySize']}", group["publicKeyDer"])
-        algorithm = f"RSASSA_PKCS1_V1_5_{_SHA[group['sha']]}"
-        accepted = _verifies(public, algorithm, bytes.fromhex(test["msg"]), "RAW", bytes.fromhex(test["sig"]))
-        _expect(tally, name, test, accepted)
-    _finish(name, tally)
+        _expect(tally, name, test, _rsa_verifies("PKCS1_V1_5", group, test))
+    SUMMARY.finish(name, tally)
 
 
 @pytest.mark.parametrize("name", PSS_FILES)
 def test_rsa_pss_signature(name: str) -> None:
     tally = Tally()
-    for group, test in _load(name):
+    for group, test in load(name):
         tally.run += 1
-        public = _public(f"RSA_{group['keySize']}", group["publicKeyDer"])
-        algorithm = f"RSASSA_PSS_{_SHA[group['sha']]}"
-        accepted = _verifies(public, algorithm, bytes.fromhex(test["msg"]), "RAW", bytes.fromhex(test["sig"]))
-        ours = group["mgfSha"] == group["sha"] and group["sLen"] == _DIGEST_SIZES[group["sha"]]
-        if ours:
+        accepted = _rsa_verifies("PSS", group, test)
+        if group["mgfSha"] == group["sha"] and group["sLen"] == _DIGEST_SIZES[group["sha"]]:
             _expect(tally, name, test, accepted)
         else:
             _by_design(tally, test, accepted, f"salt length {group['sLen']} is not the digest length")
-    _finish(name, tally)
+    SUMMARY.finish(name, tally)
 
 
 @pytest.mark.skipif("ML_DSA_44" not in keypairs.SUPPORTED_SPECS, reason="this pyca/OpenSSL build has no ML-DSA")
@@ -210,7 +206,7 @@ def test_rsa_pss_signature(name: str) -> None:
 def test_mldsa(name: str) -> None:
     spec = MLDSA_FILES[name]
     tally = Tally()
-    for group, test in _load(name):
+    for group, test in load(name):
         tally.run += 1
         public = _public(spec, group["publicKeyDer"])
         msg, sig = bytes.fromhex(test["msg"]), bytes.fromhex(test["sig"])
@@ -231,7 +227,7 @@ def test_mldsa(name: str) -> None:
         _expect(tally, name, test, via_mu)
         if ctx and raw:
             tally.failures.append(f"tcId {test['tcId']}: a signature with a non-empty context verified as RAW")
-    _finish(name, tally)
+    SUMMARY.finish(name, tally)
 
 
 # --- RSA-OAEP ---------------------------------------------------------------------------------------------------
@@ -262,18 +258,18 @@ def _oaep_vector(tally: Tally, name: str, group: dict[str, Any], test: dict[str,
 @pytest.mark.parametrize("name", OAEP_FILES)
 def test_rsa_oaep(name: str) -> None:
     tally = Tally()
-    for group, test in _load(name):
+    for group, test in load(name):
         _oaep_vector(tally, name, group, test)
-    _finish(name, tally)
+    SUMMARY.finish(name, tally)
 
 
 def test_rsa_oaep_misc() -> None:
     name = "rsa_oaep_misc_test.json"
     tally = Tally()
-    for group, test in _load(name):
+    for group, test in load(name):
         _oaep_vector(tally, name, group, test)
     assert tally.run > tally.not_applicable > 0
-    _finish(name, tally)
+    SUMMARY.finish(name, tally)
 
 
 # --- ECDH -------------------------------------------------------------------------------------------------------
@@ -289,7 +285,7 @@ def _private_from_hex(spec: str, curve: ec.EllipticCurve, private_hex: str) -> k
 def test_ecdh(name: str) -> None:
     spec, curve = ECDH_FILES[name]
     tally = Tally()
-    for _group, test in _load(name):
+    for _group, test in load(name):
         tally.run += 1
         private = _private_from_hex(spec, curve, test["private"])
         public = _public(spec, test["public"])
@@ -298,13 +294,13 @@ def test_ecdh(name: str) -> None:
         except InvalidKeyError:
             shared = None
         _expect(tally, name, test, shared == bytes.fromhex(test["shared"]))
-    _finish(name, tally)
+    SUMMARY.finish(name, tally)
 
 
 def test_ecdh_secp256k1_is_refused() -> None:
     name = "ecdh_secp256k1_test.json"
     tally = Tally()
-    for _group, test in _load(name):
+    for _group, test in load(name):
         tally.run += 1
         private = _private_from_hex("ECC_SECG_P256K1", ec.SECP256K1(), test["private"])
         public = _public("ECC_SECG_P256K1", test["public"])
@@ -315,4 +311,4 @@ def test_ecdh_secp256k1_is_refused() -> None:
             agreement.ecdh(private, public)
         assert type(refused.value) is ValueError  # the curve is refused, not the peer key
         _by_design(tally, test, False, "")
-    _finish(name, tally)
+    SUMMARY.finish(name, tally)

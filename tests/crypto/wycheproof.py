@@ -28,12 +28,35 @@ class Tally:
     rejected_by_design: int = 0
     not_applicable: int = 0
 
-    def row(self, name: str) -> str:
-        return (
-            f"{name:44} run={self.run:4} failed={len(self.failures)} acceptable-accepted={self.acceptable_accepted}"
-            f" acceptable-rejected={self.acceptable_rejected} rejected-by-design={self.rejected_by_design}"
-            f" not-applicable={self.not_applicable}"
+    def row(self, name: str, width: int, *, not_applicable: bool) -> str:
+        row = (
+            f"{name:{width}} run={self.run:4} failed={len(self.failures)}"
+            f" acceptable-accepted={self.acceptable_accepted} acceptable-rejected={self.acceptable_rejected}"
+            f" rejected-by-design={self.rejected_by_design}"
         )
+        return f"{row} not-applicable={self.not_applicable}" if not_applicable else row
+
+
+@dataclass
+class Summary:
+    """One test module's C-1 report: a row per file, printed by the module's fixture when the module ends."""
+
+    title: str
+    width: int  # of the file-name column
+    not_applicable: bool = False  # whether the rows carry the not-applicable count
+    tallies: dict[str, Tally] = field(default_factory=dict)
+
+    def finish(self, name: str, tally: Tally) -> None:
+        """Record the file's row and fail on any mismatch (the first 20 shown)."""
+        self.tallies[name] = tally
+        assert tally.run > 0
+        assert not tally.failures, "\n".join(tally.failures[:20])
+
+    def report(self) -> None:
+        print(f"\n{self.title}")
+        for name in sorted(self.tallies):
+            print(self.tallies[name].row(name, self.width, not_applicable=self.not_applicable))
+        assert all(tally.run > 0 for tally in self.tallies.values())
 
 
 def load(name: str) -> Vectors:
@@ -71,17 +94,3 @@ def expect(tally: Tally, decisions: Mapping[str, bool], test: dict[str, Any], ac
         tally.acceptable_rejected += not accepted
     elif accepted != (result == "valid"):
         tally.failures.append(f"{tc}: expected {result}, wrapper {'accepted' if accepted else 'rejected'}")
-
-
-def finish(summary: dict[str, Tally], name: str, tally: Tally) -> None:
-    """Record the file's row and fail on any mismatch (the first 20 shown)."""
-    summary[name] = tally
-    assert tally.run > 0
-    assert not tally.failures, "\n".join(tally.failures[:20])
-
-
-def print_summary(title: str, summary: Mapping[str, Tally]) -> None:
-    print(f"\nWycheproof C-1 summary{title}")
-    for name in sorted(summary):
-        print(summary[name].row(name))
-    assert all(tally.run > 0 for tally in summary.values())
