@@ -46,6 +46,9 @@ ALLOWED = {
     "openkms.operations": {"openkms.errors", "openkms.ids", "openkms.crypto", "openkms.storage", "openkms.seal",
                            "openkms.clock", "openkms.settings", "openkms.policy"},
     "openkms.policy": {"openkms.errors", "openkms.ids"},
+    "openkms.apimodel": set(),
+    "openkms.audit": {"openkms.apimodel", "openkms.ids", "openkms.operations.context", "openkms.storage",
+                      "openkms.crypto", "openkms.errors", "openkms.clock", "openkms.seal", "openkms.settings"},
 }  # fmt: skip
 
 

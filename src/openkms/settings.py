@@ -32,6 +32,9 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_clock_skew_seconds: int = MAX_CLOCK_SKEW_SECONDS
     unseal_passphrase: str | None = field(default=None, repr=False)
+    # "database": records durable before answers (the only production choice); "memory": the audit
+    # benchmark's baseline, dev mode only.
+    audit_sink: str = "database"
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -44,6 +47,10 @@ class Settings:
                 raise ValueError(f"invalid region list: {sorted(self.regions)}")
         if self.clock_offset_seconds and not self.dev:
             raise ValueError("a clock offset is only allowed in dev mode")
+        if self.audit_sink not in ("database", "memory"):
+            raise ValueError(f"audit sink must be 'database' or 'memory', not {self.audit_sink!r}")
+        if self.audit_sink == "memory" and not self.dev:
+            raise ValueError("an in-memory audit trail is only allowed in dev mode (records would not be durable)")
         if self.max_body_bytes < 1024:
             raise ValueError("max body size must be at least 1024 bytes")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from openkms.audit import scope as audit_scope
+from openkms.audit.writer import AuditWriter, GroupCommitWriter, MemoryWriter
 from openkms.auth.credentials import Authenticator
 from openkms.clock import Clock, SystemClock
 from openkms.operations.materials import MaterialCache
@@ -26,6 +28,8 @@ def build_app(
     on_startup: Callable[[], None] | None = None,
 ) -> KmsApplication:
     storage = services.storage
+    storage.before_commit = audit_scope.before_commit  # state changes commit with their records
+    audit: AuditWriter = MemoryWriter() if services.settings.audit_sink == "memory" else GroupCommitWriter(storage)
 
     def unseal(secret: str) -> bytes:
         return unseal_root_key(storage, secret=secret)
@@ -33,6 +37,7 @@ def build_app(
     return KmsApplication(
         services,
         Authenticator(storage, services.keyring),
+        audit,
         unseal=unseal,
         on_unsealed=on_unsealed,
         on_startup=on_startup,

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from openkms import apimodel as model
 from openkms.operations.registry import implemented_operations
-from openkms.server import model
 from tests.inprocess import InProcessKms
 
 KEY_REF_MEMBERS = {"KeyId", "TargetKeyId", "SourceKeyId", "DestinationKeyId"}

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from openkms import apimodel as model
 from openkms.errors import SerializationException, ValidationException
-from openkms.server import model
 from openkms.server.jsonio import loads_strict
 from openkms.server.validate import _java_regex, serialize_output, validate_input
 

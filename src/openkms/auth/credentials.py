@@ -26,6 +26,9 @@ class Authenticator:
         self._secrets: OrderedDict[bytes, str] = OrderedDict()
         self._max = max_cached_secrets
         self._lock = threading.Lock()
+        # An access key belongs to one user for its whole life and a user's id never changes, so this
+        # mapping cannot go stale (a deleted user's keys are deleted with it and fail above).
+        self._user_ids: dict[str, str] = {}
 
     def authenticate(self, request: sigv4.SignedRequest, now: float, max_skew_seconds: int) -> tuple[Principal, str]:
         """Verify the signature; returns the principal and the region of the credential scope."""
@@ -34,6 +37,12 @@ class Authenticator:
         def lookup_secret(access_key_id: str) -> str:
             with self._storage.read() as tx:
                 record = tx.get_access_key(access_key_id)
+                if record is not None and access_key_id not in self._user_ids:
+                    user = tx.get_user(record.account_id, record.user_name)
+                    if user is not None:
+                        if len(self._user_ids) >= self._max * 64:
+                            self._user_ids.clear()  # bounded; refilled one read at a time
+                        self._user_ids[access_key_id] = user.user_id
             if record is None or record.status != identity.ACTIVE:
                 raise UnrecognizedClientException()
             found.append(record)
@@ -49,6 +58,7 @@ class Authenticator:
             arn=ids.user_arn(record.account_id, record.user_name),
             user_name=record.user_name,
             access_key_id=record.access_key_id,
+            user_id=self._user_ids.get(record.access_key_id, ""),
         )
         if not ids.is_valid_region(verified.region):
             raise InvalidSignatureException("Credential should be scoped to a valid region.")

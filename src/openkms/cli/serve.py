@@ -50,6 +50,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument("--dev-account-id", default=None, help="pin the dev account id (12 digits)")
     serve.add_argument("--dev-clock-offset", type=float, default=0.0, help="dev only: move the clock (seconds)")
     serve.add_argument(
+        "--dev-audit-in-memory",
+        action="store_true",
+        help="dev only: keep audit records of reads and cryptography in memory (the audit benchmark's baseline)",
+    )
+    serve.add_argument(
         "--unseal-passphrase-file",
         type=Path,
         default=None,
@@ -89,6 +94,7 @@ def _settings(args: argparse.Namespace, data_dir: Path, url: str) -> Settings:
             regions=parse_regions(args.regions),
             dev=args.dev,
             clock_offset_seconds=args.dev_clock_offset,
+            audit_sink="memory" if args.dev_audit_in_memory else "database",
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None

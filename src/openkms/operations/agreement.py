@@ -22,7 +22,7 @@ def derive_shared_secret(svc: Services, ctx: RequestContext, params: Params) -> 
     with svc.storage.read() as tx:
         key = common.require_key(tx, ctx, params["KeyId"], keyspecs.KEY_AGREEMENT, "DeriveSharedSecret")
         algorithm = common.require_algorithm(key, keyspecs.KEY_AGREEMENT, params["KeyAgreementAlgorithm"])
-        version = common.current_version(tx, key)
+        version = common.current_version(tx, key, ctx)
     try:
         peer = keypairs.load_public_key(key.key_spec, params["PublicKey"])
     except InvalidKeyError:

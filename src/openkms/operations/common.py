@@ -70,6 +70,7 @@ def resolve_key(
     key = tx.get_key(key_id)
     if key is None or key.account_id != account or key.region != ctx.region:
         raise NotFoundException(f"Key '{ids.key_arn(ctx.region, account, key_id)}' does not exist")
+    ctx.audit.add_key(key.arn, key.key_spec)  # denied or not, the record names the key asked for
     if authorize:
         authorization.authorize_key(tx, ctx, key, action, request_alias=request_alias)
     return key
@@ -121,11 +122,14 @@ def require_key(
     return key
 
 
-def current_version(tx: Transaction, key: KeyRecord) -> KeyVersionRecord:
-    """The backing version new outputs use; a key without one (PendingImport) cannot be used."""
+def current_version(tx: Transaction, key: KeyRecord, ctx: RequestContext | None = None) -> KeyVersionRecord:
+    """The backing version new outputs use (noted for the audit record); a key without one (PendingImport)
+    cannot be used."""
     version = tx.get_version(key.key_id, key.current_version_id) if key.current_version_id else None
     if version is None:
         raise KMSInvalidStateException(state_message(key))
+    if ctx is not None:
+        ctx.audit.key_material_id = key_material_id(version.version_id)
     return version
 
 

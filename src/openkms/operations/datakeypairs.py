@@ -28,7 +28,7 @@ def _generate(svc: Services, ctx: RequestContext, params: Params) -> tuple[Resul
     with svc.storage.read() as tx:
         key = common.require_key(tx, ctx, params["KeyId"], common.ENCRYPT_DECRYPT, ctx.operation)
         common.require_encryption_algorithm(key, None)  # the private key is wrapped by a symmetric key
-        version = common.current_version(tx, key)
+        version = common.current_version(tx, key, ctx)
     common.check_dry_run(params)
     private_der = keypairs.generate_private_key(pair_spec)
     public_der = keypairs.public_key_der(keypairs.load_private_key(pair_spec, private_der))

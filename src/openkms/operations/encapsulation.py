@@ -20,7 +20,7 @@ def _kem_key(svc: Services, ctx: RequestContext, params: Params) -> tuple[KeyRec
     with svc.storage.read() as tx:
         key = common.require_key(tx, ctx, params["KeyId"], keyspecs.ENCAPSULATE_DECAPSULATE, ctx.operation)
         algorithm = common.require_algorithm(key, keyspecs.ENCAPSULATE_DECAPSULATE, params["EncapsulationAlgorithm"])
-        version = common.current_version(tx, key)
+        version = common.current_version(tx, key, ctx)
     return key, version, algorithm
 
 

@@ -89,7 +89,7 @@ def _destination(
     action = "kms:ReEncryptTo" if operation == "ReEncrypt" else None
     key = common.require_key(tx, ctx, key_ref, common.ENCRYPT_DECRYPT, operation, action)
     chosen = common.require_encryption_algorithm(key, algorithm)
-    return key, common.current_version(tx, key), chosen
+    return key, common.current_version(tx, key, ctx), chosen
 
 
 def _open(
@@ -111,7 +111,7 @@ def _open(
     key = common.require_key(tx, ctx, key_ref, common.ENCRYPT_DECRYPT, ctx.operation, _source_action(ctx))
     common.require_encryption_algorithm(key, algorithm)
     _refuse_context_for_asymmetric(context)
-    version = common.current_version(tx, key)
+    version = common.current_version(tx, key, ctx)
     try:
         plaintext = rsa_oaep.decrypt(svc.materials.private_key(key, version), algorithm, blob_bytes)
     except DecryptionError:
@@ -135,12 +135,14 @@ def _open_symmetric(
     key = tx.get_key(blob.key_id)
     if key is None or key.region != ctx.region:
         raise InvalidCiphertextException()
+    ctx.audit.add_key(key.arn, key.key_spec)
     authorization.authorize_key(tx, ctx, key, _source_action(ctx))  # the key's policy decides, in any account
     common.require_enabled(key)
     common.require_usage(key, common.ENCRYPT_DECRYPT, ctx.operation)
     version = tx.get_version(key.key_id, blob.version_id.hex())
     if version is None:
         raise InvalidCiphertextException()
+    ctx.audit.key_material_id = common.key_material_id(version.version_id)
     material = svc.materials.material(key, version)
     return key, version, symmetric.decrypt(material, blob, context), common.SYMMETRIC_DEFAULT
 
@@ -245,7 +247,7 @@ def _generate_data_key(svc: Services, ctx: RequestContext, params: Params) -> tu
     with svc.storage.read() as tx:
         key = common.require_key(tx, ctx, params["KeyId"], common.ENCRYPT_DECRYPT, ctx.operation)
         common.require_encryption_algorithm(key, None)  # data keys need a symmetric key
-        version = common.current_version(tx, key)
+        version = common.current_version(tx, key, ctx)
     common.check_dry_run(params)
     data_key = random_bytes(length)
     blob = seal_under(svc, key, version, common.SYMMETRIC_DEFAULT, data_key, _context(params))

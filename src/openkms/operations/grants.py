@@ -134,9 +134,11 @@ def create_grant(svc: Services, ctx: RequestContext, params: Params) -> Result:
         if candidate.name is not None:
             for existing in tx.find_grant_by_name(key.key_id, candidate.name):
                 if _same_grant(existing, candidate):  # Name makes CreateGrant idempotent (AWS)
+                    ctx.audit.result = {"GrantId": existing.grant_id}  # the token is the grantee's, not the log's
                     return {"GrantToken": existing.grant_token, "GrantId": existing.grant_id}
         if tx.count_grants(key.key_id) >= MAX_GRANTS_PER_KEY:
             raise LimitExceededException(f"A KMS key can have at most {MAX_GRANTS_PER_KEY} grants.")
+        ctx.audit.result = {"GrantId": candidate.grant_id}
         tx.insert_grant(candidate)
     return {"GrantToken": candidate.grant_token, "GrantId": candidate.grant_id}
 

@@ -130,12 +130,15 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
         current_version_id=version_id,
     )
     wrapped = svc.materials.wrap_new(key, version_id, new_key_material(spec))
+    result = {"KeyMetadata": common.key_metadata(key)}
+    ctx.audit.add_key(arn, spec)
+    ctx.audit.result = result
     with svc.storage.transaction() as tx:
         tx.insert_key(key)
         tx.insert_version(KeyVersionRecord(key_id, version_id, ctx.now, wrapped))
         if tags:
             tx.put_tags(key_id, tags)
-    return {"KeyMetadata": common.key_metadata(key)}
+    return result
 
 
 @operation("DescribeKey")

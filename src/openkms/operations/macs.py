@@ -20,7 +20,7 @@ def _mac_key(svc: Services, ctx: RequestContext, params: Params) -> tuple[KeyRec
     with svc.storage.read() as tx:
         key = common.require_key(tx, ctx, params["KeyId"], keyspecs.GENERATE_VERIFY_MAC, ctx.operation)
         algorithm = common.require_algorithm(key, keyspecs.GENERATE_VERIFY_MAC, params["MacAlgorithm"])
-        version = common.current_version(tx, key)
+        version = common.current_version(tx, key, ctx)
     return key, svc.materials.material(key, version), algorithm
 
 

@@ -17,7 +17,7 @@ def get_public_key(svc: Services, ctx: RequestContext, params: Params) -> Result
         common.require_enabled(key)
         if not keyspecs.info(key.key_spec).asymmetric:
             raise UnsupportedOperationException(f"{key.arn} key usage is {key.key_usage} which is not asymmetric.")
-        version = common.current_version(tx, key)
+        version = common.current_version(tx, key, ctx)
     public_der = keypairs.public_key_der(svc.materials.private_key(key, version))
     return {
         "KeyId": key.arn,

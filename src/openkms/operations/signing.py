@@ -49,7 +49,7 @@ def _prepare(svc: Services, ctx: RequestContext, params: Params) -> tuple[KeyRec
     with svc.storage.read() as tx:
         key = common.require_key(tx, ctx, params["KeyId"], keyspecs.SIGN_VERIFY, ctx.operation)
         algorithm = common.require_algorithm(key, keyspecs.SIGN_VERIFY, params["SigningAlgorithm"])
-        version = common.current_version(tx, key)
+        version = common.current_version(tx, key, ctx)
     check_message(key, algorithm, message_type, message)
     return key, version, algorithm, message_type
 

@@ -16,12 +16,18 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from openkms.audit import events
+from openkms.audit import scope as audit_scope
+from openkms.audit.events import AuditEvent
+from openkms.audit.writer import AuditWriter
 from openkms.auth.credentials import Authenticator
 from openkms.auth.sigv4 import SignedRequest
 from openkms.errors import (
     InvalidSignatureException,
     KmsError,
+    KMSInternalException,
     RequestEntityTooLargeException,
+    ServiceSealedException,
     UnsupportedOperationException,
 )
 from openkms.operations import registry
@@ -74,6 +80,12 @@ def _error_response(error: KmsError, request_id: str) -> HttpResponse:
     return HttpResponse(error.status, error_body(error), headers)
 
 
+def _audit_failed(record: AuditEvent, exc: BaseException | None) -> HttpResponse:
+    """The answer when a record could not be written: fail closed, same request id, no detail."""
+    log.error("request %s failed: its audit record could not be written (%s)", record.request_id, type(exc).__name__)
+    return _error_response(KMSInternalException(), record.request_id)
+
+
 class KmsApplication:
     """Serves the KMS API, ``GET /healthz`` and ``POST /unseal``; nothing else."""
 
@@ -81,26 +93,40 @@ class KmsApplication:
         self,
         services: Services,
         authenticator: Authenticator,
+        audit: AuditWriter,
         unseal: Callable[[str], bytes] | None = None,
         on_unsealed: Callable[[bytes], None] | None = None,
         on_startup: Callable[[], None] | None = None,
     ) -> None:
         self._services = services
         self._auth = authenticator
+        self._audit = audit
         self._unseal = unseal
         self._on_unsealed = on_unsealed
         self._on_startup = on_startup
 
     # -- the KMS request path -------------------------------------------------------------------------
-    def handle_kms(self, request: HttpRequest) -> HttpResponse:
-        request_id = str(uuid.uuid4())
-        operation: str | None = None
+    def execute(self, request: HttpRequest) -> tuple[HttpResponse, AuditEvent | None]:
+        """Run one KMS request; returns the response and its audit record if that is still to be written
+        (a state change wrote its record in its own transaction; a sealed server records nothing)."""
         svc = self._services
+        if svc.keyring.sealed:  # a sealed server answers nothing and touches no storage (TESTS.md P-4)
+            return _error_response(ServiceSealedException(), str(uuid.uuid4())), None
+        now = svc.clock.now()
+        call = events.Call(
+            request_id=str(uuid.uuid4()),
+            time=now,
+            source_ip=request.client_ip,
+            user_agent=(request.header("user-agent") or "")[:1024],
+            region=svc.settings.default_region,
+            operation=protocol.known_operation(request.header("x-amz-target")),
+        )
+        pending, token = audit_scope.begin(call)
+        result: dict[str, Any] | None = None
         try:
-            svc.keyring.root_key()  # a sealed server answers nothing and touches no storage (TESTS.md P-4)
-            now = svc.clock.now()
             signed = SignedRequest(request.method, request.path, request.query, request.headers, request.body)
             principal, region = self._auth.authenticate(signed, now, svc.settings.max_clock_skew_seconds)
+            call.principal, call.region = principal, region
             if not svc.settings.serves_region(region):
                 raise InvalidSignatureException("Credential should be scoped to a valid region.")
             operation = protocol.operation_from_target(request.header("x-amz-target"))
@@ -109,22 +135,45 @@ class KmsApplication:
             if handler is None:
                 raise UnsupportedOperationException(f"{operation} is not supported by this version of openkms.")
             params = validate_input(operation, loads_strict(request.body))
+            call.params = params
             ctx = RequestContext(
-                request_id=request_id,
+                request_id=call.request_id,
                 operation=operation,
                 principal=principal,
                 region=region,
                 source_ip=request.client_ip,
-                user_agent=(request.header("user-agent") or "")[:1024],
+                user_agent=call.user_agent,
                 now=now,
                 params=params,
                 secure_transport=request.secure,
+                audit=call.note,
             )
             result = handler(svc, ctx, params)
             body = dumps(serialize_output(result))
-            return HttpResponse(200, body, [*_JSON_HEADERS, (b"x-amzn-requestid", request_id.encode())])
+            response = HttpResponse(200, body, [*_JSON_HEADERS, (b"x-amzn-requestid", call.request_id.encode())])
+            error: KmsError | None = None
         except Exception as exc:  # every failure leaves through the one error map
-            return _error_response(as_kms_error(exc, operation), request_id)
+            error = as_kms_error(exc, call.operation)
+            response = _error_response(error, call.request_id)
+        finally:
+            audit_scope.end(token)
+        if call.principal is None:
+            call.claimed_access_key_id = events.claimed_access_key(request.header("authorization"))
+        if pending.written:
+            return response, None
+        if error is None:
+            return response, events.build(call, None, None, result)
+        return response, events.build(call, error.code, error.message)
+
+    def handle_kms(self, request: HttpRequest) -> HttpResponse:
+        """The whole request with its record written in this thread (in-process tests; never on the loop)."""
+        response, record = self.execute(request)
+        if record is not None:
+            try:
+                self._audit.write_now(record)
+            except Exception as exc:
+                return _audit_failed(record, exc)
+        return response
 
     # -- ASGI -----------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,14 +201,9 @@ class KmsApplication:
     async def _handle_kms_http(self, scope: Scope, receive: Receive) -> HttpResponse:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         body = await self._read_body(headers, receive)
-        if body is None:
-            return _error_response(
-                RequestEntityTooLargeException(
-                    f"The request body exceeds the limit of {self._services.settings.max_body_bytes} bytes."
-                ),
-                str(uuid.uuid4()),
-            )
         client = scope.get("client")
+        if body is None:
+            return await self._refuse_too_large(headers, client[0] if client else "")
         request = HttpRequest(
             method=scope["method"],
             # UTF-8 with surrogateescape keeps every byte for the canonical request (auth/sigv4.py).
@@ -173,8 +217,35 @@ class KmsApplication:
         target = request.header("x-amz-target") or ""
         if target.startswith(protocol.TARGET_PREFIX) and registry.is_slow(target[len(protocol.TARGET_PREFIX) :]):
             # Key generation can hold a CPU for a second: keep this worker's other connections moving.
-            return await asyncio.to_thread(self.handle_kms, request)
-        return self.handle_kms(request)
+            response, record = await asyncio.to_thread(self.execute, request)
+        else:
+            response, record = self.execute(request)
+        if record is not None and not await self._audit.submit(record):
+            return _audit_failed(record, None)  # no answer, least of all a secret, leaves without its record
+        return response
+
+    async def _refuse_too_large(self, headers: list[tuple[str, str]], client_ip: str) -> HttpResponse:
+        """Refused unread (and unauthenticated: the signature covers a body we did not read), but recorded."""
+        svc = self._services
+        error = RequestEntityTooLargeException(
+            f"The request body exceeds the limit of {svc.settings.max_body_bytes} bytes."
+        )
+        if svc.keyring.sealed:
+            return _error_response(error, str(uuid.uuid4()))
+        found = dict(headers)
+        call = events.Call(
+            request_id=str(uuid.uuid4()),
+            time=svc.clock.now(),
+            source_ip=client_ip,
+            user_agent=found.get("user-agent", "")[:1024],
+            region=svc.settings.default_region,
+            operation=protocol.known_operation(found.get("x-amz-target")),
+            claimed_access_key_id=events.claimed_access_key(found.get("authorization")),
+        )
+        record = events.build(call, error.code, error.message)
+        if not await self._audit.submit(record):
+            return _audit_failed(record, None)
+        return _error_response(error, call.request_id)
 
     async def _read_body(self, headers: list[tuple[str, str]], receive: Receive) -> bytes | None:
         """The body, read once; ``None`` if it is larger than allowed (refused before reading it all).

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from openkms import apimodel as model
 from openkms.errors import SerializationException, UnknownOperationException
-from openkms.server import model
 
 TARGET_PREFIX = "TrentService."
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -19,6 +19,14 @@ def operation_from_target(target: str | None) -> str:
     if name not in model.operation_names():
         raise UnknownOperationException("")
     return name
+
+
+def known_operation(target: str | None) -> str | None:
+    """The operation ``target`` names if it is one of the model's, else None (for the audit record)."""
+    try:
+        return operation_from_target(target)
+    except UnknownOperationException:
+        return None
 
 
 def check_content_type(content_type: str | None) -> None:

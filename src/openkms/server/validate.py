@@ -25,8 +25,8 @@ from base64 import b64encode
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from openkms import apimodel as model
 from openkms.errors import SerializationException, ValidationException
-from openkms.server import model
 
 # (value, path, errors) -> converted value; appends constraint violations to errors, raises on type errors.
 Checker = Callable[[Any, str, list[str]], Any]

@@ -7,10 +7,11 @@ call's writes commit together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from openkms.storage.audit import AuditTransaction
 from openkms.storage.records import (
     AccessKeyRecord,
     AliasRecord,
@@ -33,7 +34,7 @@ class DuplicateError(StorageError):
     """A unique constraint refused an insert (alias name, user name, key id...)."""
 
 
-class Transaction(Protocol):
+class Transaction(AuditTransaction, Protocol):
     # keys
     def insert_key(self, key: KeyRecord) -> None: ...
     def get_key(self, key_id: str) -> KeyRecord | None: ...
@@ -229,6 +230,9 @@ class Transaction(Protocol):
 
 class Storage(Protocol):
     dialect: str  # "sqlite" or "postgresql"
+    # Called inside every write transaction just before COMMIT (an exception rolls it back); what it returns,
+    # if anything, is called after the commit succeeded. The audit trail joins state changes this way.
+    before_commit: Callable[[Transaction], Callable[[], None] | None] | None
 
     def transaction(self) -> AbstractContextManager[Transaction]:
         """A read-write transaction: commits on normal exit, rolls back on exception.

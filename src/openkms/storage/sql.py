@@ -38,7 +38,8 @@ from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 from openkms.storage import migrate as _migrate
-from openkms.storage.ports import DuplicateError, StorageError
+from openkms.storage.audit_sql import AuditQueriesMixin
+from openkms.storage.ports import DuplicateError, StorageError, Transaction
 from openkms.storage.records import (
     AccessKeyRecord,
     AliasRecord,
@@ -51,6 +52,10 @@ from openkms.storage.records import (
     TagRecord,
     UserRecord,
 )
+
+# Runs inside every write transaction just before COMMIT (the audit record of a state change joins its
+# transaction this way); what it returns, if anything, runs after the commit succeeded.
+CommitHook = Callable[[Transaction], Callable[[], None] | None]
 
 
 class Cursor(Protocol):
@@ -340,7 +345,7 @@ _ENDED = _Ended()
 # ---------------------------------------------------------------------------------------- transaction
 
 
-class SQLTransaction:
+class SQLTransaction(AuditQueriesMixin):
     """The :class:`~openkms.storage.ports.Transaction` port over one cursor inside an open transaction.
 
     An ``update_*`` that matches no row raises :class:`StorageError`: it means the caller lost track of the
@@ -746,6 +751,7 @@ class SQLStorage(Generic[C]):
         self._registry: list[ThreadState[C]] = []
         self._registry_lock = threading.Lock()
         self._closed = False
+        self.before_commit: CommitHook | None = None
         _LIVE_STORAGES.add(self)
 
     # -- subclass hooks
@@ -921,8 +927,19 @@ class _Scope(Generic[C]):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        storage = self._storage
+        after_commit: Callable[[], None] | None = None
+        if exc_type is None and not self._read_only and storage.before_commit is not None:
+            try:
+                after_commit = storage.before_commit(self._tx)
+            except BaseException:
+                self._tx._end()
+                storage._abandon(self._state)
+                raise
         self._tx._end()
         if exc_type is None:
-            self._storage._commit(self._state)
+            storage._commit(self._state)
+            if after_commit is not None:
+                after_commit()
         else:
-            self._storage._abandon(self._state)
+            storage._abandon(self._state)

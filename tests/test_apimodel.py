@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from openkms.server import model
+from openkms import apimodel as model
 
 
 def test_operations_come_from_the_model() -> None:

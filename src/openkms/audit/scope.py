@@ -1,0 +1,57 @@
+"""A state change and its audit record commit in one transaction (DESIGN.md section 8).
+
+The server opens a :class:`Pending` record for each API call (:func:`begin`). The storage's
+``before_commit`` hook (:func:`before_commit`, installed by wiring) appends that record, as a success, to
+the call's write transaction; if the commit fails, neither the change nor the record exists and the server
+records the failure instead. A call may open at most one write transaction: a second one would need a
+second record, so it fails loudly (tests catch an operation that breaks the rule).
+
+Write transactions outside any API call (the CLI, background jobs) are not touched here; jobs append
+their own records with :func:`openkms.audit.log.append`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+
+from openkms.audit import events
+from openkms.audit import log as audit_log
+from openkms.storage.ports import Transaction
+
+_CURRENT: ContextVar[Pending | None] = ContextVar("openkms_audit_pending", default=None)
+
+
+class Pending:
+    """The record of the call in progress, until it is written."""
+
+    __slots__ = ("call", "in_transaction", "written")
+
+    def __init__(self, call: events.Call) -> None:
+        self.call = call
+        self.in_transaction = False  # appended to a write transaction that has not committed yet
+        self.written = False  # durable (in a committed transaction)
+
+
+def begin(call: events.Call) -> tuple[Pending, Token[Pending | None]]:
+    pending = Pending(call)
+    return pending, _CURRENT.set(pending)
+
+
+def end(token: Token[Pending | None]) -> None:
+    _CURRENT.reset(token)
+
+
+def before_commit(tx: Transaction) -> Callable[[], None] | None:
+    pending = _CURRENT.get()
+    if pending is None:
+        return None
+    if pending.written or pending.in_transaction:
+        raise RuntimeError(f"{pending.call.operation} opened a second write transaction; one record per call")
+    audit_log.append(tx, [events.build(pending.call, None, None)])
+    pending.in_transaction = True
+
+    def committed() -> None:
+        pending.written = True
+
+    return committed

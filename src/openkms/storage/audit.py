@@ -1,0 +1,121 @@
+"""The audit part of the storage port: rows of the trail, digests, signing keys and usage counters.
+
+Kept apart from ``ports.py`` because it is one concern with its own tables (migration 0003); the
+:class:`~openkms.storage.ports.Transaction` port includes :class:`AuditTransaction`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One audit record as stored: ``event`` is canonical JSON; the other fields are indexed copies of it."""
+
+    seq: int
+    event_time: float
+    event_name: str
+    request_id: str
+    principal_arn: str
+    key_id: str | None
+    other_key_id: str | None
+    source_ip: str
+    error_code: str | None
+    event: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditHead:
+    seq: int
+    hash: str
+    started_at: float  # when the trail began (0 until the first record)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    digest_seq: int
+    from_seq: int
+    to_seq: int
+    period_end: float
+    body: str  # canonical JSON of the signed fields (audit/digests.py)
+    signature: str  # base64
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRow:
+    key_id: str
+    algorithm: str
+    public_key: bytes  # DER SubjectPublicKeyInfo
+    wrapped_private_key: bytes
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """``openkms audit query``: every given field must match; ``None`` means any."""
+
+    key_id: str | None = None  # matches either resource of the record (ReEncrypt names two keys)
+    principal_arn: str | None = None
+    event_name: str | None = None
+    outcome: str | None = None  # "success", "failure", or an error code
+    source_ip: str | None = None
+    since: float | None = None  # event_time >= since
+    until: float | None = None  # event_time < until
+    before_seq: int | None = None  # paging: only records older than this seq
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    key_id: str
+    day: str  # YYYY-MM-DD, UTC
+    family: str
+    requests: int
+
+
+class AuditTransaction(Protocol):
+    def audit_head(self) -> AuditHead:
+        """The chain's head; in a write transaction the row stays locked until commit (orders all appenders)."""
+        ...
+
+    def append_audit(self, rows: Sequence[AuditRow], head: AuditHead) -> None:
+        """Insert ``rows`` (already chained after the locked head) and move the head to ``head``."""
+        ...
+
+    def add_key_usage(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+        """Add request counts per (key id, day, family)."""
+        ...
+
+    def query_audit(self, where: AuditFilter, limit: int) -> list[AuditRow]:
+        """Matching records, newest first (highest seq first)."""
+        ...
+
+    def audit_range(self, after_seq: int, limit: int) -> list[AuditRow]:
+        """Records with seq > ``after_seq`` in seq order (verification and export walk the chain this way)."""
+        ...
+
+    def audit_by_request(self, request_id: str) -> list[AuditRow]: ...
+    def first_audit_seq(self) -> int | None: ...
+    def prune_audit(self, through_seq: int) -> int:
+        """Delete records with seq <= ``through_seq``; returns how many."""
+        ...
+
+    def last_key_use(self, key_id: str, event_names: Sequence[str]) -> AuditRow | None:
+        """The newest successful record of ``key_id`` (either resource) among ``event_names``."""
+        ...
+
+    def insert_digest(self, digest: DigestRow) -> None: ...
+    def last_digest(self) -> DigestRow | None:
+        """In a write transaction, call after :meth:`audit_head`, whose lock serialises digest writers."""
+        ...
+
+    def list_digests(self, after_digest_seq: int, limit: int) -> list[DigestRow]: ...
+    def insert_signing_key(self, key: SigningKeyRow) -> None: ...
+    def get_signing_key(self, key_id: str) -> SigningKeyRow | None: ...
+    def list_signing_keys(self) -> list[SigningKeyRow]: ...
+    def list_key_usage(self, key_id: str | None, since_day: str | None) -> list[UsageRow]:
+        """Ordered by key id, day and family."""
+        ...

@@ -1,0 +1,213 @@
+"""The audit part of :class:`~openkms.storage.sql.SQLTransaction`, written once for both engines.
+
+A mixin over the transaction's plumbing (``_run``, ``_one``, ``_all``, ``_write``, ``_dialect``) so the
+audit statements live beside the tables they serve (migration 0003) rather than in the general module.
+Rows are inserted several per statement: on PostgreSQL every statement is a round trip, and group commit
+hands over batches of hundreds.
+"""
+
+# Statements are assembled from fixed fragments; values always travel as parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+from openkms.storage.audit import AuditFilter, AuditHead, AuditRow, DigestRow, SigningKeyRow, UsageRow
+
+_ROW_COLS = tuple(f.name for f in fields(AuditRow))
+_DIGEST_COLS = tuple(f.name for f in fields(DigestRow))
+_SIGNING_COLS = tuple(f.name for f in fields(SigningKeyRow))
+_ROWS_PER_INSERT = 64
+_SELECT_ROWS = "SELECT " + ", ".join(_ROW_COLS) + " FROM audit_events"
+_SELECT_DIGESTS = "SELECT " + ", ".join(_DIGEST_COLS) + " FROM audit_digests"
+_SELECT_SIGNING = "SELECT " + ", ".join(_SIGNING_COLS) + " FROM audit_signing_keys"
+
+
+@functools.cache
+def _insert_rows_sql(count: int) -> str:
+    one = "(" + ", ".join("?" * len(_ROW_COLS)) + ")"
+    return f"INSERT INTO audit_events ({', '.join(_ROW_COLS)}) VALUES " + ", ".join([one] * count)
+
+
+def _outcome_condition(outcome: str) -> tuple[str, tuple[Any, ...]]:
+    if outcome == "success":
+        return "error_code IS NULL", ()
+    if outcome == "failure":
+        return "error_code IS NOT NULL", ()
+    return "error_code = ?", (outcome,)
+
+
+class AuditQueriesMixin:
+    """Implements :class:`~openkms.storage.audit.AuditTransaction` for ``SQLTransaction``."""
+
+    __slots__ = ()
+
+    # provided by SQLTransaction
+    _dialect: Any
+
+    def _run(self, sql: str, params: Sequence[Any]) -> int:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: Sequence[Any]) -> Any:
+        raise NotImplementedError
+
+    def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def _write(self, sql: str, params: Sequence[Any]) -> int:
+        raise NotImplementedError
+
+    def _sql(self, text: str) -> str:
+        placeholder: str = self._dialect.placeholder
+        return text if placeholder == "?" else text.replace("?", placeholder)
+
+    # -- the chain
+
+    def audit_head(self) -> AuditHead:
+        lock = "" if getattr(self, "_read_only", True) else self._dialect.lock_clause
+        row = self._one(self._sql("SELECT seq, hash, started_at FROM audit_head WHERE id = 1" + lock), ())
+        if row is None:
+            raise RuntimeError("audit_head is missing: the schema is not migrated")
+        return AuditHead(int(row[0]), str(row[1]), float(row[2]))
+
+    def append_audit(self, rows: Sequence[AuditRow], head: AuditHead) -> None:
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            params = [getattr(r, c) for r in chunk for c in _ROW_COLS]
+            self._write(self._sql(_insert_rows_sql(len(chunk))), params)
+        self._write(
+            self._sql("UPDATE audit_head SET seq = ?, hash = ?, started_at = ? WHERE id = 1"),
+            (head.seq, head.hash, head.started_at),
+        )
+
+    def add_key_usage(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+        sql = self._sql(
+            "INSERT INTO key_usage_daily (key_id, day, family, requests) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (key_id, day, family) DO UPDATE SET requests = key_usage_daily.requests + excluded.requests"
+        )
+        for (key_id, day, family), n in sorted(counts.items()):  # sorted: a fixed lock order between nodes
+            self._write(sql, (key_id, day, family, n))
+
+    # -- reading the trail
+
+    def query_audit(self, where: AuditFilter, limit: int) -> list[AuditRow]:
+        conditions: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("principal_arn", where.principal_arn),
+            ("event_name", where.event_name),
+            ("source_ip", where.source_ip),
+        ):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        if where.outcome is not None:
+            condition, values = _outcome_condition(where.outcome)
+            conditions.append(condition)
+            params.extend(values)
+        if where.since is not None:
+            conditions.append("event_time >= ?")
+            params.append(where.since)
+        if where.until is not None:
+            conditions.append("event_time < ?")
+            params.append(where.until)
+        if where.before_seq is not None:
+            conditions.append("seq < ?")
+            params.append(where.before_seq)
+        if where.key_id is None:
+            return self._select_newest(conditions, params, limit)
+        # Two index range scans merged here: an OR across two columns would defeat both indexes.
+        found: dict[int, AuditRow] = {}
+        for column in ("key_id", "other_key_id"):
+            for row in self._select_newest([f"{column} = ?", *conditions], [where.key_id, *params], limit):
+                found[row.seq] = row
+        return sorted(found.values(), key=lambda r: -r.seq)[:limit]
+
+    def _select_newest(self, conditions: list[str], params: list[Any], limit: int) -> list[AuditRow]:
+        where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+        rows = self._all(self._sql(f"{_SELECT_ROWS}{where} ORDER BY seq DESC LIMIT ?"), (*params, limit))
+        return [AuditRow(*r) for r in rows]
+
+    def audit_range(self, after_seq: int, limit: int) -> list[AuditRow]:
+        rows = self._all(self._sql(f"{_SELECT_ROWS} WHERE seq > ? ORDER BY seq LIMIT ?"), (after_seq, limit))
+        return [AuditRow(*r) for r in rows]
+
+    def audit_by_request(self, request_id: str) -> list[AuditRow]:
+        rows = self._all(self._sql(f"{_SELECT_ROWS} WHERE request_id = ? ORDER BY seq"), (request_id,))
+        return [AuditRow(*r) for r in rows]
+
+    def first_audit_seq(self) -> int | None:
+        row = self._one("SELECT MIN(seq) FROM audit_events", ())
+        return None if row is None or row[0] is None else int(row[0])
+
+    def prune_audit(self, through_seq: int) -> int:
+        return self._write(self._sql("DELETE FROM audit_events WHERE seq <= ?"), (through_seq,))
+
+    def last_key_use(self, key_id: str, event_names: Sequence[str]) -> AuditRow | None:
+        names = ", ".join("?" * len(event_names))
+        newest: AuditRow | None = None
+        for column in ("key_id", "other_key_id"):
+            rows = self._all(
+                self._sql(
+                    f"{_SELECT_ROWS} WHERE {column} = ? AND error_code IS NULL AND event_name IN ({names})"
+                    " ORDER BY seq DESC LIMIT 1"
+                ),
+                (key_id, *event_names),
+            )
+            if rows and (newest is None or rows[0][0] > newest.seq):
+                newest = AuditRow(*rows[0])
+        return newest
+
+    # -- digests and their keys
+
+    def insert_digest(self, digest: DigestRow) -> None:
+        marks = ", ".join("?" * len(_DIGEST_COLS))
+        self._write(
+            self._sql(f"INSERT INTO audit_digests ({', '.join(_DIGEST_COLS)}) VALUES ({marks})"),
+            [getattr(digest, c) for c in _DIGEST_COLS],
+        )
+
+    def last_digest(self) -> DigestRow | None:
+        row = self._one(f"{_SELECT_DIGESTS} ORDER BY digest_seq DESC LIMIT 1", ())
+        return None if row is None else DigestRow(*row)
+
+    def list_digests(self, after_digest_seq: int, limit: int) -> list[DigestRow]:
+        rows = self._all(
+            self._sql(f"{_SELECT_DIGESTS} WHERE digest_seq > ? ORDER BY digest_seq LIMIT ?"), (after_digest_seq, limit)
+        )
+        return [DigestRow(*r) for r in rows]
+
+    def insert_signing_key(self, key: SigningKeyRow) -> None:
+        marks = ", ".join("?" * len(_SIGNING_COLS))
+        self._write(
+            self._sql(f"INSERT INTO audit_signing_keys ({', '.join(_SIGNING_COLS)}) VALUES ({marks})"),
+            [getattr(key, c) for c in _SIGNING_COLS],
+        )
+
+    def get_signing_key(self, key_id: str) -> SigningKeyRow | None:
+        row = self._one(self._sql(f"{_SELECT_SIGNING} WHERE key_id = ?"), (key_id,))
+        return None if row is None else SigningKeyRow(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4])
+
+    def list_signing_keys(self) -> list[SigningKeyRow]:
+        rows = self._all(f"{_SELECT_SIGNING} ORDER BY created_at, key_id", ())
+        return [SigningKeyRow(r[0], r[1], bytes(r[2]), bytes(r[3]), r[4]) for r in rows]
+
+    def list_key_usage(self, key_id: str | None, since_day: str | None) -> list[UsageRow]:
+        conditions: list[str] = []
+        params: list[Any] = []
+        if key_id is not None:
+            conditions.append("key_id = ?")
+            params.append(key_id)
+        if since_day is not None:
+            conditions.append("day >= ?")
+            params.append(since_day)
+        where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+        rows = self._all(
+            self._sql(f"SELECT key_id, day, family, requests FROM key_usage_daily{where} ORDER BY key_id, day, family"),
+            params,
+        )
+        return [UsageRow(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
