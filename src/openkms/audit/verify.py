@@ -1,0 +1,248 @@
+"""Checking the trail: the hash chain, the signed digests, and (in the database) the indexed copies.
+
+The verifier walks records in seq order and digests in digest order and names the first thing wrong:
+
+- a record whose text or seq changed (its hash no longer links), one removed (a gap in seq), one inserted
+  or reordered (a seq out of order), or an indexed column that disagrees with the event it was copied from;
+- a digest whose signature fails (a wrong or replaced key, an edited body), one removed or replaced (the
+  digests' own chain breaks), or whose signed head hash does not match the records it covers (the records
+  were rewritten with recomputed hashes, or the tail was truncated).
+
+Records after the last digest are protected by the chain only (the report counts them): a digest is signed
+every interval, and ``openkms audit verify`` can sign one first (``--seal-now``) when the service key is at
+hand. The verifier trusts only the public keys it is given; the keys stored beside the trail are used only
+when none are pinned (then the check proves integrity against accidents, not against someone who could
+also replace the keys).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from openkms.audit import exportfmt
+from openkms.audit.chain import GENESIS_HASH, link
+from openkms.audit.digests import SIGNATURE_ALGORITHM, digest_hash
+from openkms.crypto import keypairs, signatures
+from openkms.crypto.errors import InvalidSignatureError
+from openkms.storage.audit import AuditRow, DigestRow
+from openkms.storage.ports import Storage
+
+PAGE = 5000
+
+
+@dataclass(slots=True)
+class Report:
+    records: int = 0
+    digests: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    unsigned_tail: int = 0  # records after the last digest (chain-checked only)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "digests": self.digests,
+            "firstSeq": self.first_seq,
+            "lastSeq": self.last_seq,
+            "unsignedTail": self.unsigned_tail,
+            "problems": self.problems,
+        }
+
+
+def _check_digests(digests: list[DigestRow], keys: Mapping[str, bytes], report: Report) -> list[dict[str, Any]]:
+    """Signatures and the digests' own chain; returns the parsed bodies of the digests that verified."""
+    bodies: list[dict[str, Any]] = []
+    previous: DigestRow | None = None
+    for digest in digests:
+        where = f"digest {digest.digest_seq}"
+        try:
+            body = json.loads(digest.body)
+        except json.JSONDecodeError:
+            report.problems.append(f"{where}: body is not JSON (edited)")
+            return bodies
+        public = keys.get(str(body.get("signingKeyId")))
+        if public is None:
+            report.problems.append(f"{where}: signed by unknown key {str(body.get('signingKeyId'))[:40]!r}")
+            return bodies
+        if body.get("signatureAlgorithm") != SIGNATURE_ALGORITHM or not _signature_ok(public, digest):
+            report.problems.append(f"{where}: signature does not verify (edited, replaced or re-signed)")
+            return bodies
+        expected_seq = 1 if previous is None else previous.digest_seq + 1
+        if digest.digest_seq != expected_seq or body.get("digestSeq") != digest.digest_seq:
+            report.problems.append(f"{where}: expected digest {expected_seq} (a digest was removed or reordered)")
+            return bodies
+        if body.get("previousDigestHash") != digest_hash(previous):
+            report.problems.append(f"{where}: does not follow digest {expected_seq - 1} (removed or replaced)")
+            return bodies
+        expected_from = 1 if previous is None else previous.to_seq + 1
+        if (body.get("fromSeq"), body.get("toSeq")) != (digest.from_seq, digest.to_seq) or digest.from_seq != (
+            expected_from
+        ):
+            report.problems.append(
+                f"{where}: covers records {digest.from_seq}..{digest.to_seq}, expected from {expected_from}"
+            )
+            return bodies
+        bodies.append(body)
+        previous = digest
+        report.digests += 1
+    return bodies
+
+
+def _signature_ok(public_der: bytes, digest: DigestRow) -> bool:
+    try:
+        public = keypairs.load_public_key("ECC_NIST_EDWARDS25519", public_der)
+        signature = base64.b64decode(digest.signature, validate=True)
+        signatures.verify(public, SIGNATURE_ALGORITHM, digest.body.encode(), "RAW", signature)
+    except (InvalidSignatureError, ValueError, binascii.Error):
+        return False
+    return True
+
+
+def _columns_problem(row: AuditRow) -> str | None:
+    """The indexed copies must say what the event says (a query must not be fooled by an edited column)."""
+    event = json.loads(row.event)
+    resources = [r.get("ARN", "") for r in event.get("resources", [])]
+    key_ids = [arn.rsplit("/", 1)[-1] for arn in resources]
+    expected = {
+        "event_name": event.get("eventName"),
+        "request_id": event.get("requestID"),
+        "principal_arn": event.get("userIdentity", {}).get("arn", ""),
+        "source_ip": event.get("sourceIPAddress"),
+        "error_code": event.get("errorCode"),
+        "key_id": key_ids[0] if key_ids else None,
+        "other_key_id": key_ids[1] if len(key_ids) > 1 else None,
+    }
+    for column, value in expected.items():
+        if getattr(row, column) != value:
+            return f"record {row.seq}: column {column} disagrees with the event (edited)"
+    return None
+
+
+def verify_rows(
+    rows: Iterable[AuditRow],
+    digests: list[DigestRow],
+    keys: Mapping[str, bytes],
+    *,
+    check_columns: bool,
+    last_seq_hint: int | None = None,
+) -> Report:
+    """Verify records (in stored order) against the digests signed by ``keys`` (key id -> DER public key)."""
+    report = Report()
+    bodies = _check_digests(digests, keys, report)
+    by_end = {int(b["toSeq"]): b for b in bodies if int(b["toSeq"]) >= int(b["fromSeq"])}
+    previous_hash: str | None = None
+    expected_seq: int | None = None
+    for row in rows:
+        if report.problems:
+            break
+        if expected_seq is None:
+            report.first_seq = row.seq
+            if row.seq == 1:
+                previous_hash = GENESIS_HASH
+            else:  # an older part was pruned: a digest must stand for it
+                stand_in = next((b for b in bodies if int(b["toSeq"]) == row.seq - 1), None)
+                if stand_in is None:
+                    report.problems.append(f"record {row.seq}: records before it are missing and no digest covers them")
+                    break
+                previous_hash = str(stand_in["headHash"])
+            expected_seq = row.seq
+        if row.seq != expected_seq:
+            kind = "removed" if row.seq > expected_seq else "inserted or reordered (seq out of order)"
+            report.problems.append(f"record {expected_seq}: {kind}; found seq {row.seq} in its place")
+            break
+        assert previous_hash is not None
+        computed = link(previous_hash, row.seq, row.event)
+        if computed != row.hash:
+            report.problems.append(f"record {row.seq}: changed (its hash does not link to record {row.seq - 1})")
+            break
+        if check_columns:
+            problem = _json_safe(_columns_problem, row)
+            if problem is not None:
+                report.problems.append(problem)
+                break
+        signed = by_end.get(row.seq)
+        if signed is not None and signed["headHash"] != computed:
+            report.problems.append(
+                f"records {signed['fromSeq']}..{row.seq}: do not match digest {signed['digestSeq']}"
+                " (rewritten with recomputed hashes)"
+            )
+            break
+        previous_hash = computed
+        report.records += 1
+        report.last_seq = row.seq
+        expected_seq = row.seq + 1
+    if not report.problems:
+        _check_coverage(report, bodies, last_seq_hint)
+    return report
+
+
+def _json_safe(check: Any, row: AuditRow) -> str | None:
+    try:
+        result: str | None = check(row)
+    except (json.JSONDecodeError, AttributeError, TypeError):
+        return f"record {row.seq}: event is not a CloudTrail JSON object (edited)"
+    return result
+
+
+def _check_coverage(report: Report, bodies: list[dict[str, Any]], last_seq_hint: int | None) -> None:
+    signed_to = max((int(b["toSeq"]) for b in bodies), default=0)
+    last = report.last_seq or 0
+    if signed_to > last:
+        report.problems.append(f"records {last + 1}..{signed_to}: missing (digests cover them; truncated)")
+        return
+    if last_seq_hint is not None and last_seq_hint != last:
+        report.problems.append(f"records {last + 1}..{last_seq_hint}: missing (the chain head names {last_seq_hint})")
+        return
+    report.unsigned_tail = last - max(signed_to, (report.first_seq or 1) - 1)
+
+
+def verify_storage(storage: Storage, pinned_keys: Mapping[str, bytes] | None = None) -> Report:
+    """Verify the trail in the database, page by page (each page its own read snapshot)."""
+    with storage.read() as tx:
+        digests = _all_digests(tx)
+        keys = (
+            dict(pinned_keys) if pinned_keys is not None else {k.key_id: k.public_key for k in tx.list_signing_keys()}
+        )
+        head = tx.audit_head()
+
+    def rows() -> Iterable[AuditRow]:  # up to the head read above: later appends are not this check's
+        after = 0
+        while True:
+            with storage.read() as tx:
+                page = [r for r in tx.audit_range(after, PAGE) if r.seq <= head.seq]
+            yield from page
+            if len(page) < PAGE:
+                return
+            after = page[-1].seq
+
+    return verify_rows(rows(), digests, keys, check_columns=True, last_seq_hint=head.seq)
+
+
+def _all_digests(tx: Any) -> list[DigestRow]:
+    found: list[DigestRow] = []
+    while True:
+        page = tx.list_digests(found[-1].digest_seq if found else 0, PAGE)
+        found.extend(page)
+        if len(page) < PAGE:
+            return found
+
+
+def verify_export(stream: IO[str], pinned_keys: Mapping[str, bytes] | None = None) -> Report:
+    """Verify an export (audit/exportfmt.py) offline; raises :class:`exportfmt.ExportError` if it is not one."""
+    header, digests, rows = exportfmt.read(stream)
+    if pinned_keys is None:
+        keys = {str(k["keyId"]): base64.b64decode(k["publicKey"]) for k in header.get("signingKeys", [])}
+    else:
+        keys = dict(pinned_keys)
+    return verify_rows(rows, digests, keys, check_columns=False)
