@@ -261,7 +261,14 @@ def _ready_or_stop(server: Server, path: str, want: int | None) -> None:
         raise
 
 
-def start_openkms(engine: str, workdir: Path, workers: int, database_url: str | None, dbname: str | None) -> Server:
+def start_openkms(
+    engine: str,
+    workdir: Path,
+    workers: int,
+    database_url: str | None,
+    dbname: str | None,
+    extra_args: Sequence[str] = (),
+) -> Server:
     port = free_port()
     data_dir = workdir / f"data-{engine}"
     log = workdir / f"{engine}.log"
@@ -284,6 +291,7 @@ def start_openkms(engine: str, workdir: Path, workers: int, database_url: str | 
     ]
     if database_url is not None:
         cmd += ["--database-url", database_url]
+    cmd += list(extra_args)
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir)
     target = presign.Target(engine, f"http://127.0.0.1:{port}", ACCESS_KEY_ID, SECRET_ACCESS_KEY)

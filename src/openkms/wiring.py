@@ -26,10 +26,12 @@ def build_app(
     services: Services,
     on_unsealed: Callable[[bytes], None] | None = None,
     on_startup: Callable[[], None] | None = None,
+    audit: AuditWriter | None = None,
 ) -> KmsApplication:
     storage = services.storage
     storage.before_commit = audit_scope.before_commit  # state changes commit with their records
-    audit: AuditWriter = MemoryWriter() if services.settings.audit_sink == "memory" else GroupCommitWriter(storage)
+    if audit is None:
+        audit = MemoryWriter() if services.settings.audit_sink == "memory" else GroupCommitWriter(storage)
 
     def unseal(secret: str) -> bytes:
         return unseal_root_key(storage, secret=secret)

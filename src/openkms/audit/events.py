@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openkms import apimodel as model
-from openkms import ids
 from openkms.operations.context import AuditNote, Principal
 
 EVENT_VERSION = "1.08"
@@ -97,7 +96,7 @@ class AuditEvent:
     other_key_id: str | None
     source_ip: str
     error_code: str | None
-    usage: tuple[str, str] | None  # (key id, pricing family) to count, or None
+    usage_family: str | None  # pricing class of a call on a key (audit/usage.py), None if it names none
 
 
 def claimed_access_key(authorization_header: str | None) -> str | None:
@@ -117,24 +116,37 @@ def _recordable(shape_name: str) -> bool:
     return not shape.get("sensitive", False) and shape.get("type") != "blob"
 
 
+@functools.cache
+def _members(shape_name: str) -> Mapping[str, tuple[str, str] | None]:
+    """Member -> (lower camel name, shape) for a structure, None for members never recorded."""
+    members = model.shape(shape_name).get("members", {})
+    return {
+        name: ((lower_camel(name), ref["shape"]) if _recordable(ref["shape"]) else None)
+        for name, ref in members.items()
+    }
+
+
+@functools.cache
+def _kind(shape_name: str) -> str:
+    return str(model.shape(shape_name).get("type"))
+
+
 def redact(shape_name: str, value: Any) -> Any:
     """``value`` (of model shape ``shape_name``) with what must not be recorded removed, names in lower camel."""
-    shape = model.shape(shape_name)
-    kind = shape.get("type")
+    kind = _kind(shape_name)
     if kind == "structure" and isinstance(value, Mapping):
-        members = shape.get("members", {})
+        members = _members(shape_name)
         out: dict[str, Any] = {}
         for name, item in value.items():
-            ref = members.get(name)
-            if ref is None or not _recordable(ref["shape"]):
-                continue
-            out[lower_camel(name)] = redact(ref["shape"], item)
+            plan = members.get(name)
+            if plan is not None:
+                out[plan[0]] = redact(plan[1], item)
         return out
     if kind == "list" and isinstance(value, list):
-        member = shape["member"]["shape"]
+        member = model.shape(shape_name)["member"]["shape"]
         return [redact(member, item) for item in value] if _recordable(member) else []
     if kind == "map" and isinstance(value, Mapping):
-        return dict(value) if _recordable(shape["value"]["shape"]) else {}
+        return dict(value) if _recordable(model.shape(shape_name)["value"]["shape"]) else {}
     if kind == "timestamp" and isinstance(value, (int, float)):
         return iso_time(float(value))
     return value
@@ -169,7 +181,12 @@ def response_elements(operation: str, result: Mapping[str, Any]) -> dict[str, An
 
 
 def iso_time(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    return _iso_second(int(epoch))
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_second(second: int) -> str:  # many records share a second
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
 def usage_family(operation: str, key_spec: str) -> str:
@@ -190,6 +207,11 @@ def _user_identity(call: Call) -> dict[str, Any]:
         if call.claimed_access_key_id:
             identity["accessKeyId"] = call.claimed_access_key_id
         return identity
+    return _known_identity(principal)
+
+
+@functools.lru_cache(maxsize=1024)
+def _known_identity(principal: Principal) -> dict[str, Any]:  # shared: serialised, never mutated
     return {
         "type": "IAMUser",
         "principalId": principal.user_id,
@@ -201,8 +223,7 @@ def _user_identity(call: Call) -> dict[str, Any]:
 
 
 def _key_id_of(arn: str) -> str:
-    ref = ids.parse_key_reference(arn)
-    return ref.key_id if ref is not None and ref.key_id is not None else arn
+    return arn.rsplit("/", 1)[-1]  # key ARNs end in key/<id>
 
 
 def build(
@@ -258,5 +279,5 @@ def build(
         other_key_id=_key_id_of(resources[1][0]) if len(resources) > 1 else None,
         source_ip=call.source_ip,
         error_code=error_code,
-        usage=(key_id, usage_family(event_name, resources[0][1])) if key_id is not None else None,
+        usage_family=usage_family(event_name, resources[0][1]) if key_id is not None else None,
     )

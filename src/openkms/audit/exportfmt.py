@@ -114,6 +114,7 @@ def _records(first: dict[str, Any] | None, stream: IO[str], line_number: int) ->
             other_key_id=None,
             source_ip="",
             error_code=None,
+            usage_family=None,
             event=str(item["event"]),
             hash=str(item["hash"]),
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
@@ -27,9 +28,18 @@ from openkms.storage.ports import Storage
 _log = logging.getLogger("openkms.audit")
 
 MAX_BATCH = 512
+# The longest a commit waits for requests still being served to add their records (a slow client's body,
+# a key generation in a thread): bounded so that one slow request cannot hold up the others' answers.
+MAX_WAIT_SECONDS = 0.002
 
 
 class AuditWriter(Protocol):
+    def expect(self) -> None:
+        """A request arrived that will :meth:`submit` a record (or :meth:`forget` if it will not)."""
+        ...
+
+    def forget(self) -> None: ...
+
     async def submit(self, event: AuditEvent) -> bool:
         """True once ``event`` is durable; False if it could not be written."""
         ...
@@ -48,25 +58,40 @@ def _settle(futures: Sequence[asyncio.Future[bool]], ok: bool) -> None:
 
 
 class GroupCommitWriter:
-    def __init__(self, storage: Storage, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, storage: Storage, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT_SECONDS) -> None:
         self._storage = storage
         self._max_batch = max_batch
+        self._max_wait = max_wait
         self._queue: deque[tuple[AuditEvent, asyncio.AbstractEventLoop, asyncio.Future[bool]]] = deque()
         self._wakeup = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._expected = 0  # requests in this process that will submit a record but have not yet
+
+    def expect(self) -> None:
+        with self._wakeup:
+            self._expected += 1
+
+    def forget(self) -> None:
+        with self._wakeup:
+            self._expected -= 1
+            if self._expected <= 0:
+                self._wakeup.notify()
 
     async def submit(self, event: AuditEvent) -> bool:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         with self._wakeup:
+            self._expected -= 1
             if self._closed:
                 return False
             self._queue.append((event, loop, future))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="openkms-audit", daemon=True)
                 self._thread.start()
-            self._wakeup.notify()
+            # Wake the writer only when it can act: each needless wake-up costs a GIL hand-over.
+            if len(self._queue) == 1 or self._expected <= 0 or len(self._queue) >= self._max_batch:
+                self._wakeup.notify()
         return await future
 
     def write_now(self, event: AuditEvent) -> None:
@@ -89,6 +114,7 @@ class GroupCommitWriter:
                     self._wakeup.wait()
                 if not self._queue:
                     return
+                self._gather()
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
             ok = self._write([event for event, _, _ in batch])
             by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[bool]]] = {}
@@ -99,6 +125,16 @@ class GroupCommitWriter:
                     loop.call_soon_threadsafe(_settle, futures, ok)
                 except RuntimeError:  # that loop has closed: nobody is waiting any more
                     pass
+
+    def _gather(self) -> None:
+        """Wait (briefly, holding the condition) while requests that arrived are still being served: their
+        records then share this commit. Alone (concurrency 1) nothing is waited for."""
+        deadline = time.monotonic() + self._max_wait
+        while self._expected > 0 and len(self._queue) < self._max_batch and not self._closed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wakeup.wait(remaining)
 
     def _write(self, events: list[AuditEvent]) -> bool:
         try:
@@ -115,6 +151,12 @@ class MemoryWriter:
 
     def __init__(self, keep: int = 10_000) -> None:
         self.events: deque[AuditEvent] = deque(maxlen=keep)
+
+    def expect(self) -> None:
+        pass
+
+    def forget(self) -> None:
+        pass
 
     async def submit(self, event: AuditEvent) -> bool:
         self.events.append(event)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from openkms import ids
 from openkms.audit import events
 from openkms.audit import scope as audit_scope
 from openkms.audit.events import AuditEvent
@@ -114,7 +115,7 @@ class KmsApplication:
             return _error_response(ServiceSealedException(), str(uuid.uuid4())), None
         now = svc.clock.now()
         call = events.Call(
-            request_id=str(uuid.uuid4()),
+            request_id=ids.new_request_id(now),
             time=now,
             source_ip=request.client_ip,
             user_agent=(request.header("user-agent") or "")[:1024],
@@ -199,8 +200,13 @@ class KmsApplication:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
 
     async def _handle_kms_http(self, scope: Scope, receive: Receive) -> HttpResponse:
-        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        body = await self._read_body(headers, receive)
+        self._audit.expect()  # from here every path submits a record or forgets it
+        try:
+            headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+            body = await self._read_body(headers, receive)
+        except BaseException:
+            self._audit.forget()
+            raise
         client = scope.get("client")
         if body is None:
             return await self._refuse_too_large(headers, client[0] if client else "")
@@ -215,12 +221,19 @@ class KmsApplication:
             secure=scope.get("scheme") == "https",
         )
         target = request.header("x-amz-target") or ""
-        if target.startswith(protocol.TARGET_PREFIX) and registry.is_slow(target[len(protocol.TARGET_PREFIX) :]):
-            # Key generation can hold a CPU for a second: keep this worker's other connections moving.
-            response, record = await asyncio.to_thread(self.execute, request)
-        else:
-            response, record = self.execute(request)
-        if record is not None and not await self._audit.submit(record):
+        try:
+            if target.startswith(protocol.TARGET_PREFIX) and registry.is_slow(target[len(protocol.TARGET_PREFIX) :]):
+                # Key generation can hold a CPU for a second: keep this worker's other connections moving.
+                response, record = await asyncio.to_thread(self.execute, request)
+            else:
+                response, record = self.execute(request)
+        except BaseException:  # cancelled while a thread ran it: the record is lost with the answer
+            self._audit.forget()
+            raise
+        if record is None:
+            self._audit.forget()
+            return response
+        if not await self._audit.submit(record):
             return _audit_failed(record, None)  # no answer, least of all a secret, leaves without its record
         return response
 
@@ -231,11 +244,13 @@ class KmsApplication:
             f"The request body exceeds the limit of {svc.settings.max_body_bytes} bytes."
         )
         if svc.keyring.sealed:
+            self._audit.forget()
             return _error_response(error, str(uuid.uuid4()))
         found = dict(headers)
+        now = svc.clock.now()
         call = events.Call(
-            request_id=str(uuid.uuid4()),
-            time=svc.clock.now(),
+            request_id=ids.new_request_id(now),
+            time=now,
             source_ip=client_ip,
             user_agent=found.get("user-agent", "")[:1024],
             region=svc.settings.default_region,

@@ -18,7 +18,9 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from openkms.audit.hub import NodeWriter, socket_pair
 from openkms.settings import Settings
+from openkms.storage.ports import Storage
 
 log = logging.getLogger("openkms.runner")
 
@@ -35,10 +37,17 @@ def bind_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket
     return sock
 
 
-def worker_main(settings: Settings, sock: socket.socket, conn: Connection, root_key: bytes | None) -> None:
+def worker_main(
+    settings: Settings,
+    sock: socket.socket,
+    conn: Connection,
+    root_key: bytes | None,
+    audit_end: socket.socket | None = None,
+) -> None:
     """Entry point of a worker process (spawned, so it starts with no inherited state)."""
     import uvicorn
 
+    from openkms.audit.hub import HubClient
     from openkms.seal.keyring import Keyring
     from openkms.storage.factory import open_storage
     from openkms.wiring import build_app, build_services
@@ -66,7 +75,8 @@ def worker_main(settings: Settings, sock: socket.socket, conn: Connection, root_
     def on_unsealed(key: bytes) -> None:
         conn.send(("unsealed", key))
 
-    app = build_app(services, on_unsealed=on_unsealed, on_startup=on_startup)
+    audit = HubClient(audit_end) if audit_end is not None else None
+    app = build_app(services, on_unsealed=on_unsealed, on_startup=on_startup, audit=audit)
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -90,22 +100,42 @@ class Supervisor:
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: list[tuple[BaseProcess, Connection]] = []
         self._stopping = False
+        self._audit: NodeWriter | None = None
+        self._audit_storage: Storage | None = None
 
     def _spawn(self, index: int) -> tuple[BaseProcess, Connection]:
         parent_end, child_end = self._ctx.Pipe(duplex=True)
+        hub_end: socket.socket | None = None
+        worker_end: socket.socket | None = None
+        if self._audit is not None:
+            hub_end, worker_end = socket_pair()
         process = self._ctx.Process(
             target=worker_main,
-            args=(self._settings, self._sockets[index], child_end, self._root_key),
+            args=(self._settings, self._sockets[index], child_end, self._root_key, worker_end),
             name="openkms-worker",
             daemon=False,
         )
         process.start()
         child_end.close()
+        if self._audit is not None and hub_end is not None and worker_end is not None:
+            worker_end.close()
+            self._audit.attach(hub_end)
         return process, parent_end
+
+    def _start_audit(self) -> None:
+        """The node's audit writer (audit/hub.py); the in-memory dev sink keeps records in each worker."""
+        if self._settings.audit_sink != "database":
+            return
+        from openkms.storage.factory import open_storage
+
+        self._audit_storage = open_storage(self._settings.database_url)
+        self._audit = NodeWriter(self._audit_storage)
+        self._audit.start()
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        self._start_audit()
         self._workers = [self._spawn(index) for index in range(self._settings.workers)]
         while not self._stopping:
             ready: list[Any] = wait([c for _, c in self._workers] + [p.sentinel for p, _ in self._workers], 1.0)
@@ -144,6 +174,10 @@ class Supervisor:
             if process.is_alive():
                 process.kill()
             conn.close()
+        if self._audit is not None:  # after the workers: their last records are written first
+            self._audit.stop()
+        if self._audit_storage is not None:
+            self._audit_storage.close()
 
 
 def bind_worker_sockets(settings: Settings) -> list[socket.socket]:

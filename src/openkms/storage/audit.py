@@ -24,15 +24,18 @@ class AuditRow:
     other_key_id: str | None
     source_ip: str
     error_code: str | None
+    usage_family: str | None  # pricing class (not part of the event; audit/usage.py rolls it up)
     event: str
     hash: str
 
 
 @dataclass(frozen=True, slots=True)
 class AuditHead:
+    """The chain's end: the last record's seq and hash (or where pruning left it) and when the trail began."""
+
     seq: int
     hash: str
-    started_at: float  # when the trail began (0 until the first record)
+    started_at: float  # 0 until the first record
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +84,22 @@ class AuditTransaction(Protocol):
         """The chain's head; in a write transaction the row stays locked until commit (orders all appenders)."""
         ...
 
-    def append_audit(self, rows: Sequence[AuditRow], head: AuditHead) -> None:
-        """Insert ``rows`` (already chained after the locked head) and move the head to ``head``."""
+    def append_audit(self, rows: Sequence[AuditRow], started_at: float | None) -> None:
+        """Insert ``rows`` (already chained after the locked head); ``started_at`` records when the trail began
+        (only with the very first records)."""
         ...
 
-    def add_key_usage(self, counts: Mapping[tuple[str, str, str], int]) -> None:
-        """Add request counts per (key id, day, family)."""
+    def usage_watermark(self) -> int:
+        """The last seq already counted in key_usage_daily."""
+        ...
+
+    def usage_after(self, after_seq: int, limit: int) -> list[tuple[int, str, float, str]]:
+        """(seq, key id, event time, family) of records after ``after_seq`` that count, in seq order, and at most
+        ``limit`` records looked at."""
+        ...
+
+    def add_key_usage(self, counts: Mapping[tuple[str, str, str], int], through_seq: int) -> None:
+        """Add request counts per (key id, day, family) and move the watermark to ``through_seq``."""
         ...
 
     def query_audit(self, where: AuditFilter, limit: int) -> list[AuditRow]:
@@ -100,7 +113,8 @@ class AuditTransaction(Protocol):
     def audit_by_request(self, request_id: str) -> list[AuditRow]: ...
     def first_audit_seq(self) -> int | None: ...
     def prune_audit(self, through_seq: int) -> int:
-        """Delete records with seq <= ``through_seq``; returns how many."""
+        """Delete records with seq <= ``through_seq`` (the head remembers where the chain continues if that was
+        all of them); returns how many."""
         ...
 
     def last_key_use(self, key_id: str, event_names: Sequence[str]) -> AuditRow | None:

@@ -12,6 +12,7 @@ hands over batches of hundreds.
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
@@ -31,6 +32,15 @@ _SELECT_SIGNING = "SELECT " + ", ".join(_SIGNING_COLS) + " FROM audit_signing_ke
 def _insert_rows_sql(count: int) -> str:
     one = "(" + ", ".join("?" * len(_ROW_COLS)) + ")"
     return f"INSERT INTO audit_events ({', '.join(_ROW_COLS)}) VALUES " + ", ".join([one] * count)
+
+
+def _request_time(request_id: str) -> float | None:
+    """The time a version-7 request id carries (openkms.ids.new_request_id); None for other ids."""
+    try:
+        value = uuid.UUID(request_id)
+    except ValueError:
+        return None
+    return (value.int >> 80) / 1000 if value.version == 7 else None
 
 
 def _outcome_condition(outcome: str) -> tuple[str, tuple[Any, ...]]:
@@ -72,25 +82,41 @@ class AuditQueriesMixin:
         row = self._one(self._sql("SELECT seq, hash, started_at FROM audit_head WHERE id = 1" + lock), ())
         if row is None:
             raise RuntimeError("audit_head is missing: the schema is not migrated")
+        last = self._one("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", ())
+        if last is not None and int(last[0]) > int(row[0]):
+            return AuditHead(int(last[0]), str(last[1]), float(row[2]))
         return AuditHead(int(row[0]), str(row[1]), float(row[2]))
 
-    def append_audit(self, rows: Sequence[AuditRow], head: AuditHead) -> None:
+    def append_audit(self, rows: Sequence[AuditRow], started_at: float | None) -> None:
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             chunk = rows[start : start + _ROWS_PER_INSERT]
             params = [getattr(r, c) for r in chunk for c in _ROW_COLS]
             self._write(self._sql(_insert_rows_sql(len(chunk))), params)
-        self._write(
-            self._sql("UPDATE audit_head SET seq = ?, hash = ?, started_at = ? WHERE id = 1"),
-            (head.seq, head.hash, head.started_at),
-        )
+        if started_at is not None:
+            self._write(self._sql("UPDATE audit_head SET started_at = ? WHERE id = 1"), (started_at,))
 
-    def add_key_usage(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+    def usage_watermark(self) -> int:
+        row = self._one("SELECT usage_through_seq FROM audit_head WHERE id = 1", ())
+        return 0 if row is None else int(row[0])
+
+    def usage_after(self, after_seq: int, limit: int) -> list[tuple[int, str, float, str]]:
+        rows = self._all(
+            self._sql(
+                "SELECT seq, key_id, event_time, usage_family FROM audit_events WHERE seq > ? AND seq <= ?"
+                " AND usage_family IS NOT NULL ORDER BY seq"
+            ),
+            (after_seq, after_seq + limit),
+        )
+        return [(int(r[0]), str(r[1]), float(r[2]), str(r[3])) for r in rows]
+
+    def add_key_usage(self, counts: Mapping[tuple[str, str, str], int], through_seq: int) -> None:
         sql = self._sql(
             "INSERT INTO key_usage_daily (key_id, day, family, requests) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (key_id, day, family) DO UPDATE SET requests = key_usage_daily.requests + excluded.requests"
         )
         for (key_id, day, family), n in sorted(counts.items()):  # sorted: a fixed lock order between nodes
             self._write(sql, (key_id, day, family, n))
+        self._write(self._sql("UPDATE audit_head SET usage_through_seq = ? WHERE id = 1"), (through_seq,))
 
     # -- reading the trail
 
@@ -137,7 +163,14 @@ class AuditQueriesMixin:
         return [AuditRow(*r) for r in rows]
 
     def audit_by_request(self, request_id: str) -> list[AuditRow]:
-        rows = self._all(self._sql(f"{_SELECT_ROWS} WHERE request_id = ? ORDER BY seq"), (request_id,))
+        at = _request_time(request_id)
+        if at is None:  # not one of ours: no index can help
+            rows = self._all(self._sql(f"{_SELECT_ROWS} WHERE request_id = ? ORDER BY seq"), (request_id,))
+        else:  # the id carries the request's time: search the time index around it
+            rows = self._all(
+                self._sql(f"{_SELECT_ROWS} WHERE event_time >= ? AND event_time < ? AND request_id = ? ORDER BY seq"),
+                (at - 1.0, at + 1.0, request_id),
+            )
         return [AuditRow(*r) for r in rows]
 
     def first_audit_seq(self) -> int | None:
@@ -145,6 +178,14 @@ class AuditQueriesMixin:
         return None if row is None or row[0] is None else int(row[0])
 
     def prune_audit(self, through_seq: int) -> int:
+        last = self._one(
+            self._sql("SELECT seq, hash FROM audit_events WHERE seq <= ? ORDER BY seq DESC LIMIT 1"), (through_seq,)
+        )
+        if last is None:
+            return 0
+        self._write(
+            self._sql("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq < ?"), (last[0], last[1], last[0])
+        )
         return self._write(self._sql("DELETE FROM audit_events WHERE seq <= ?"), (through_seq,))
 
     def last_key_use(self, key_id: str, event_names: Sequence[str]) -> AuditRow | None:

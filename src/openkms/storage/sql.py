@@ -770,6 +770,9 @@ class SQLStorage(Generic[C]):
         """Whether the server side still has a transaction open (SQLite ends some on error by itself)."""
         return True
 
+    def _transaction_ended(self, state: ThreadState[C]) -> None:
+        """Called after every COMMIT or ROLLBACK attempt, whatever its outcome."""
+
     # -- per-thread connections
 
     def _state(self) -> ThreadState[C]:
@@ -842,9 +845,11 @@ class SQLStorage(Generic[C]):
             raise RuntimeError("a transaction is already open on this thread; pass its Transaction down instead")
         try:
             self._begin(state, statements)
-        except self._dialect.driver_error as exc:
+        except BaseException as exc:
             self._abandon(state)
-            raise self._dialect.wrap(exc) from exc
+            if isinstance(exc, self._dialect.driver_error):
+                raise self._dialect.wrap(exc) from exc
+            raise
         state.busy = True
         return state
 
@@ -855,6 +860,7 @@ class SQLStorage(Generic[C]):
         except self._dialect.driver_error as exc:
             self._abandon(state)
             raise self._dialect.wrap(exc) from exc
+        self._transaction_ended(state)
 
     def _abandon(self, state: ThreadState[C]) -> None:
         """Roll back whatever is open; a connection that cannot even do that is replaced next time."""
@@ -865,6 +871,8 @@ class SQLStorage(Generic[C]):
         except self._dialect.driver_error:
             self._close_quietly(state.conn)
             self._drop_state(state)
+        finally:
+            self._transaction_ended(state)
 
     # -- schema
 

@@ -4,8 +4,17 @@
 -- columns beside `event` are copies of fields of the event, kept for the filtered queries of
 -- `openkms audit query`; the chain covers only seq and `event` (the canonical CloudTrail JSON), so a
 -- changed copy cannot hide a changed event and the verifier compares the copies with the event.
--- audit_head holds the chain's last seq and hash; appending locks it, which orders every writer of every
--- node. Signed digests (audit/digests.py) each cover the records appended since the previous one.
+-- usage_family is the pricing class of the call (audit/events.py), rolled up into key_usage_daily off the
+-- request path (audit/usage.py).
+--
+-- Every commit of the trail writes each page its inserts touch to the WAL, so indexes are few and chosen
+-- for `openkms audit query`: seq and event_time grow at their right edge, the two key indexes are partial
+-- (most records name one key or none), and nothing indexes a random value (a request id is found through
+-- its time: request ids are time-ordered UUIDs).
+--
+-- The chain's head is the last row. audit_head holds what the last row cannot: when the trail began, and
+-- the seq and hash the chain continues from once pruning removed every record. Appenders lock its row,
+-- which orders every writer of every node (on SQLite, BEGIN IMMEDIATE already does).
 
 CREATE TABLE audit_events (
     seq {{int64}} PRIMARY KEY,
@@ -17,26 +26,27 @@ CREATE TABLE audit_events (
     other_key_id {{id}},
     source_ip {{id}} NOT NULL,
     error_code {{id}},
+    usage_family {{id}},
     event TEXT NOT NULL,
     hash {{id}} NOT NULL
 );
 
-CREATE INDEX audit_events_by_key ON audit_events (key_id, seq);
-CREATE INDEX audit_events_by_other_key ON audit_events (other_key_id, seq);
+CREATE INDEX audit_events_by_key ON audit_events (key_id, seq) WHERE key_id IS NOT NULL;
+CREATE INDEX audit_events_by_other_key ON audit_events (other_key_id, seq) WHERE other_key_id IS NOT NULL;
 CREATE INDEX audit_events_by_principal ON audit_events (principal_arn, seq);
 CREATE INDEX audit_events_by_name ON audit_events (event_name, seq);
 CREATE INDEX audit_events_by_time ON audit_events (event_time);
-CREATE INDEX audit_events_by_request ON audit_events (request_id);
 
 CREATE TABLE audit_head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq {{int64}} NOT NULL,
     hash {{id}} NOT NULL,
-    started_at {{time}} NOT NULL
+    started_at {{time}} NOT NULL,
+    usage_through_seq {{int64}} NOT NULL
 );
 
-INSERT INTO audit_head (id, seq, hash, started_at)
-VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0);
+INSERT INTO audit_head (id, seq, hash, started_at, usage_through_seq)
+VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0, 0);
 
 CREATE TABLE audit_digests (
     digest_seq {{int64}} PRIMARY KEY,
@@ -55,8 +65,8 @@ CREATE TABLE audit_signing_keys (
     created_at {{time}} NOT NULL
 );
 
--- Requests per key, UTC day and pricing family (openkms usage), counted in the same transaction as the
--- audit records they come from, so the counts and the trail cannot disagree.
+-- Requests per key, UTC day and pricing family (openkms usage), rolled up from the trail in the same
+-- transaction that moves audit_head.usage_through_seq, so each record is counted exactly once.
 CREATE TABLE key_usage_daily (
     key_id {{id}} NOT NULL,
     day {{id}} NOT NULL,

@@ -1,0 +1,258 @@
+"""One audit writer per node: workers hand records to the supervisor, which commits them in batches.
+
+Why not a writer thread in each worker (:class:`~openkms.audit.writer.GroupCommitWriter`)? Measured
+(docs/benchmarks.md, "Audit"): a writer thread shares its worker's GIL with the event loop, and each
+hand-over of the GIL cost the pair more than the SQLite work itself; two workers also commit half-size
+batches that queue on the same database lock. A thread in the supervisor process, which otherwise only
+waits, has the GIL to itself, and every worker's records share one commit.
+
+Wire (one ``SOCK_SEQPACKET`` socket pair per worker, so each message is one record or one ack)::
+
+    worker -> hub   marshal((token, behind, *Prepared))  tokens increase per worker; behind: its requests
+                                                      still being served that will send a record
+    hub -> worker   marshal((last_token, ok))        settles every record of that worker up to last_token
+
+The hub reads everything that is waiting, commits it in one transaction, acknowledges, and repeats, so
+records that arrive during a commit form the next batch. If a commit fails every record in it is
+acknowledged as failed (its request answers ``KMSInternalException``); if the hub goes away, workers fail
+every waiting and later request until they are replaced: nothing is answered without its record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import marshal
+import selectors
+import socket
+import threading
+import time
+from collections import deque
+
+from openkms.audit import log as audit_log
+from openkms.audit.events import AuditEvent
+from openkms.storage.ports import Storage
+
+_log = logging.getLogger("openkms.audit")
+
+MAX_MESSAGE = 1 << 20  # a record is at most a few tens of KiB (request parameters are bounded by the body limit)
+MAX_BATCH = 2048
+MAX_WAIT_SECONDS = 0.006
+LINGER_SECONDS = 0.004
+
+
+def socket_pair() -> tuple[socket.socket, socket.socket]:
+    """(hub end, worker end)."""
+    hub_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    for end in (hub_end, worker_end):
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MAX_MESSAGE)
+    return hub_end, worker_end
+
+
+class NodeWriter:
+    """The hub: a thread of the supervisor that owns the trail's commits for every worker of this node."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._arrivals: list[socket.socket] = []
+        # Per worker: requests it is still serving that will send a record (from its latest message). While
+        # any worker has some, a commit waits for them (up to MAX_WAIT_SECONDS): they share its fsync.
+        self._behind: dict[socket.socket, int] = {}
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._selector.register(self._wake_read, selectors.EVENT_READ, None)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="openkms-audit-hub", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def attach(self, hub_end: socket.socket) -> None:
+        """Serve a worker's end (called by the supervisor when it spawns a worker)."""
+        hub_end.setblocking(False)
+        with self._lock:
+            self._arrivals.append(hub_end)
+        self._wake_write.send(b"\0")
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake_write.send(b"\0")
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        batch: list[tuple[socket.socket, int, audit_log.Prepared]] = []
+        due = 0.0  # the batch must be committed by then (its first record's wait is bounded)
+        not_before = 0.0  # under load, commits are spaced so that each carries more records
+        while not self._stopping:
+            now = time.monotonic()
+            timeout = 1.0 if not batch else max(0.0, min(due, max(not_before, now)) - now)
+            for key, _ in self._selector.select(timeout=timeout):
+                if key.data is None:
+                    self._drain_wakeups()
+                else:
+                    if not batch:
+                        due = time.monotonic() + MAX_WAIT_SECONDS
+                    self._read_all(key.data, batch)
+            if not batch:
+                continue
+            now = time.monotonic()
+            if len(batch) >= MAX_BATCH or now >= due or (now >= not_before and not any(self._behind.values())):
+                started = now
+                self._commit(batch)
+                # Alone (one record per commit) nothing is delayed; under load the next commit waits for
+                # records to gather, so one fsync and one set of page writes serve many of them.
+                not_before = started + LINGER_SECONDS if len(batch) > 1 else 0.0
+                batch = []
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_read.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        with self._lock:
+            arrivals, self._arrivals = self._arrivals, []
+        for sock in arrivals:  # only this thread touches the selector's registrations
+            self._selector.register(sock, selectors.EVENT_READ, sock)
+
+    def _read_all(self, sock: socket.socket, batch: list[tuple[socket.socket, int, audit_log.Prepared]]) -> None:
+        while len(batch) < MAX_BATCH:
+            try:
+                message = sock.recv(MAX_MESSAGE)
+            except BlockingIOError:
+                return
+            except OSError:
+                message = b""
+            if not message:  # the worker is gone
+                self._behind.pop(sock, None)
+                self._selector.unregister(sock)
+                sock.close()
+                return
+            token, behind, *fields = marshal.loads(message)  # noqa: S302 - a worker of ours, over a private pair
+            self._behind[sock] = behind
+            batch.append((sock, token, audit_log.Prepared(*fields)))
+
+    def _commit(self, batch: list[tuple[socket.socket, int, audit_log.Prepared]]) -> None:
+        try:
+            with self._storage.transaction() as tx:
+                audit_log.append_prepared(tx, [record for _, _, record in batch])
+            ok = True
+        except Exception as exc:  # the requests of this batch fail closed; the next batch tries again
+            _log.error("audit write of %d records failed (%s); their requests fail", len(batch), type(exc).__name__)
+            ok = False
+        last: dict[socket.socket, int] = {}
+        for sock, token, _ in batch:
+            last[sock] = token
+        for sock, token in last.items():
+            try:
+                sock.send(marshal.dumps((token, ok)))
+            except OSError:  # that worker died meanwhile; its requests died with it
+                pass
+
+
+class HubClient:
+    """A worker's :class:`~openkms.audit.writer.AuditWriter` that hands records to the node's hub."""
+
+    def __init__(self, worker_end: socket.socket) -> None:
+        self._sock = worker_end
+        self._sock.setblocking(False)
+        self._tokens = itertools.count(1)
+        self._waiting: deque[tuple[int, asyncio.Future[bool]]] = deque()
+        self._outbox: deque[bytes] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broken = False
+        self._expected = 0  # requests being served that will submit a record (told to the hub)
+
+    def expect(self) -> None:
+        self._expected += 1
+
+    def forget(self) -> None:
+        self._expected -= 1
+
+    async def submit(self, event: AuditEvent) -> bool:
+        self._expected -= 1
+        if self._broken:
+            return False
+        loop = self._attach()
+        token = next(self._tokens)
+        future: asyncio.Future[bool] = loop.create_future()
+        self._waiting.append((token, future))
+        self._send(marshal.dumps((token, max(self._expected, 0), *audit_log.prepare(event))))
+        return await future
+
+    def write_now(self, event: AuditEvent) -> None:
+        raise RuntimeError("a worker's records go through the hub; use submit() on the event loop")
+
+    def close(self) -> None:
+        self._fail_all()
+        self._sock.close()
+
+    def _attach(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._loop.add_reader(self._sock.fileno(), self._on_acks)
+        return self._loop
+
+    def _send(self, message: bytes) -> None:
+        if not self._outbox:
+            try:
+                self._sock.send(message)
+                return
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._fail_all()
+                return
+        self._outbox.append(message)
+        if len(self._outbox) == 1 and self._loop is not None:
+            self._loop.add_writer(self._sock.fileno(), self._flush)
+
+    def _flush(self) -> None:
+        while self._outbox:
+            try:
+                self._sock.send(self._outbox[0])
+            except BlockingIOError:
+                return
+            except OSError:
+                self._fail_all()
+                return
+            self._outbox.popleft()
+        if self._loop is not None:
+            self._loop.remove_writer(self._sock.fileno())
+
+    def _on_acks(self) -> None:
+        while True:
+            try:
+                message = self._sock.recv(64)
+            except BlockingIOError:
+                return
+            except OSError:
+                message = b""
+            if not message:
+                self._fail_all()
+                return
+            last_token, ok = marshal.loads(message)  # noqa: S302 - our supervisor, over a private socket pair
+            while self._waiting and self._waiting[0][0] <= last_token:
+                _, future = self._waiting.popleft()
+                if not future.done():
+                    future.set_result(bool(ok))
+
+    def _fail_all(self) -> None:
+        """The hub is gone: every waiting request fails, and so will every later one (fail closed)."""
+        if not self._broken:
+            _log.error("the audit hub is gone; requests fail until this worker is replaced")
+        self._broken = True
+        if self._loop is not None:
+            for fd_remover in (self._loop.remove_reader, self._loop.remove_writer):
+                try:
+                    fd_remover(self._sock.fileno())
+                except (ValueError, OSError):
+                    pass
+        while self._waiting:
+            _, future = self._waiting.popleft()
+            if not future.done():
+                future.set_result(False)
+        self._outbox.clear()
