@@ -64,8 +64,8 @@ def _check_digests(digests: list[DigestRow], keys: Mapping[str, bytes], report: 
     """Signatures and the digests' own chain; returns the parsed bodies of the digests that verified."""
     bodies: list[dict[str, Any]] = []
     previous: DigestRow | None = None
-    for digest in digests:
-        where = f"digest {digest.digest_seq}"
+    for position, digest in enumerate(digests, start=1):
+        where = f"digest {position}"
         try:
             body = json.loads(digest.body)
         except json.JSONDecodeError:
@@ -78,12 +78,12 @@ def _check_digests(digests: list[DigestRow], keys: Mapping[str, bytes], report: 
         if body.get("signatureAlgorithm") != SIGNATURE_ALGORITHM or not _signature_ok(public, digest):
             report.problems.append(f"{where}: signature does not verify (edited, replaced or re-signed)")
             return bodies
-        expected_seq = 1 if previous is None else previous.digest_seq + 1
-        if digest.digest_seq != expected_seq or body.get("digestSeq") != digest.digest_seq:
-            report.problems.append(f"{where}: expected digest {expected_seq} (a digest was removed or reordered)")
+        if digest.digest_seq != position or body.get("digestSeq") != digest.digest_seq:
+            found = body.get("digestSeq")
+            report.problems.append(f"{where}: found digest {found} in its place (removed, replaced or reordered)")
             return bodies
         if body.get("previousDigestHash") != digest_hash(previous):
-            report.problems.append(f"{where}: does not follow digest {expected_seq - 1} (removed or replaced)")
+            report.problems.append(f"{where}: does not follow digest {position - 1} (removed or replaced)")
             return bodies
         expected_from = 1 if previous is None else previous.to_seq + 1
         if (body.get("fromSeq"), body.get("toSeq")) != (digest.from_seq, digest.to_seq) or digest.from_seq != (
@@ -153,7 +153,11 @@ def verify_rows(
             else:  # an older part was pruned: a digest must stand for it
                 stand_in = next((b for b in bodies if int(b["toSeq"]) == row.seq - 1), None)
                 if stand_in is None:
-                    report.problems.append(f"record {row.seq}: records before it are missing and no digest covers them")
+                    first_missing = 1 + max((int(b["toSeq"]) for b in bodies if int(b["toSeq"]) < row.seq), default=0)
+                    report.problems.append(
+                        f"record {first_missing}: removed (the trail resumes at {row.seq} and no digest stands for"
+                        " what is missing)"
+                    )
                     break
                 previous_hash = str(stand_in["headHash"])
             expected_seq = row.seq
@@ -174,8 +178,8 @@ def verify_rows(
         signed = by_end.get(row.seq)
         if signed is not None and signed["headHash"] != computed:
             report.problems.append(
-                f"records {signed['fromSeq']}..{row.seq}: do not match digest {signed['digestSeq']}"
-                " (rewritten with recomputed hashes)"
+                f"digest {signed['digestSeq']}: records {signed['fromSeq']}..{row.seq} do not match its signed head"
+                " hash (rewritten with recomputed hashes)"
             )
             break
         previous_hash = computed
