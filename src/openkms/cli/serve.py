@@ -149,7 +149,9 @@ def _dev_root_key(args: argparse.Namespace, settings: Settings, storage: Storage
     print(f"  region:                {region}{' (any region is served)' if settings.regions is None else ''}")
     print(f"  account id:            {account_id}")
     print(f"  access key id:         {credentials.access_key_id}")
-    print(f"  secret access key:     {credentials.secret_access_key}")
+    # A secret given on the command line is not echoed: the caller has it, and logs should not.
+    shown = "(as given by --dev-secret-access-key)" if args.dev_secret_access_key else credentials.secret_access_key
+    print(f"  secret access key:     {shown}")
     print(f"  data directory:        {settings.data_dir}", flush=True)
     return root_key
 
