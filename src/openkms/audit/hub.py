@@ -80,7 +80,16 @@ class NodeWriter:
     def stop(self) -> None:
         self._stopping = True
         self._wake_write.send(b"\0")
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        for key in list(self._selector.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        with self._lock:
+            arrivals, self._arrivals = self._arrivals, []
+        for sock in arrivals:
+            sock.close()
+        self._selector.close()
+        self._wake_write.close()
 
     def _run(self) -> None:
         batch: list[tuple[socket.socket, int, audit_log.Prepared]] = []
@@ -187,6 +196,7 @@ class HubClient:
         raise RuntimeError("a worker's records go through the hub; use submit() on the event loop")
 
     def close(self) -> None:
+        self._broken = True  # a shutdown, not a failure: no error logged
         self._fail_all()
         self._sock.close()
 
