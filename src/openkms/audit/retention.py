@@ -1,0 +1,55 @@
+"""The trail's background work: sign digests, roll up usage counts, prune what retention lets go.
+
+:func:`run_once` is one pass; the service's job scheduler calls it on every node, and each step is its own
+transaction that re-checks whether it is due while holding the chain head, so passes on several nodes (or
+a pass cut short by kill -9) never sign twice or prune what is still needed.
+
+Pruning removes only whole digest intervals older than the retention period: the last pruned interval's
+digest stays and stands for everything before it (its signed head hash is where the remaining chain
+continues), so the trail still verifies, and the head remembers the pruned point should every record go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openkms.audit import digests, usage
+from openkms.storage.ports import Storage
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    digest_seq: int | None  # the digest signed in this pass, if one was due
+    usage_records: int  # records counted into key_usage_daily
+    pruned: int  # records removed by retention
+
+
+def prune(storage: Storage, now: float, retention_days: float) -> int:
+    """Delete records of digest intervals that ended more than ``retention_days`` ago; returns how many."""
+    cutoff = now - retention_days * DAY
+    with storage.transaction() as tx:
+        tx.audit_head()  # holds appenders and digest writers while the boundary is chosen
+        through = 0
+        after = 0
+        while True:
+            page = tx.list_digests(after, 1000)
+            for digest in page:
+                if digest.period_end <= cutoff:
+                    through = max(through, digest.to_seq)
+            if len(page) < 1000:
+                break
+            after = page[-1].digest_seq
+        if through == 0 or tx.usage_watermark() < through:
+            return 0  # nothing old enough, or not yet counted (usage would lose it)
+        return tx.prune_audit(through)
+
+
+def run_once(
+    storage: Storage, root_key: bytes, now: float, digest_interval: float, retention_days: float | None
+) -> Pass:
+    digest = digests.write_digest(storage, root_key, now, digest_interval)
+    counted = usage.roll_up(storage)
+    pruned = prune(storage, now, retention_days) if retention_days is not None else 0
+    return Pass(digest.digest_seq if digest is not None else None, counted, pruned)
