@@ -35,6 +35,8 @@ class Settings:
     # "database": records durable before answers (the only production choice); "memory": the audit
     # benchmark's baseline, dev mode only.
     audit_sink: str = "database"
+    audit_digest_interval_seconds: float = 300.0  # a signed digest over the trail at least this often
+    audit_retention_days: float | None = None  # None keeps every record
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -51,6 +53,10 @@ class Settings:
             raise ValueError(f"audit sink must be 'database' or 'memory', not {self.audit_sink!r}")
         if self.audit_sink == "memory" and not self.dev:
             raise ValueError("an in-memory audit trail is only allowed in dev mode (records would not be durable)")
+        if not 1 <= self.audit_digest_interval_seconds <= 86_400:
+            raise ValueError("the audit digest interval must be between 1 second and 1 day")
+        if self.audit_retention_days is not None and self.audit_retention_days < 1:
+            raise ValueError("audit retention must be at least 1 day (or unset to keep everything)")
         if self.max_body_bytes < 1024:
             raise ValueError("max body size must be at least 1024 bytes")
 

@@ -14,6 +14,7 @@ import random
 import secrets
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
+from openkms.audit import verify
 from openkms.storage.audit import AuditRow
 from openkms.storage.factory import open_storage
 from tests.e2e import rawhttp
@@ -279,3 +281,29 @@ def test_a3_fail_closed_and_recover_without_restart(own_server: ServerProcess) -
     assert not any(e["eventName"] in ("TagResource", "DisableKey") for e in events)
     assert sum(e["eventName"] == "CreateKey" for e in events) == 1
     print(f"A-3: {len(attempts)} requests during the fault, all KMSInternalException, 0 unaudited successes")
+
+
+def test_the_server_signs_digests_and_the_trail_verifies(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'openkms.db'}"
+    server = ServerProcess(tmp_path, url, free_port(), extra_args=["--audit-digest-interval", "1"]).start()
+    try:
+        admin = server.client()
+        key = admin.create_key()["KeyMetadata"]["KeyId"]
+        for _ in range(20):
+            admin.encrypt(KeyId=key, Plaintext=b"x")
+        deadline = time.monotonic() + 20
+        storage = open_storage(url)
+        try:
+            while time.monotonic() < deadline:
+                with storage.read() as tx:
+                    last = tx.last_digest()
+                if last is not None and last.to_seq >= 21:
+                    break
+                time.sleep(0.2)
+            report = verify.verify_storage(storage)
+        finally:
+            storage.close()
+    finally:
+        server.stop()
+    assert last is not None and last.to_seq >= 21
+    assert report.ok and report.records >= 21, report.problems

@@ -11,12 +11,16 @@ continues), so the trail still verifies, and the head remembers the pruned point
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from openkms.audit import digests, usage
 from openkms.storage.ports import Storage
 
 DAY = 86_400.0
+_log = logging.getLogger("openkms.audit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +57,42 @@ def run_once(
     counted = usage.roll_up(storage)
     pruned = prune(storage, now, retention_days) if retention_days is not None else 0
     return Pass(digest.digest_seq if digest is not None else None, counted, pruned)
+
+
+class Maintenance:
+    """Runs :func:`run_once` every ``period`` seconds in a thread (the supervisor's, one per node)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        root_key: Callable[[], bytes | None],
+        clock: Callable[[], float],
+        digest_interval: float,
+        retention_days: float | None,
+    ) -> None:
+        self._storage = storage
+        self._root_key = root_key
+        self._clock = clock
+        self._digest_interval = digest_interval
+        self._retention_days = retention_days
+        self._period = max(0.2, min(60.0, digest_interval / 4))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="openkms-audit-maintenance", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period):
+            root = self._root_key()
+            if root is None:  # sealed: nothing can be signed yet
+                continue
+            try:
+                run_once(self._storage, root, self._clock(), self._digest_interval, self._retention_days)
+            except Exception as exc:  # the next pass retries; requests are not affected
+                _log.error("audit maintenance failed (%s); retrying in %.0f s", type(exc).__name__, self._period)

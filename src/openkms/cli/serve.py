@@ -50,6 +50,20 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument("--dev-account-id", default=None, help="pin the dev account id (12 digits)")
     serve.add_argument("--dev-clock-offset", type=float, default=0.0, help="dev only: move the clock (seconds)")
     serve.add_argument(
+        "--audit-digest-interval",
+        type=float,
+        default=float(os.environ.get("OPENKMS_AUDIT_DIGEST_INTERVAL", "300")),
+        help="seconds between signed digests of the audit trail (default 300)",
+    )
+    serve.add_argument(
+        "--audit-retention-days",
+        type=float,
+        default=float(os.environ["OPENKMS_AUDIT_RETENTION_DAYS"])
+        if os.environ.get("OPENKMS_AUDIT_RETENTION_DAYS")
+        else None,
+        help="prune audit records older than this (whole signed intervals; default: keep everything)",
+    )
+    serve.add_argument(
         "--dev-audit-in-memory",
         action="store_true",
         help="dev only: keep audit records of reads and cryptography in memory (the audit benchmark's baseline)",
@@ -95,6 +109,8 @@ def _settings(args: argparse.Namespace, data_dir: Path, url: str) -> Settings:
             dev=args.dev,
             clock_offset_seconds=args.dev_clock_offset,
             audit_sink="memory" if args.dev_audit_in_memory else "database",
+            audit_digest_interval_seconds=args.audit_digest_interval,
+            audit_retention_days=args.audit_retention_days,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None

@@ -19,6 +19,8 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from openkms.audit.hub import NodeWriter, socket_pair
+from openkms.audit.retention import Maintenance
+from openkms.clock import SystemClock
 from openkms.settings import Settings
 from openkms.storage.ports import Storage
 
@@ -102,6 +104,7 @@ class Supervisor:
         self._stopping = False
         self._audit: NodeWriter | None = None
         self._audit_storage: Storage | None = None
+        self._maintenance: Maintenance | None = None
 
     def _spawn(self, index: int) -> tuple[BaseProcess, Connection]:
         parent_end, child_end = self._ctx.Pipe(duplex=True)
@@ -131,6 +134,15 @@ class Supervisor:
         self._audit_storage = open_storage(self._settings.database_url)
         self._audit = NodeWriter(self._audit_storage)
         self._audit.start()
+        clock = SystemClock(self._settings.clock_offset_seconds)
+        self._maintenance = Maintenance(
+            self._audit_storage,
+            lambda: self._root_key,
+            clock.now,
+            self._settings.audit_digest_interval_seconds,
+            self._settings.audit_retention_days,
+        )
+        self._maintenance.start()
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
@@ -174,6 +186,8 @@ class Supervisor:
             if process.is_alive():
                 process.kill()
             conn.close()
+        if self._maintenance is not None:
+            self._maintenance.stop()
         if self._audit is not None:  # after the workers: their last records are written first
             self._audit.stop()
         if self._audit_storage is not None:
