@@ -18,6 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -118,13 +119,29 @@ def _iso(epoch: float) -> str:
 _KEY_NAME_RE = re.compile(r"(?:aws|kms):[a-z0-9_:/.+=@-]+")
 
 
+# Bounded small: keys hold policy texts (up to 32 KB each).
 @lru_cache(maxsize=1024)
-def _mentioned(texts: tuple[str, ...]) -> frozenset[str]:
-    """The condition keys the policies mention (lower-cased), plus each family name (``aws:resourcetag``,
-    ``kms:encryptioncontext``). A key no policy mentions cannot change the decision, so only mentioned keys go
-    into the request context; most policies mention none, which is most of the saving."""
+def _about(text: str, kind: PolicyKind, action: str) -> PolicyDocument:
+    """The policy cut down to the statements whose Action covers ``action``: the others cannot apply to this
+    request, so evaluating the cut-down document decides the same, without matching them on every request."""
+    document = PARSED.get(text, kind)
+    return replace(
+        document, statements=tuple(s for s in document.statements if policy_evaluate.action_matches(s, action))
+    )
+
+
+@lru_cache(maxsize=1024)
+def _mentioned(key_policy: str | None, identity_policies: tuple[str, ...], action: str) -> frozenset[str]:
+    """The condition keys that statements about ``action`` mention (lower-cased, in conditions or as policy
+    variables), plus each family name (``aws:resourcetag``, ``kms:encryptioncontext``). A key no such
+    statement mentions cannot change the decision, so only these go into the request context: most policies
+    mention none, and a statement about other actions does not make every request read the key's tags."""
+    documents = [PARSED.get(text, "identity") for text in identity_policies]
+    if key_policy is not None:
+        documents.append(PARSED.get(key_policy, "key"))
+    relevant = [s for doc in documents for s in doc.statements if policy_evaluate.action_matches(s, action)]
     names: set[str] = set()
-    for name in _KEY_NAME_RE.findall("\n".join(texts).lower()):
+    for name in _KEY_NAME_RE.findall("\n".join(map(repr, relevant)).lower()):
         names.add(name)
         names.add(name.split("/", 1)[0])
         names.add(":".join(name.split(":", 2)[:2]))
@@ -247,7 +264,7 @@ def authorize_key(
     """Allow ``action`` (default ``kms:<operation>``) on ``key``, or raise AWS's AccessDeniedException."""
     action = action or f"kms:{ctx.operation}"
     caller = _caller(tx, ctx)
-    mentioned = _mentioned((key.policy, *caller.policies))
+    mentioned = _mentioned(key.policy, caller.policies, action)
     context: dict[str, ContextValue] = {}
     if mentioned:  # the default key policy and AdministratorAccess mention no condition key at all
         context = {
@@ -263,7 +280,7 @@ def authorize_account(tx: Transaction, ctx: RequestContext, resource_arn: str = 
     alone decide, as at AWS."""
     action = action or f"kms:{ctx.operation}"
     caller = _caller(tx, ctx)
-    mentioned = _mentioned(caller.policies)
+    mentioned = _mentioned(None, caller.policies, action)
     context: dict[str, ContextValue] = {}
     if mentioned:
         context = _only({**_global_keys(ctx, caller, mentioned), **_parameter_keys(ctx, action)}, mentioned)
@@ -316,8 +333,8 @@ def _decide(
         resource_account=resource_account,
         context=context,
     )
-    key_policy = PARSED.get(key_policy_text, "key")
-    identity = [PARSED.get(text, "identity") for text in caller.policies]
+    key_policy = _about(key_policy_text, "key", action)
+    identity = [_about(text, "identity", action) for text in caller.policies]
     result = policy_evaluate.evaluate(key_policy, identity, request)
     if result.decision is policy_evaluate.Decision.IMPLICIT_DENY and key is not None:
         if _grant_allows(tx, ctx, key, action, request):
