@@ -13,6 +13,8 @@ import os
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from openkms.crypto import keypairs
+from openkms.operations import keyspecs
 from tests.byok import pkcs8, spki
 from tests.operations.conftest import DAY, T0, Kms, counting_write_transactions
 
@@ -256,3 +258,24 @@ def test_each_operation_writes_in_at_most_one_transaction(kms: Kms) -> None:
     with counting_write_transactions(kms.storage) as opened:
         kms.ok("DeleteImportedKeyMaterial", KeyId=key_id)
     assert opened == ["transaction"]
+
+
+ASYMMETRIC = sorted(
+    (spec, usage)
+    for spec, info in keyspecs.SPECS.items()
+    if info.asymmetric and keyspecs.served(spec)
+    for usage in info.usages
+)
+
+
+@pytest.mark.parametrize(("spec", "usage"), ASYMMETRIC)
+def test_every_served_asymmetric_spec_imports(kms: Kms, spec: str, usage: str) -> None:
+    """The material is made by the key pair module (any PKCS #8 source would do); what is imported is what
+    GetPublicKey then derives."""
+    material = keypairs.generate_private_key(spec)
+    key_id = kms.external_key(KeySpec=spec, KeyUsage=usage)
+    kms.import_material(key_id, material, algorithm="RSA_AES_KEY_WRAP_SHA_256")
+    meta = kms.describe(key_id)
+    assert (meta["KeyState"], meta["KeySpec"], meta["KeyUsage"]) == ("Enabled", spec, usage)
+    public = base64.b64decode(kms.ok("GetPublicKey", KeyId=key_id)["PublicKey"])
+    assert public == keypairs.public_key_der(keypairs.load_private_key(spec, material))
