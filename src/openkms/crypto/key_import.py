@@ -59,7 +59,7 @@ WRAPPING_KEY_SPECS = frozenset({"RSA_2048", "RSA_3072", "RSA_4096"})
 EPHEMERAL_AES_KEY_SIZE = 32
 _KWP_MIN = 16  # RFC 5649: one semiblock of integrity check plus at least one semiblock of data
 
-TOKEN_VERSION_1 = 0x01
+IMPORT_TOKEN_FORMAT_VERSION = 0x01
 _SALT_SIZE = 32
 _TOKEN_INFO_V1 = b"openkms import token v1"
 _TOKEN_KEY_SIZE = 32
@@ -148,7 +148,7 @@ def _seal_token_from_parts(root_key: bytes, token: ImportToken, salt: bytes, non
             token.private_key_der,
         )
     )
-    header = bytes([TOKEN_VERSION_1]) + salt
+    header = bytes([IMPORT_TOKEN_FORMAT_VERSION]) + salt
     return header + nonce + aead.aes_gcm_encrypt(_token_key(root_key, salt), nonce, payload, header)
 
 
@@ -156,7 +156,7 @@ def open_token(root_key: bytes, sealed: bytes) -> ImportToken:
     """The token :func:`seal_token` made, or :class:`IntegrityError` (altered, foreign, unknown format)."""
     sealed = bytes(sealed)
     minimum = _HEADER_SIZE + aead.NONCE_SIZE + aead.TAG_SIZE
-    if len(sealed) < minimum or sealed[0] != TOKEN_VERSION_1:
+    if len(sealed) < minimum or sealed[0] != IMPORT_TOKEN_FORMAT_VERSION:
         raise IntegrityError()
     header, salt = sealed[:_HEADER_SIZE], sealed[1:_HEADER_SIZE]
     nonce = sealed[_HEADER_SIZE : _HEADER_SIZE + aead.NONCE_SIZE]
