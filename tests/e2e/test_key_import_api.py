@@ -186,7 +186,7 @@ def test_forged_foreign_and_mismatched_tokens(kms: Any) -> None:
     got = _parameters(kms, key_id)
     encrypted = wrap(got["PublicKey"], "RSAES_OAEP_SHA_256", os.urandom(32))
     token = got["ImportToken"]
-    base = {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "EncryptedKeyMaterial": encrypted}
+    base: dict[str, Any] = {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "EncryptedKeyMaterial": encrypted}
     expect_error(kms.import_key_material, "InvalidImportTokenException", KeyId=other, ImportToken=token, **base)
     for forged in (
         token[:-1],
@@ -297,7 +297,7 @@ def test_ecc_key_import_then_sign_verified_offline(
     other = ec.generate_private_key(curve())
     expect_error(_import, "IncorrectKeyMaterialException", kms=kms, key_id=key_id, material=pkcs8(other),
                  algorithm="RSA_AES_KEY_WRAP_SHA_256")  # fmt: skip
-    digest = hashlib.new(hash_type.name, message).digest()
+    digest = hashlib.new(hash_type().name, message).digest()
     signed = kms.sign(KeyId=key_id, Message=digest, MessageType="DIGEST", SigningAlgorithm=algorithm)["Signature"]
     private.public_key().verify(signed, message, ec.ECDSA(hash_type()))
 
@@ -335,7 +335,7 @@ def test_import_condition_keys_reach_the_policy(server: ServerProcess, kms: Any)
         expect_error(_parameters, "AccessDeniedException", kms=user.kms, key_id=key_id, algorithm=algorithm, spec=spec)
     got = _parameters(user.kms, key_id, "RSA_AES_KEY_WRAP_SHA_256", "RSA_4096")
     encrypted = wrap(got["PublicKey"], "RSA_AES_KEY_WRAP_SHA_256", os.urandom(32))
-    base = {"KeyId": key_id, "ImportToken": got["ImportToken"], "EncryptedKeyMaterial": encrypted}
+    base: dict[str, Any] = {"KeyId": key_id, "ImportToken": got["ImportToken"], "EncryptedKeyMaterial": encrypted}
     expect_error(user.kms.import_key_material, "AccessDeniedException", ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
                  **base)  # fmt: skip
     expect_error(user.kms.import_key_material, "AccessDeniedException", ExpirationModel="KEY_MATERIAL_EXPIRES",

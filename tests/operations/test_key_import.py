@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -118,7 +119,7 @@ def test_reimport_into_an_enabled_key_changes_only_the_expiration(kms: Kms) -> N
 def test_valid_to_rules(kms: Kms) -> None:
     key_id = kms.external_key()
     material = os.urandom(32)
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES": {
             "ExpirationModel": "KEY_MATERIAL_EXPIRES"
         },

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ V1 = "1" * 32
 V2 = "2" * 32
 
 
-def imported(key_id: str, version_id: str = V1, **changes: object) -> ImportedMaterialRecord:
+def imported(key_id: str, version_id: str = V1, **changes: Any) -> ImportedMaterialRecord:
     record = ImportedMaterialRecord(
         key_id=key_id,
         version_id=version_id,
@@ -33,8 +34,8 @@ def imported(key_id: str, version_id: str = V1, **changes: object) -> ImportedMa
     return dataclasses.replace(record, **changes)
 
 
-def external_key(storage: Storage, key_id: str, with_material: bool = True, **changes: object) -> None:
-    fields: dict[str, object] = {
+def external_key(storage: Storage, key_id: str, with_material: bool = True, **changes: Any) -> None:
+    fields: dict[str, Any] = {
         "origin": "EXTERNAL",
         "current_version_id": V1 if with_material else None,
         "key_state": "Enabled" if with_material else "PendingImport",
