@@ -1,4 +1,4 @@
--- openkms schema version 3: imported key material (BYOK), GetParametersForImport / ImportKeyMaterial /
+-- openkms schema version 4: imported key material (BYOK), GetParametersForImport / ImportKeyMaterial /
 -- DeleteImportedKeyMaterial.
 --
 -- One row per KMS key that ever had key material imported. It outlives the material itself: after
