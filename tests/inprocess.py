@@ -7,19 +7,21 @@ a real server process live in ``tests/e2e``.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.auth import SigV4Auth
+from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from openkms import identity
-from openkms.clock import SystemClock
+from openkms.clock import Clock, SystemClock
 from openkms.crypto.rand import random_bytes
 from openkms.seal.keyring import Keyring
 from openkms.server.app import HttpRequest, KmsApplication
 from openkms.settings import Settings
+from openkms.storage.ports import Storage
 from openkms.storage.sqlite import SQLiteStorage
 from openkms.wiring import build_app, build_services
 
@@ -27,20 +29,40 @@ ACCOUNT_ID = "111122223333"
 REGION = "us-east-1"
 
 
+class _SigV4At(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
+    """botocore's SigV4 signer at a chosen time instead of the wall clock, so that requests stay within the
+    server's allowed skew when a test moves the injected clock (the steps of ``SigV4Auth.add_auth``)."""
+
+    def __init__(self, credentials: Credentials, service: str, region: str, when: float) -> None:
+        super().__init__(credentials, service, region)
+        self._when = when
+
+    def add_auth(self, request: AWSRequest) -> None:
+        request.context["timestamp"] = datetime.fromtimestamp(self._when, UTC).strftime(SIGV4_TIMESTAMP)
+        self._modify_request_before_signing(request)
+        string_to_sign = self.string_to_sign(request, self.canonical_request(request))
+        self._inject_signature_to_request(request, self.signature(string_to_sign, request))
+
+
 class InProcessKms:
-    def __init__(self, data_dir: Path) -> None:
-        self.storage = SQLiteStorage(data_dir / "openkms.db")
+    """``clock`` defaults to the system clock; a test may pass a FrozenClock and move it (requests are signed at
+    the clock's time). ``storage`` defaults to SQLite in ``data_dir``; it is migrated here and closed by close()."""
+
+    def __init__(self, data_dir: Path, clock: Clock | None = None, storage: Storage | None = None) -> None:
+        self.storage = storage if storage is not None else SQLiteStorage(data_dir / "openkms.db")
         self.storage.migrate()
         keyring = Keyring()
         keyring.unseal(random_bytes(32))
-        clock = SystemClock()
+        clock = clock or SystemClock()
+        self.clock = clock
         settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'openkms.db'}")
         identity.ensure_account(self.storage, ACCOUNT_ID, clock)
         identity.create_user(self.storage, ACCOUNT_ID, "admin", clock)
         identity.ensure_administrator_policy(self.storage, ACCOUNT_ID, "admin")
         creds = identity.create_access_key(self.storage, keyring.root_key(), ACCOUNT_ID, "admin", clock)
         self.credentials = Credentials(creds.access_key_id, creds.secret_access_key)
-        self.app: KmsApplication = build_app(build_services(settings, self.storage, keyring))
+        self.services = build_services(settings, self.storage, keyring, clock)
+        self.app: KmsApplication = build_app(self.services)
 
     def call(self, operation: str, params: dict[str, Any], region: str = REGION) -> tuple[int, dict[str, Any]]:
         """Sign like boto3 and run the request path; returns (status, decoded JSON body)."""
@@ -54,7 +76,7 @@ class InProcessKms:
                 "X-Amz-Target": f"TrentService.{operation}",
             },
         )
-        SigV4Auth(self.credentials, "kms", region).add_auth(request)
+        _SigV4At(self.credentials, "kms", region, self.clock.now()).add_auth(request)
         headers = [(k.lower(), v) for k, v in request.headers.items()]
         headers.append(("host", f"kms.{region}.amazonaws.com"))
         response = self.app.handle_kms(HttpRequest("POST", "/", "", headers, body, "127.0.0.1"))

@@ -99,6 +99,22 @@ class InvalidGrantTokenException(ClientError):
     code = "InvalidGrantTokenException"
 
 
+class ExpiredImportTokenException(ClientError):
+    code = "ExpiredImportTokenException"
+    default_message = (
+        "The import token is expired. Use GetParametersForImport to get a new import token and public key."
+    )
+
+
+class InvalidImportTokenException(ClientError):
+    code = "InvalidImportTokenException"
+    default_message = "The import token is invalid or is associated with a different KMS key."
+
+
+class IncorrectKeyMaterialException(ClientError):
+    code = "IncorrectKeyMaterialException"
+
+
 class InvalidAliasNameException(ClientError):
     code = "InvalidAliasNameException"
 

@@ -9,7 +9,9 @@ Output is ``--output json`` parsed (list commands are paginated by the CLI itsel
 from __future__ import annotations
 
 import base64
+import datetime
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -18,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.kmsapi import key_arn, unique_alias, unknown_key_id
+from tests.byok import wrap
+from tests.e2e.kmsapi import key_arn, unique_alias, unknown_key_id, utcnow
 from tests.e2e.server import ACCOUNT_ID, ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -100,3 +103,33 @@ def test_cli_reports_service_errors(server: ServerProcess) -> None:
     done = _aws(server.cli_env(), "describe-key", "--key-id", unknown_key_id())
     assert done.returncode in (254, 255), (done.returncode, done.stderr)
     assert "(NotFoundException)" in done.stderr
+
+
+def test_cli_imports_key_material(server: ServerProcess, tmp_path: Path) -> None:
+    """The steps of AWS's "Importing key material" with the CLI: the parameters are written to files, the material
+    is wrapped outside (here pyca, in the guide OpenSSL) and handed back with ``fileb://``."""
+    meta = _json(server, "create-key", "--origin", "EXTERNAL", "--description", "byok from the cli")["KeyMetadata"]
+    key_id = meta["KeyId"]
+    assert (meta["Origin"], meta["KeyState"]) == ("EXTERNAL", "PendingImport")
+    params = _json(server, "get-parameters-for-import", "--key-id", key_id,
+                   "--wrapping-algorithm", "RSA_AES_KEY_WRAP_SHA_256", "--wrapping-key-spec", "RSA_3072")  # fmt: skip
+    assert params["KeyId"] == key_arn(key_id)
+    token, encrypted = tmp_path / "ImportToken.bin", tmp_path / "EncryptedKeyMaterial.bin"
+    token.write_bytes(base64.b64decode(params["ImportToken"]))
+    encrypted.write_bytes(wrap(base64.b64decode(params["PublicKey"]), "RSA_AES_KEY_WRAP_SHA_256", os.urandom(32)))
+    valid_to = (utcnow() + datetime.timedelta(days=30)).replace(microsecond=0)
+    imported = _json(server, "import-key-material", "--key-id", key_id,
+                     "--encrypted-key-material", f"fileb://{encrypted}", "--import-token", f"fileb://{token}",
+                     "--expiration-model", "KEY_MATERIAL_EXPIRES",
+                     "--valid-to", valid_to.strftime("%Y-%m-%dT%H:%M:%SZ"))  # fmt: skip
+    assert imported["KeyId"] == key_arn(key_id) and len(imported["KeyMaterialId"]) == 64
+    described = _json(server, "describe-key", "--key-id", key_id)["KeyMetadata"]
+    assert (described["KeyState"], described["ExpirationModel"]) == ("Enabled", "KEY_MATERIAL_EXPIRES")
+    assert described["CurrentKeyMaterialId"] == imported["KeyMaterialId"]
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"under imported material")
+    assert _json(server, "encrypt", "--key-id", key_id, "--plaintext", f"fileb://{secret}")["KeyId"] == key_arn(key_id)
+
+    deleted = _json(server, "delete-imported-key-material", "--key-id", key_id)
+    assert deleted["KeyMaterialId"] == imported["KeyMaterialId"]
+    assert _json(server, "describe-key", "--key-id", key_id)["KeyMetadata"]["KeyState"] == "PendingImport"

@@ -38,6 +38,11 @@ def begin(call: events.Call) -> tuple[Pending, Token[Pending | None]]:
     return pending, _CURRENT.set(pending)
 
 
+def current() -> Pending | None:
+    """The record of the call being executed in this context, if any."""
+    return _CURRENT.get()
+
+
 def end(token: Token[Pending | None]) -> None:
     _CURRENT.reset(token)
 

@@ -48,6 +48,12 @@ _ALGORITHM_KEYS = {
     "PendingWindowInDays": "kms:ScheduleKeyDeletionPendingWindowInDays",
     "RotationPeriodInDays": "kms:RotationPeriodInDays",
     "BypassPolicyLockoutSafetyCheck": "kms:BypassPolicyLockoutSafetyCheck",
+    # GetParametersForImport and ImportKeyMaterial; present only when the request has the parameter (AWS's Null
+    # example), kms:ValidTo in Unix time (a number as text, for the Numeric and Date operators).
+    "WrappingAlgorithm": "kms:WrappingAlgorithm",
+    "WrappingKeySpec": "kms:WrappingKeySpec",
+    "ExpirationModel": "kms:ExpirationModel",
+    "ValidTo": "kms:ValidTo",
 }
 # Grant operations that take an encryption context (the only ones a grant constraint can restrict).
 CONTEXT_OPERATIONS = frozenset(

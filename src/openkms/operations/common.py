@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from dataclasses import replace
 from typing import Any
 
 from openkms import ids
@@ -23,7 +24,7 @@ from openkms.errors import (
 from openkms.operations import authorization, keyspecs
 from openkms.operations.context import RequestContext
 from openkms.storage.ports import Transaction
-from openkms.storage.records import KeyRecord, KeyVersionRecord
+from openkms.storage.records import ImportedMaterialRecord, KeyRecord, KeyVersionRecord
 
 ENABLED = "Enabled"
 DISABLED = "Disabled"
@@ -32,6 +33,10 @@ PENDING_IMPORT = "PendingImport"
 
 SYMMETRIC_DEFAULT = keyspecs.SYMMETRIC_DEFAULT
 ENCRYPT_DECRYPT = keyspecs.ENCRYPT_DECRYPT
+
+EXTERNAL = "EXTERNAL"
+KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
+KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 
 
 def resolve_key(
@@ -71,9 +76,33 @@ def resolve_key(
     if key is None or key.account_id != account or key.region != ctx.region:
         raise NotFoundException(f"Key '{ids.key_arn(ctx.region, account, key_id)}' does not exist")
     ctx.audit.add_key(key.arn, key.key_spec)  # denied or not, the record names the key asked for
+    key = effective_key(tx, key, ctx.now)
     if authorize:
         authorization.authorize_key(tx, ctx, key, action, request_alias=request_alias)
     return key
+
+
+def material_expired(record: ImportedMaterialRecord, now: float) -> bool:
+    """Whether imported material has passed its ValidTo (AWS deletes it then; so does import_expiry.py)."""
+    return record.valid_to is not None and record.valid_to <= now
+
+
+def effective_key(tx: Transaction, key: KeyRecord, now: float) -> KeyRecord:
+    """``key`` as the API must see it at ``now``: an EXTERNAL key whose imported material has expired is already
+    PendingImport (without a current version) before the expiry job deletes the material, and an EXTERNAL key
+    without material is never Enabled or Disabled (CancelKeyDeletion of a key whose material was deleted).
+    Every read of a key on the request path goes through here (resolve_key, Decrypt's blob lookup)."""
+    if key.origin != EXTERNAL:
+        return key
+    if key.current_version_id is None:
+        if key.key_state in (ENABLED, DISABLED):
+            return replace(key, key_state=PENDING_IMPORT)
+        return key
+    record = tx.get_imported_material(key.key_id)
+    if record is None or not material_expired(record, now):
+        return key
+    state = key.key_state if key.key_state == PENDING_DELETION else PENDING_IMPORT
+    return replace(key, key_state=state, current_version_id=None)
 
 
 def require_enabled(key: KeyRecord) -> None:
@@ -144,8 +173,12 @@ def key_material_id(version_id: str) -> str:
     return hashlib.sha256(b"openkms key material id\x00" + bytes.fromhex(version_id)).hexdigest()
 
 
-def key_metadata(key: KeyRecord) -> dict[str, Any]:
-    """DescribeKey's ``KeyMetadata`` with AWS's field names; absent fields are omitted."""
+def key_metadata(key: KeyRecord, imported: ImportedMaterialRecord | None = None) -> dict[str, Any]:
+    """DescribeKey's ``KeyMetadata`` with AWS's field names; absent fields are omitted.
+
+    ``imported`` (EXTERNAL keys that ever had material imported) adds ``ExpirationModel`` and, for material that
+    expires, ``ValidTo``, as of the latest import; they stay after the material is deleted or expires, as AWS
+    shows them on a PendingImport key."""
     meta: dict[str, Any] = {
         "AWSAccountId": key.account_id,
         "KeyId": key.key_id,
@@ -167,6 +200,10 @@ def key_metadata(key: KeyRecord) -> dict[str, Any]:
         meta["DeletionDate"] = key.deletion_date
     if key.current_version_id is not None and key.key_spec == SYMMETRIC_DEFAULT:
         meta["CurrentKeyMaterialId"] = key_material_id(key.current_version_id)
+    if imported is not None and key.origin == EXTERNAL:
+        meta["ExpirationModel"] = imported.expiration_model
+        if imported.valid_to is not None:
+            meta["ValidTo"] = imported.valid_to
     return meta
 
 

@@ -132,10 +132,11 @@ def _open_symmetric(
         named = common.resolve_key(tx, ctx, key_ref, allow_alias=True, authorize=False)
         if named.key_id != blob.key_id:
             raise IncorrectKeyException()
-    key = tx.get_key(blob.key_id)
-    if key is None or key.region != ctx.region:
+    found = tx.get_key(blob.key_id)
+    if found is None or found.region != ctx.region:
         raise InvalidCiphertextException()
-    ctx.audit.add_key(key.arn, key.key_spec)
+    ctx.audit.add_key(found.arn, found.key_spec)
+    key = common.effective_key(tx, found, ctx.now)  # expired imported material is unusable at once
     authorization.authorize_key(tx, ctx, key, _source_action(ctx))  # the key's policy decides, in any account
     common.require_enabled(key)
     common.require_usage(key, common.ENCRYPT_DECRYPT, ctx.operation)

@@ -95,8 +95,7 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
         raise CustomKeyStoreNotFoundException("Custom key stores are not supported by openkms.")
     if params.get("XksKeyId") is not None or origin in ("AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"):
         raise UnsupportedOperationException(f"Origin {origin} is not supported by openkms.")
-    if origin != "AWS_KMS":
-        raise UnsupportedOperationException(f"Origin {origin} is not supported yet.")
+    external = origin == common.EXTERNAL  # no material until ImportKeyMaterial (operations/key_import.py)
     _checked_spec_and_usage(spec, usage)
     if params.get("MultiRegion"):
         raise UnsupportedOperationException("Multi-Region keys are not supported by openkms.")
@@ -112,7 +111,7 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
         if tags:  # tagging on creation also needs kms:TagResource (AWS)
             authorization.authorize_account(tx, ctx, action="kms:TagResource")
 
-    version_id = random_bytes(16).hex()
+    version_id = None if external else random_bytes(16).hex()
     key = KeyRecord(
         key_id=key_id,
         account_id=ctx.principal.account_id,
@@ -123,19 +122,20 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
         key_spec=spec,
         origin=origin,
         key_manager="CUSTOMER",
-        key_state=common.ENABLED,
+        key_state=common.PENDING_IMPORT if external else common.ENABLED,
         creation_date=ctx.now,
         multi_region=False,
         policy=policy,
         current_version_id=version_id,
     )
-    wrapped = svc.materials.wrap_new(key, version_id, new_key_material(spec))
+    wrapped = None if version_id is None else svc.materials.wrap_new(key, version_id, new_key_material(spec))
     result = {"KeyMetadata": common.key_metadata(key)}
     ctx.audit.add_key(arn, spec)
     ctx.audit.result = result
     with svc.storage.transaction() as tx:
         tx.insert_key(key)
-        tx.insert_version(KeyVersionRecord(key_id, version_id, ctx.now, wrapped))
+        if version_id is not None and wrapped is not None:
+            tx.insert_version(KeyVersionRecord(key_id, version_id, ctx.now, wrapped))
         if tags:
             tx.put_tags(key_id, tags)
     return result
@@ -145,7 +145,8 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
 def describe_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
     with svc.storage.read() as tx:
         key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=True)
-    return {"KeyMetadata": common.key_metadata(key)}
+        imported = tx.get_imported_material(key.key_id) if key.origin == common.EXTERNAL else None
+    return {"KeyMetadata": common.key_metadata(key, imported)}
 
 
 @operation("ListKeys")

@@ -72,6 +72,12 @@ class MaterialCache:
     def wrap_new(self, key: KeyRecord, version_id: str, material: bytes) -> bytes:
         return wrap.wrap(self._keyring.root_key(), material, material_binding(key, version_id))
 
+    def forget(self, wrapped_material: bytes) -> None:
+        """Drop one version's cached plaintext and private key (after its material was deleted)."""
+        with self._lock:
+            self._entries.pop(wrapped_material, None)
+            self._private_keys.pop(wrapped_material, None)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -55,6 +55,7 @@ def _load_all() -> None:
         encapsulation,
         encryption,
         grants,
+        key_import,
         keypolicies,
         keys,
         macs,

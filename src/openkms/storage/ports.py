@@ -17,6 +17,7 @@ from openkms.storage.records import (
     AliasRecord,
     GrantRecord,
     GroupRecord,
+    ImportedMaterialRecord,
     KeyRecord,
     KeyVersionRecord,
     PrincipalAuthorization,
@@ -227,6 +228,24 @@ class Transaction(AuditTransaction, Protocol):
         """Raises :class:`DuplicateError` if a seal already exists (init runs once)."""
         ...
 
+    # -- key import
+    def get_imported_material(self, key_id: str) -> ImportedMaterialRecord | None:
+        """In a write transaction the row is locked until commit (see :meth:`get_user`)."""
+        ...
+
+    def put_imported_material(self, record: ImportedMaterialRecord) -> None:
+        """Insert or overwrite the key's record; the key must exist (:class:`StorageError` otherwise)."""
+        ...
+
+    def delete_version(self, key_id: str, version_id: str) -> bool:
+        """Remove one key version and its wrapped material; whether it existed."""
+        ...
+
+    def list_expired_imported_material(self, now: float, limit: int) -> list[ImportedMaterialRecord]:
+        """Records whose ``valid_to`` is at or before ``now`` and whose material is still present (its key version
+        row exists), earliest ``valid_to`` first, then by key id."""
+        ...
+
 
 class Storage(Protocol):
     dialect: str  # "sqlite" or "postgresql"
@@ -257,6 +276,14 @@ class Storage(Protocol):
     def schema_version(self) -> int: ...
 
     def close(self) -> None: ...
+
+    # -- key import
+    def checkpoint_truncate(self) -> bool:
+        """After a committed deletion of material: make the deleted bytes unrecoverable from the engine's own
+        files where the engine can (SQLite: a truncating WAL checkpoint; see sqlite.py). PostgreSQL has nothing
+        to do here (its WAL and backups are the operator's; docs/import.md). Must not be called inside a
+        transaction; False if a reader kept part of the WAL alive (the caller may retry later)."""
+        ...
 
 
 def iterate_all_keys(storage: Storage, account_id: str, region: str, page: int = 500) -> Iterator[KeyRecord]:

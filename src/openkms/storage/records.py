@@ -128,3 +128,24 @@ class SealRecord:
     params: str  # JSON text: KDF salt and cost, never a secret
     wrapped_root_key: bytes
     created_at: float
+
+
+# -- key import
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedMaterialRecord:
+    """What is known of a key's imported material, kept while the material itself comes and goes.
+
+    ``version_id`` is the key version the material always lives in (ciphertexts name it); ``fingerprint`` is a
+    one-way commitment to the material (crypto/key_import.material_fingerprint), never the material. The
+    material is present exactly when the key version row exists.
+    """
+
+    key_id: str
+    version_id: str  # 32 lowercase hex characters
+    fingerprint: bytes
+    expiration_model: str  # KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE (of the latest import)
+    valid_to: float | None  # epoch seconds; None unless KEY_MATERIAL_EXPIRES
+    description: str | None  # KeyMaterialDescription (symmetric keys only)
+    imported_at: float

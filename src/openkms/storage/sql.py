@@ -45,6 +45,7 @@ from openkms.storage.records import (
     AliasRecord,
     GrantRecord,
     GroupRecord,
+    ImportedMaterialRecord,
     KeyRecord,
     KeyVersionRecord,
     PrincipalAuthorization,
@@ -116,6 +117,7 @@ _SEAL_COLS = _columns(SealRecord)
 _GROUP_COLS = _columns(GroupRecord)
 _GRANT_COLS = _columns(GrantRecord)
 _GRANT_OPERATIONS = _GRANT_COLS.index("operations")
+_IMPORTED_COLS = _columns(ImportedMaterialRecord)
 
 
 def _grant_values(grant: GrantRecord) -> tuple[Any, ...]:
@@ -163,6 +165,34 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+# -- key import
+
+
+def _key_import_queries(lock: str) -> dict[str, str]:
+    """The statements of the key import section (``?`` placeholders, rendered with the others)."""
+    m = _csv(_IMPORTED_COLS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _IMPORTED_COLS if c != "key_id")
+    return {
+        "get_imported_material": f"SELECT {m} FROM imported_key_material WHERE key_id = ?{lock}",
+        "put_imported_material": (
+            f"INSERT INTO imported_key_material ({m}) VALUES ({_marks(len(_IMPORTED_COLS))})"
+            f" ON CONFLICT (key_id) DO UPDATE SET {updates}"
+        ),
+        "delete_version": "DELETE FROM key_versions WHERE key_id = ? AND version_id = ?",
+        "list_expired_imported_material": (
+            "SELECT " + ", ".join(f"m.{c}" for c in _IMPORTED_COLS) + " FROM imported_key_material m"
+            " JOIN key_versions v ON v.key_id = m.key_id AND v.version_id = m.version_id"
+            " WHERE m.valid_to IS NOT NULL AND m.valid_to <= ? ORDER BY m.valid_to, m.key_id LIMIT ?"
+        ),
+    }
+
+
+def _imported_from_row(row: Sequence[Any]) -> ImportedMaterialRecord:
+    values = list(row)
+    values[_IMPORTED_COLS.index("fingerprint")] = bytes(values[_IMPORTED_COLS.index("fingerprint")])
+    return ImportedMaterialRecord(*values)
+
+
 class _Queries:
     """Every statement, rendered for one dialect (placeholder style, row locking)."""
 
@@ -187,6 +217,7 @@ class _Queries:
             "delete_key_aliases": "DELETE FROM aliases WHERE target_key_id = ?",
             "delete_key_versions": "DELETE FROM key_versions WHERE key_id = ?",
             "delete_key_grants": "DELETE FROM grants WHERE key_id = ?",
+            "delete_key_imported_material": "DELETE FROM imported_key_material WHERE key_id = ?",
             "delete_key": "DELETE FROM keys WHERE key_id = ?",
             # version_number: the next slot of this key, so list_versions orders by insertion.
             "insert_version": (
@@ -315,6 +346,7 @@ class _Queries:
             },
             "get_seal": f"SELECT {s} FROM seal WHERE id = 1",
             "put_seal": f"INSERT INTO seal (id, {s}) VALUES (1, {_marks(len(_SEAL_COLS))}) ON CONFLICT DO NOTHING",
+            **_key_import_queries(lock),
         }
         for name, sql in raw.items():
             setattr(self, name, sql.replace("?", placeholder) if placeholder != "?" else sql)
@@ -422,7 +454,8 @@ class SQLTransaction(AuditQueriesMixin):
         # Explicit child deletes rather than trusting ON DELETE CASCADE alone: a connection opened without
         # PRAGMA foreign_keys would otherwise leave wrapped material behind (crypto-shredding).
         q = self._q
-        for sql in (q.delete_key_grants, q.delete_key_tags, q.delete_key_aliases, q.delete_key_versions):
+        children = (q.delete_key_grants, q.delete_key_tags, q.delete_key_aliases, q.delete_key_imported_material)
+        for sql in (*children, q.delete_key_versions):
             self._write(sql, (key_id,))
         self._write(self._q.delete_key, (key_id,))
 
@@ -702,6 +735,21 @@ class SQLTransaction(AuditQueriesMixin):
     def put_seal(self, seal: SealRecord) -> None:
         self._insert(self._q.put_seal, _values(seal, _SEAL_COLS), "seal")
 
+    # -- key import
+
+    def get_imported_material(self, key_id: str) -> ImportedMaterialRecord | None:
+        row = self._one(self._q.get_imported_material, (key_id,))
+        return None if row is None else _imported_from_row(row)
+
+    def put_imported_material(self, record: ImportedMaterialRecord) -> None:
+        self._write(self._q.put_imported_material, _values(record, _IMPORTED_COLS))
+
+    def delete_version(self, key_id: str, version_id: str) -> bool:
+        return self._write(self._q.delete_version, (key_id, version_id)) > 0
+
+    def list_expired_imported_material(self, now: float, limit: int) -> list[ImportedMaterialRecord]:
+        return [_imported_from_row(r) for r in self._all(self._q.list_expired_imported_material, (now, limit))]
+
 
 # --------------------------------------------------------------------------------------------- engine
 
@@ -884,6 +932,16 @@ class SQLStorage(Generic[C]):
 
     def schema_version(self) -> int:
         return self._schema_step(self._dialect.begin_read, _migrate.current_version)
+
+    # -- key import
+
+    def checkpoint_truncate(self) -> bool:
+        """Nothing to do by default (PostgreSQL); SQLiteStorage truncates its WAL. Refused inside a transaction
+        on every engine, so that callers find the mistake on the engine they test with."""
+        state: ThreadState[C] | None = getattr(self._local, "state", None)
+        if state is not None and state.busy:
+            raise RuntimeError("checkpoint_truncate() inside a transaction")
+        return True
 
     def _schema_step(self, begin: tuple[str, ...], step: Callable[[Cursor, Dialect], int]) -> int:
         """Run one schema function in its own transaction; any failure rolls back."""
