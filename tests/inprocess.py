@@ -15,9 +15,10 @@ from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from openkms import identity
+from openkms import identity, ids
 from openkms.clock import Clock, SystemClock
 from openkms.crypto.rand import random_bytes
+from openkms.operations.context import Principal, RequestContext
 from openkms.seal.keyring import Keyring
 from openkms.server.app import HttpRequest, KmsApplication
 from openkms.settings import Settings
@@ -81,6 +82,12 @@ class InProcessKms:
         headers.append(("host", f"kms.{region}.amazonaws.com"))
         response = self.app.handle_kms(HttpRequest("POST", "/", "", headers, body, "127.0.0.1"))
         return response.status, json.loads(response.body) if response.body else {}
+
+    def context(self, operation: str, params: dict[str, Any]) -> RequestContext:
+        """What the request path hands an operation handler for the admin user: to call handlers directly."""
+        principal = Principal(ACCOUNT_ID, ids.user_arn(ACCOUNT_ID, "admin"), "admin", self.credentials.access_key)
+        now = self.services.clock.now()
+        return RequestContext("in-process", operation, principal, REGION, "127.0.0.1", "tests", now, params)
 
     def close(self) -> None:
         self.storage.close()

@@ -7,8 +7,12 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -201,6 +205,51 @@ def test_every_rejection_costs_one_private_key_operation() -> None:
     reference = statistics.median(samples["random-right-length"])
     ratios = {name: statistics.median(times) / reference for name, times in samples.items()}
     assert all(0.5 < ratio < 2.0 for ratio in ratios.values()), ratios
+
+
+def _bytecode_trace(call: Callable[[], object]) -> tuple[tuple[str, int], ...]:
+    """The (event, bytecode offset) sequence :func:`rsa_oaep.decrypt` executes during ``call()``."""
+    code = rsa_oaep.decrypt.__code__
+    trace: list[tuple[str, int]] = []
+
+    def local(frame: FrameType, event: str, _arg: Any) -> Any:
+        trace.append((event, frame.f_lasti))
+        return local
+
+    def tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        if frame.f_code is not code:
+            return None
+        frame.f_trace_opcodes = True
+        return local(frame, event, arg)
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        call()
+    except DecryptionError:
+        pass
+    finally:
+        sys.settrace(previous)
+    assert trace, "rsa_oaep.decrypt was not traced"
+    return tuple(trace)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_rejection_runs_the_same_bytecode(algorithm: str) -> None:
+    """C-4 found wrong-length ciphertexts rejected about 3 us faster than padding failures (of ~450 us), enough
+    for 20k samples to separate them at p < 1e-40: ``len(c) == k and int(c) < n`` skipped the range check,
+    and with it the costly ``public_numbers()``, when the length was wrong. Every rejection must now take the
+    same path through the wrapper, instruction for instruction; below it, the same k-byte private-key
+    operation and OpenSSL's constant-time OAEP check. (The statistical test is tests/operations/
+    test_decrypt_timing.py.)"""
+    private = _private("RSA_2048")
+    traces = {
+        name: _bytecode_trace(functools.partial(rsa_oaep.decrypt, private, algorithm, ciphertext))
+        for name, ciphertext in _malformed(private, algorithm).items()
+    }
+    reference = traces["random-right-length"]
+    differing = sorted(name for name, trace in traces.items() if trace != reference)
+    assert differing == [], f"these take another path through rsa_oaep.decrypt than a padding failure: {differing}"
 
 
 # --- properties -------------------------------------------------------------------------------------------------
