@@ -46,6 +46,7 @@ ALLOWED = {
     "openkms.operations": {"openkms.errors", "openkms.ids", "openkms.crypto", "openkms.storage", "openkms.seal",
                            "openkms.clock", "openkms.settings", "openkms.policy"},
     "openkms.policy": {"openkms.errors", "openkms.ids"},
+    "openkms.jobs": {"openkms.operations", "openkms.storage", "openkms.errors", "openkms.clock", "openkms.settings"},
 }  # fmt: skip
 
 

@@ -59,6 +59,7 @@ def _load_all() -> None:
         keys,
         macs,
         publickeys,
+        rotation,
         signing,
         tags,
     )
