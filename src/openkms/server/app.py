@@ -100,7 +100,9 @@ class KmsApplication:
             svc.keyring.root_key()  # a sealed server answers nothing and touches no storage (TESTS.md P-4)
             now = svc.clock.now()
             signed = SignedRequest(request.method, request.path, request.query, request.headers, request.body)
-            principal, region = self._auth.authenticate(signed, now, svc.settings.max_clock_skew_seconds)
+            # Signatures are dated by the callers' real clocks: a dev clock offset moves key lifecycles, not them.
+            signed_at = now - svc.settings.clock_offset_seconds
+            principal, region = self._auth.authenticate(signed, signed_at, svc.settings.max_clock_skew_seconds)
             if not svc.settings.serves_region(region):
                 raise InvalidSignatureException("Credential should be scoped to a valid region.")
             operation = protocol.operation_from_target(request.header("x-amz-target"))

@@ -39,6 +39,7 @@ def worker_main(settings: Settings, sock: socket.socket, conn: Connection, root_
     """Entry point of a worker process (spawned, so it starts with no inherited state)."""
     import uvicorn
 
+    from openkms.jobs.scheduler import Scheduler
     from openkms.seal.keyring import Keyring
     from openkms.storage.factory import open_storage
     from openkms.wiring import build_app, build_services
@@ -49,6 +50,9 @@ def worker_main(settings: Settings, sock: socket.socket, conn: Connection, root_
         keyring.unseal(root_key)
     storage = open_storage(settings.database_url)
     services = build_services(settings, storage, keyring)
+    # Every worker polls for background jobs; the job_leases table lets one run each job at a time, and a
+    # sealed worker runs none (jobs/scheduler.py).
+    scheduler = Scheduler(services)
 
     def on_message() -> None:
         try:
@@ -62,6 +66,7 @@ def worker_main(settings: Settings, sock: socket.socket, conn: Connection, root_
 
     def on_startup() -> None:
         asyncio.get_running_loop().add_reader(conn.fileno(), on_message)
+        scheduler.start()
 
     def on_unsealed(key: bytes) -> None:
         conn.send(("unsealed", key))
@@ -79,6 +84,7 @@ def worker_main(settings: Settings, sock: socket.socket, conn: Connection, root_
         backlog=2048,
     )
     uvicorn.Server(config).run(sockets=[sock])
+    scheduler.stop()
     storage.close()
 
 
