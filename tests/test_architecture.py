@@ -49,6 +49,7 @@ ALLOWED = {
     "openkms.apimodel": set(),
     "openkms.audit": {"openkms.apimodel", "openkms.ids", "openkms.operations.context", "openkms.storage",
                       "openkms.crypto", "openkms.errors", "openkms.clock", "openkms.seal", "openkms.settings"},
+    "openkms.jobs": {"openkms.operations", "openkms.storage", "openkms.errors", "openkms.clock", "openkms.settings"},
 }  # fmt: skip
 
 

@@ -15,6 +15,12 @@ DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 128 * 1024
 # AWS rejects a SigV4 signature more than 15 minutes away from its clock.
 MAX_CLOCK_SKEW_SECONDS = 900
+# AWS allows 25 on-demand rotations per KMS key (RotateKeyOnDemand); past it, LimitExceededException.
+ON_DEMAND_ROTATION_LIMIT = 25
+# How often each worker looks for due background jobs (jobs/scheduler.py), and how long a claimed job stays
+# with its node if that node dies mid-run before another may take it over.
+JOB_POLL_SECONDS = 60.0
+JOB_LEASE_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,9 @@ class Settings:
     audit_sink: str = "database"
     audit_digest_interval_seconds: float = 300.0  # a signed digest over the trail at least this often
     audit_retention_days: float | None = None  # None keeps every record
+    on_demand_rotation_limit: int = ON_DEMAND_ROTATION_LIMIT
+    job_poll_seconds: float = JOB_POLL_SECONDS
+    job_lease_seconds: float = JOB_LEASE_SECONDS
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -59,6 +68,10 @@ class Settings:
             raise ValueError("audit retention must be at least 1 day (or unset to keep everything)")
         if self.max_body_bytes < 1024:
             raise ValueError("max body size must be at least 1024 bytes")
+        if self.on_demand_rotation_limit < 0:
+            raise ValueError("the on-demand rotation limit cannot be negative")
+        if not self.job_poll_seconds > 0 or not self.job_lease_seconds > 0:
+            raise ValueError("job poll interval and job lease must be positive (seconds)")
 
     def serves_region(self, region: str) -> bool:
         return self.regions is None or region in self.regions

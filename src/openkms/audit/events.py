@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openkms import apimodel as model
-from openkms.operations.context import AuditNote, Principal
+from openkms import ids
+from openkms.operations.context import AuditNote, Principal, ServiceAction
 
 EVENT_VERSION = "1.08"
 EVENT_SOURCE = "kms.amazonaws.com"
@@ -280,4 +281,44 @@ def build(
         source_ip=call.source_ip,
         error_code=error_code,
         usage_family=usage_family(event_name, resources[0][1]) if key_id is not None else None,
+    )
+
+
+def service_event(action: ServiceAction) -> AuditEvent:
+    """A change the service made by itself (automatic rotation, deletion after the waiting period, expiry of
+    imported material), in CloudTrail's shape for AWS service events."""
+    account = action.key_arn.split(":")[4]
+    request_id = ids.new_request_id(action.at)
+    event: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": {"accountId": account, "invokedBy": EVENT_SOURCE},
+        "eventTime": iso_time(action.at),
+        "eventSource": EVENT_SOURCE,
+        "eventName": action.event_name,
+        "awsRegion": action.key_arn.split(":")[3],
+        "sourceIPAddress": EVENT_SOURCE,
+        "userAgent": EVENT_SOURCE,
+        "requestParameters": None,
+        "responseElements": None,
+        "requestID": request_id,
+        "eventID": str(uuid.uuid4()),
+        "readOnly": False,
+        "resources": [{"accountId": account, "type": KEY_RESOURCE_TYPE, "ARN": action.key_arn}],
+        "eventType": "AwsServiceEvent",
+        "managementEvent": True,
+        "recipientAccountId": account,
+        "serviceEventDetails": dict(action.details),
+        "eventCategory": "Management",
+    }
+    return AuditEvent(
+        event=event,
+        event_time=action.at,
+        event_name=action.event_name,
+        request_id=request_id,
+        principal_arn="",
+        key_id=_key_id_of(action.key_arn),
+        other_key_id=None,
+        source_ip=EVENT_SOURCE,
+        error_code=None,
+        usage_family=None,
     )

@@ -17,6 +17,7 @@ from contextvars import ContextVar, Token
 
 from openkms.audit import events
 from openkms.audit import log as audit_log
+from openkms.operations.context import take_service_actions
 from openkms.storage.ports import Transaction
 
 _CURRENT: ContextVar[Pending | None] = ContextVar("openkms_audit_pending", default=None)
@@ -49,7 +50,10 @@ def end(token: Token[Pending | None]) -> None:
 
 def before_commit(tx: Transaction) -> Callable[[], None] | None:
     pending = _CURRENT.get()
-    if pending is None:
+    if pending is None:  # a background job's step: it records the actions it noted
+        actions = take_service_actions()
+        if actions:
+            audit_log.append(tx, [events.service_event(action) for action in actions])
         return None
     if pending.written or pending.in_transaction:
         raise RuntimeError(f"{pending.call.operation} opened a second write transaction; one record per call")

@@ -24,7 +24,14 @@ from openkms.seal.service import (
     seal_kind,
     unseal_root_key,
 )
-from openkms.settings import DEFAULT_PORT, Settings, parse_regions
+from openkms.settings import (
+    DEFAULT_PORT,
+    JOB_LEASE_SECONDS,
+    JOB_POLL_SECONDS,
+    ON_DEMAND_ROTATION_LIMIT,
+    Settings,
+    parse_regions,
+)
 from openkms.storage.ports import Storage
 
 DEV_USER = "admin"
@@ -48,7 +55,30 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument("--dev-access-key-id", default=None, help="pin the dev administrator's access key id")
     serve.add_argument("--dev-secret-access-key", default=None, help="pin the dev administrator's secret")
     serve.add_argument("--dev-account-id", default=None, help="pin the dev account id (12 digits)")
-    serve.add_argument("--dev-clock-offset", type=float, default=0.0, help="dev only: move the clock (seconds)")
+    serve.add_argument(
+        "--dev-clock-offset",
+        type=float,
+        default=0.0,
+        help="dev only: move the server's clock forward (seconds), e.g. to see keys rotate and deletions happen",
+    )
+    serve.add_argument(
+        "--job-poll-seconds",
+        type=float,
+        default=float(os.environ.get("OPENKMS_JOB_POLL_SECONDS", JOB_POLL_SECONDS)),
+        help=f"how often each worker looks for due background jobs (default {JOB_POLL_SECONDS:g})",
+    )
+    serve.add_argument(
+        "--job-lease-seconds",
+        type=float,
+        default=float(os.environ.get("OPENKMS_JOB_LEASE_SECONDS", JOB_LEASE_SECONDS)),
+        help=f"how long a node that died mid-job keeps the job from the others (default {JOB_LEASE_SECONDS:g})",
+    )
+    serve.add_argument(
+        "--on-demand-rotation-limit",
+        type=int,
+        default=int(os.environ.get("OPENKMS_ON_DEMAND_ROTATION_LIMIT", ON_DEMAND_ROTATION_LIMIT)),
+        help=f"RotateKeyOnDemand calls allowed per key (default {ON_DEMAND_ROTATION_LIMIT}, as AWS)",
+    )
     serve.add_argument(
         "--audit-digest-interval",
         type=float,
@@ -111,6 +141,9 @@ def _settings(args: argparse.Namespace, data_dir: Path, url: str) -> Settings:
             audit_sink="memory" if args.dev_audit_in_memory else "database",
             audit_digest_interval_seconds=args.audit_digest_interval,
             audit_retention_days=args.audit_retention_days,
+            job_poll_seconds=args.job_poll_seconds,
+            job_lease_seconds=args.job_lease_seconds,
+            on_demand_rotation_limit=args.on_demand_rotation_limit,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None

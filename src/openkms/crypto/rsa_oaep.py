@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from openkms.crypto.errors import DecryptionError
 from openkms.crypto.keypairs import PrivateKey, PublicKey
+from openkms.crypto.rand import random_bytes
 
 _HASHES: dict[str, hashes.HashAlgorithm] = {
     "RSAES_OAEP_SHA_1": hashes.SHA1(),  # noqa: S303 - an AWS algorithm; OAEP relies on no collision resistance
@@ -72,11 +73,15 @@ def decrypt(private: PrivateKey, algorithm: str, ciphertext: bytes) -> bytes:
     modulus = private.public_key().public_numbers().n
     in_range = int.from_bytes(ciphertext, "big") < modulus
     well_formed = (len(ciphertext) == size) & in_range
-    chosen = (bytes(size), ciphertext)[well_formed]  # no branch: every input runs the same bytecode
+    # The stand-in for a malformed input is a random block below the modulus (a leading zero byte), so the
+    # private-key operation works on a number like any other ciphertext's: an all-zero block made OpenSSL's
+    # work measurably different (hundreds of ns, TESTS.md C-4). Drawn for every input, used for some.
+    stand_in = b"\x00" + random_bytes(size - 1)
+    chosen = (stand_in, ciphertext)[well_formed]  # no branch: every input runs the same bytecode
     try:
         plaintext = private.decrypt(chosen, oaep)
     except ValueError:
         raise DecryptionError() from None
-    if not well_formed:  # the all-zero block fails OAEP decoding except with probability 2^-160
+    if not well_formed:  # a random block fails OAEP decoding except with probability about 2^-160
         raise DecryptionError()
     return plaintext

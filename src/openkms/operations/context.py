@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,3 +48,45 @@ class RequestContext:
     params: Mapping[str, Any] = field(default_factory=dict)  # the validated request, for condition keys
     secure_transport: bool = False  # TLS between the client and this server (aws:SecureTransport)
     audit: AuditNote = field(default_factory=AuditNote)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAction:
+    """A change the service made on its own (a background job): recorded like a call, as CloudTrail records
+    AWS's own events (``eventType`` AwsServiceEvent), in the transaction that made the change."""
+
+    event_name: str  # RotateKey, DeleteKey, DeleteExpiredKeyMaterial
+    key_arn: str
+    key_spec: str
+    at: float  # the job's (injected) clock
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+_SERVICE_ACTIONS: ContextVar[list[ServiceAction] | None] = ContextVar("openkms_service_actions", default=None)
+
+
+@contextmanager
+def service_actions() -> Iterator[None]:
+    """Around a job step's write transaction: the actions it notes are recorded when it commits."""
+    token = _SERVICE_ACTIONS.set([])
+    try:
+        yield
+    finally:
+        _SERVICE_ACTIONS.reset(token)
+
+
+def note_service_action(action: ServiceAction) -> None:
+    holder = _SERVICE_ACTIONS.get()
+    if holder is None:
+        raise RuntimeError("a service action must be noted inside service_actions() (it would go unrecorded)")
+    holder.append(action)
+
+
+def take_service_actions() -> list[ServiceAction]:
+    """The actions noted in this context since the last take (the audit layer's commit hook calls this)."""
+    holder = _SERVICE_ACTIONS.get()
+    if not holder:
+        return []
+    taken = list(holder)
+    holder.clear()
+    return taken

@@ -13,6 +13,7 @@ a later ValidTo in the meantime, is left alone.
 from __future__ import annotations
 
 from openkms.operations import common
+from openkms.operations.context import ServiceAction, note_service_action, service_actions
 from openkms.operations.key_import import after_material_deleted, remove_material
 from openkms.operations.services import Services
 
@@ -39,9 +40,15 @@ def expire_imported_material(services: Services, now: float) -> int:
 
 
 def _expire_one(services: Services, key_id: str, now: float) -> bytes | None:
-    with services.storage.transaction() as tx:
+    with service_actions(), services.storage.transaction() as tx:
         key = tx.get_key(key_id)
         record = tx.get_imported_material(key_id)
         if key is None or record is None or not common.material_expired(record, now):
             return None
-        return remove_material(tx, key, record)
+        removed = remove_material(tx, key, record)
+        if removed is not None:
+            material = common.key_material_id(record.version_id)
+            note_service_action(
+                ServiceAction("DeleteExpiredKeyMaterial", key.arn, key.key_spec, now, {"keyMaterialId": material})
+            )
+        return removed

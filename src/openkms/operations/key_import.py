@@ -95,8 +95,7 @@ def after_material_deleted(svc: Services, wrapped: list[bytes]) -> None:
     (SQLite's WAL; DESIGN.md section 8)."""
     if not wrapped:
         return
-    for value in wrapped:
-        svc.materials.forget(value)
+    svc.materials.forget(wrapped)
     svc.storage.checkpoint_truncate()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 
 from openkms.crypto import keypairs, wrap
 from openkms.crypto.errors import IntegrityError
@@ -72,11 +73,12 @@ class MaterialCache:
     def wrap_new(self, key: KeyRecord, version_id: str, material: bytes) -> bytes:
         return wrap.wrap(self._keyring.root_key(), material, material_binding(key, version_id))
 
-    def forget(self, wrapped_material: bytes) -> None:
-        """Drop one version's cached plaintext and private key (after its material was deleted)."""
+    def forget(self, wrapped: Iterable[bytes]) -> None:
+        """Drop the entries of destroyed versions (key deletion), so their plaintext leaves this cache now."""
         with self._lock:
-            self._entries.pop(wrapped_material, None)
-            self._private_keys.pop(wrapped_material, None)
+            for cache_key in wrapped:
+                self._entries.pop(cache_key, None)
+                self._private_keys.pop(cache_key, None)
 
     def clear(self) -> None:
         with self._lock:

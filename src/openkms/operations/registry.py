@@ -60,6 +60,7 @@ def _load_all() -> None:
         keys,
         macs,
         publickeys,
+        rotation,
         signing,
         tags,
     )

@@ -126,7 +126,9 @@ class KmsApplication:
         result: dict[str, Any] | None = None
         try:
             signed = SignedRequest(request.method, request.path, request.query, request.headers, request.body)
-            principal, region = self._auth.authenticate(signed, now, svc.settings.max_clock_skew_seconds)
+            # Signatures are dated by the callers' real clocks: a dev clock offset moves key lifecycles, not them.
+            signed_at = now - svc.settings.clock_offset_seconds
+            principal, region = self._auth.authenticate(signed, signed_at, svc.settings.max_clock_skew_seconds)
             call.principal, call.region = principal, region
             if not svc.settings.serves_region(region):
                 raise InvalidSignatureException("Credential should be scoped to a valid region.")

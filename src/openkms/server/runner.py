@@ -50,6 +50,7 @@ def worker_main(
     import uvicorn
 
     from openkms.audit.hub import HubClient
+    from openkms.jobs.scheduler import Scheduler
     from openkms.seal.keyring import Keyring
     from openkms.storage.factory import open_storage
     from openkms.wiring import build_app, build_services
@@ -60,6 +61,9 @@ def worker_main(
         keyring.unseal(root_key)
     storage = open_storage(settings.database_url)
     services = build_services(settings, storage, keyring)
+    # Every worker polls for background jobs; the job_leases table lets one run each job at a time, and a
+    # sealed worker runs none (jobs/scheduler.py).
+    scheduler = Scheduler(services)
 
     def on_message() -> None:
         try:
@@ -73,6 +77,7 @@ def worker_main(
 
     def on_startup() -> None:
         asyncio.get_running_loop().add_reader(conn.fileno(), on_message)
+        scheduler.start()
 
     def on_unsealed(key: bytes) -> None:
         conn.send(("unsealed", key))
@@ -91,6 +96,7 @@ def worker_main(
         backlog=2048,
     )
     uvicorn.Server(config).run(sockets=[sock])
+    scheduler.stop()
     storage.close()
 
 

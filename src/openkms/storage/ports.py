@@ -18,6 +18,7 @@ from openkms.storage.records import (
     GrantRecord,
     GroupRecord,
     ImportedMaterialRecord,
+    JobLeaseRecord,
     KeyRecord,
     KeyVersionRecord,
     PrincipalAuthorization,
@@ -244,6 +245,35 @@ class Transaction(AuditTransaction, Protocol):
     def list_expired_imported_material(self, now: float, limit: int) -> list[ImportedMaterialRecord]:
         """Records whose ``valid_to`` is at or before ``now`` and whose material is still present (its key version
         row exists), earliest ``valid_to`` first, then by key id."""
+
+    # -- rotation (operations/rotation.py, jobs/rotation.py)
+    def keys_due_for_rotation(self, key_state: str, before: float, limit: int) -> list[KeyRecord]:
+        """Keys in ``key_state`` whose ``next_rotation_date`` is at or before ``before``, earliest first (then by
+        key id); one indexed range scan."""
+        ...
+
+    def count_versions(self, key_id: str, rotation_type: str) -> int:
+        """How many of the key's versions came from ``rotation_type`` (INITIAL, AUTOMATIC, ON_DEMAND)."""
+        ...
+
+    # -- deletion (jobs/deletion.py)
+    def keys_due_for_deletion(self, before: float, limit: int) -> list[KeyRecord]:
+        """Keys whose ``deletion_date`` is at or before ``before``, earliest first (then by key id)."""
+        ...
+
+    # -- job leases (jobs/scheduler.py)
+    def ensure_job_lease(self, job_name: str) -> None:
+        """Create the job's lease row, free and due at once, unless it exists."""
+        ...
+
+    def get_job_lease(self, job_name: str) -> JobLeaseRecord | None: ...
+    def acquire_job_lease(self, job_name: str, holder: str, now: float, lease_until: float) -> bool:
+        """Claim the job for ``holder`` until ``lease_until`` if its lease ended and its next run is due, both at
+        ``now``; whether this call claimed it. Two nodes racing for one row: exactly one wins."""
+        ...
+
+    def release_job_lease(self, job_name: str, holder: str, now: float, next_run_at: float, failed: bool) -> bool:
+        """End ``holder``'s lease at ``now`` and record the run; False if the lease had passed to another holder."""
         ...
 
 
@@ -274,6 +304,17 @@ class Storage(Protocol):
         ...
 
     def schema_version(self) -> int: ...
+
+    def shred_deleted(self) -> bool:
+        """Make rows that committed transactions deleted unrecoverable from the engine's own files, as far as
+        the engine allows (crypto-shredding, docs/lifecycle.md); call outside any transaction.
+
+        SQLite zeroes deleted content (``secure_delete``) and here copies the WAL into the database and truncates
+        it, so the old frames holding the deleted rows are gone; False if a reader kept the WAL alive. PostgreSQL
+        cannot: dead tuples stay in pages until VACUUM lets them be overwritten, and its WAL and backups keep
+        them; always False.
+        """
+        ...
 
     def close(self) -> None: ...
 

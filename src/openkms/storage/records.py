@@ -149,3 +149,21 @@ class ImportedMaterialRecord:
     valid_to: float | None  # epoch seconds; None unless KEY_MATERIAL_EXPIRES
     description: str | None  # KeyMaterialDescription (symmetric keys only)
     imported_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobLeaseRecord:
+    """Who may run one background job now, and when it may run next (jobs/scheduler.py).
+
+    Times are epoch seconds of the nodes' wall clocks (not the injected business clock): a lease is about
+    liveness. ``holder`` is empty until a node first claims the job.
+    """
+
+    job_name: str
+    holder: str
+    lease_until: float
+    next_run_at: float
+    last_started_at: float | None
+    last_finished_at: float | None
+    runs: int
+    failures: int

@@ -46,6 +46,7 @@ from openkms.storage.records import (
     GrantRecord,
     GroupRecord,
     ImportedMaterialRecord,
+    JobLeaseRecord,
     KeyRecord,
     KeyVersionRecord,
     PrincipalAuthorization,
@@ -183,6 +184,42 @@ def _key_import_queries(lock: str) -> dict[str, str]:
             "SELECT " + ", ".join(f"m.{c}" for c in _IMPORTED_COLS) + " FROM imported_key_material m"
             " JOIN key_versions v ON v.key_id = m.key_id AND v.version_id = m.version_id"
             " WHERE m.valid_to IS NOT NULL AND m.valid_to <= ? ORDER BY m.valid_to, m.key_id LIMIT ?"
+        ),
+    }
+
+
+# -- rotation, deletion and job leases (key lifecycle, docs/lifecycle.md)
+
+_LEASE_COLS = _columns(JobLeaseRecord)
+
+
+def _lifecycle_queries(key_columns: str) -> dict[str, str]:
+    lease = _csv(_LEASE_COLS)
+    return {
+        # -- rotation
+        "keys_due_for_rotation": (
+            f"SELECT {key_columns} FROM keys WHERE key_state = ? AND next_rotation_date IS NOT NULL"
+            " AND next_rotation_date <= ? ORDER BY next_rotation_date, key_id LIMIT ?"
+        ),
+        "count_versions": "SELECT COUNT(*) FROM key_versions WHERE key_id = ? AND rotation_type = ?",
+        # -- deletion
+        "keys_due_for_deletion": (
+            f"SELECT {key_columns} FROM keys WHERE deletion_date IS NOT NULL AND deletion_date <= ?"
+            " ORDER BY deletion_date, key_id LIMIT ?"
+        ),
+        # -- job leases
+        "ensure_job_lease": (
+            "INSERT INTO job_leases (job_name, holder, lease_until, next_run_at, runs, failures)"
+            " VALUES (?, '', 0, 0, 0, 0) ON CONFLICT DO NOTHING"
+        ),
+        "get_job_lease": f"SELECT {lease} FROM job_leases WHERE job_name = ?",
+        "acquire_job_lease": (
+            "UPDATE job_leases SET holder = ?, lease_until = ?, last_started_at = ?"
+            " WHERE job_name = ? AND lease_until <= ? AND next_run_at <= ?"
+        ),
+        "release_job_lease": (
+            "UPDATE job_leases SET lease_until = ?, next_run_at = ?, last_finished_at = ?, runs = runs + 1,"
+            " failures = failures + ? WHERE job_name = ? AND holder = ?"
         ),
     }
 
@@ -347,6 +384,7 @@ class _Queries:
             "get_seal": f"SELECT {s} FROM seal WHERE id = 1",
             "put_seal": f"INSERT INTO seal (id, {s}) VALUES (1, {_marks(len(_SEAL_COLS))}) ON CONFLICT DO NOTHING",
             **_key_import_queries(lock),
+            **_lifecycle_queries(k),
         }
         for name, sql in raw.items():
             setattr(self, name, sql.replace("?", placeholder) if placeholder != "?" else sql)
@@ -750,6 +788,36 @@ class SQLTransaction(AuditQueriesMixin):
     def list_expired_imported_material(self, now: float, limit: int) -> list[ImportedMaterialRecord]:
         return [_imported_from_row(r) for r in self._all(self._q.list_expired_imported_material, (now, limit))]
 
+    # -- rotation
+
+    def keys_due_for_rotation(self, key_state: str, before: float, limit: int) -> list[KeyRecord]:
+        return [_key_from_row(r) for r in self._all(self._q.keys_due_for_rotation, (key_state, before, limit))]
+
+    def count_versions(self, key_id: str, rotation_type: str) -> int:
+        return int(self._one(self._q.count_versions, (key_id, rotation_type))[0])
+
+    # -- deletion
+
+    def keys_due_for_deletion(self, before: float, limit: int) -> list[KeyRecord]:
+        return [_key_from_row(r) for r in self._all(self._q.keys_due_for_deletion, (before, limit))]
+
+    # -- job leases
+
+    def ensure_job_lease(self, job_name: str) -> None:
+        self._write(self._q.ensure_job_lease, (job_name,))
+
+    def get_job_lease(self, job_name: str) -> JobLeaseRecord | None:
+        row = self._one(self._q.get_job_lease, (job_name,))
+        return None if row is None else JobLeaseRecord(*row)
+
+    def acquire_job_lease(self, job_name: str, holder: str, now: float, lease_until: float) -> bool:
+        params = (holder, lease_until, now, job_name, now, now)
+        return self._write(self._q.acquire_job_lease, params) == 1
+
+    def release_job_lease(self, job_name: str, holder: str, now: float, next_run_at: float, failed: bool) -> bool:
+        params = (now, next_run_at, now, int(failed), job_name, holder)
+        return self._write(self._q.release_job_lease, params) == 1
+
 
 # --------------------------------------------------------------------------------------------- engine
 
@@ -956,6 +1024,12 @@ class SQLStorage(Generic[C]):
             raise
         self._commit(state)
         return version
+
+    def shred_deleted(self) -> bool:
+        """See :meth:`openkms.storage.ports.Storage.shred_deleted`; engines that can do more override it."""
+        if self._state().busy:
+            raise RuntimeError("shred_deleted() inside a transaction cannot reach what the transaction holds")
+        return False
 
     def close(self) -> None:
         """Close every thread's connection; later use raises :class:`StorageError`."""

@@ -154,6 +154,17 @@ class SQLiteStorage(SQLStorage[sqlite3.Connection]):
             raise SQLITE.wrap(exc) from exc
         return int(busy) == 0
 
+    def shred_deleted(self, attempts: int = 20, pause_seconds: float = 0.05) -> bool:
+        """Deleted rows are already zeroed in the pages (``secure_delete``); truncating the WAL removes the
+        older frames that still hold them. Readers of other connections can keep the WAL alive for a moment,
+        so this retries a few times."""
+        for attempt in range(attempts):
+            if self.checkpoint_truncate():
+                return True
+            if attempt + 1 < attempts:
+                time.sleep(pause_seconds)
+        return False
+
 
 def _switch_to_wal(conn: sqlite3.Connection) -> str:
     """Enter WAL mode; the switch can answer SQLITE_BUSY at once while another connection opens the file,

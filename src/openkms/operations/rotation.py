@@ -1,0 +1,230 @@
+"""EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand, ListKeyRotations, and the
+one step the automatic-rotation job repeats (:func:`rotate_if_due`).
+
+A rotation adds a backing version to the key: fresh material, wrapped under the root key with AAD binding the
+key ARN and the new version id, which becomes the key's current version. New encryptions use it; every older
+version stays, so every older ciphertext still decrypts (the blob names its version). Key id, ARN, aliases,
+policy and grants do not change (AWS developer guide, "Rotate AWS KMS keys").
+
+What rotates, as AWS documents it: symmetric encryption keys (``SYMMETRIC_DEFAULT``) with AWS-generated
+material, automatically (every ``RotationPeriodInDays``, 90-2560, default 365) and on demand (at most 25
+times per key; ``Settings.on_demand_rotation_limit``). Asymmetric and HMAC keys, keys in custom key stores
+and (for automatic rotation) keys with imported material are refused with UnsupportedOperationException.
+
+Timing, as AWS documents it: rotation happens the period after EnableKeyRotation and every period after
+that; on-demand rotations leave that schedule alone. A Disabled or PendingDeletion key is not rotated, but
+keeps its status (GetKeyRotationStatus shows false while deletion is pending); once Enabled again, a key
+whose date has passed rotates at once, and the next date is counted from then: a key due three periods ago
+rotates once, not three times.
+
+Differences from AWS, on purpose: RotateKeyOnDemand completes inside the call (one transaction) instead of
+in a background process, so ``OnDemandRotationStartDate`` (shown only while one is in progress) never
+appears and ConflictException (one already in progress) cannot happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from openkms.crypto.rand import random_bytes
+from openkms.errors import InvalidMarkerException, LimitExceededException, UnsupportedOperationException
+from openkms.operations import common
+from openkms.operations.context import RequestContext, ServiceAction, note_service_action, service_actions
+from openkms.operations.keys import SECONDS_PER_DAY, new_key_material
+from openkms.operations.registry import Params, Result, operation
+from openkms.operations.services import Services
+from openkms.storage.ports import Transaction
+from openkms.storage.records import KeyRecord, KeyVersionRecord
+
+INITIAL = "INITIAL"
+AUTOMATIC = "AUTOMATIC"
+ON_DEMAND = "ON_DEMAND"
+DEFAULT_ROTATION_PERIOD_DAYS = 365  # the 90-2560 bounds come from the model (RotationPeriodInDaysType)
+
+_CUSTOM_KEY_STORE_ORIGINS = frozenset({"AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"})
+
+
+# -- which keys rotate ------------------------------------------------------------------------------------
+
+
+def _origin_refused(key: KeyRecord) -> UnsupportedOperationException:
+    # AWS key-state table, footnote: "<key ARN> origin is EXTERNAL which is not valid for this operation."
+    return UnsupportedOperationException(f"{key.arn} origin is {key.origin} which is not valid for this operation.")
+
+
+def _require_symmetric(key: KeyRecord) -> None:
+    """Asymmetric and HMAC keys do not rotate; nor do keys in custom key stores."""
+    if key.origin in _CUSTOM_KEY_STORE_ORIGINS:
+        raise _origin_refused(key)
+    if key.key_spec != common.SYMMETRIC_DEFAULT:
+        raise UnsupportedOperationException(
+            f"{key.arn} key spec is {key.key_spec} which is not valid for this operation."
+        )
+
+
+def _require_automatic_rotation(key: KeyRecord) -> None:
+    """Automatic rotation: symmetric keys with AWS-generated material (not imported, not custom key stores)."""
+    _require_symmetric(key)
+    if key.origin != "AWS_KMS":
+        raise _origin_refused(key)
+
+
+def supports_automatic_rotation(key: KeyRecord) -> bool:
+    return key.key_spec == common.SYMMETRIC_DEFAULT and key.origin == "AWS_KMS"
+
+
+# -- the one way a key gains a version ---------------------------------------------------------------------
+
+
+def add_version(svc: Services, tx: Transaction, key: KeyRecord, rotation_type: str, now: float) -> KeyRecord:
+    """Give ``key`` fresh material as a new current version inside ``tx``; returns the key as updated.
+
+    The caller holds the key's row (``get_key`` in a write transaction) and has checked that it may rotate.
+    """
+    version_id = random_bytes(16).hex()
+    wrapped = svc.materials.wrap_new(key, version_id, new_key_material(key.key_spec))
+    tx.insert_version(KeyVersionRecord(key.key_id, version_id, now, wrapped, rotation_type))
+    updated = replace(key, current_version_id=version_id)
+    tx.update_key(updated)
+    return updated
+
+
+def automatic_rotation_due(key: KeyRecord, now: float) -> bool:
+    """Whether the automatic-rotation job must rotate ``key`` at ``now``."""
+    return (
+        key.rotation_enabled
+        and key.key_state == common.ENABLED
+        and key.next_rotation_date is not None
+        and key.next_rotation_date <= now
+        and supports_automatic_rotation(key)
+    )
+
+
+def rotate_if_due(svc: Services, key_id: str, now: float) -> bool:
+    """One step of the automatic-rotation job, in one write transaction; whether it rotated.
+
+    The key is re-read under its row lock and the rule re-checked, so running this twice (two nodes whose
+    leases overlapped, or a rerun after kill -9) rotates once: the first commit moves the date forward.
+    """
+    with service_actions(), svc.storage.transaction() as tx:
+        key = tx.get_key(key_id)
+        if key is None or not automatic_rotation_due(key, now):
+            return False
+        rotated = add_version(svc, tx, key, AUTOMATIC, now)
+        period = rotated.rotation_period_days or DEFAULT_ROTATION_PERIOD_DAYS
+        tx.update_key(replace(rotated, next_rotation_date=now + period * SECONDS_PER_DAY))
+        material = common.key_material_id(rotated.current_version_id) if rotated.current_version_id else None
+        note_service_action(ServiceAction("RotateKey", key.arn, key.key_spec, now, {"keyMaterialId": material}))
+    return True
+
+
+# -- the API ---------------------------------------------------------------------------------------------
+
+
+def _change_key(svc: Services, ctx: RequestContext, key_ref: str, change: Callable[[KeyRecord], KeyRecord]) -> None:
+    """Resolve, authorise, check and write the key in one write transaction."""
+    with svc.storage.transaction() as tx:
+        key = common.resolve_key(tx, ctx, key_ref, allow_alias=False)
+        updated = change(key)
+        if updated != key:
+            tx.update_key(updated)
+
+
+@operation("EnableKeyRotation")
+def enable_key_rotation(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    """Rotation happens ``RotationPeriodInDays`` after this call and every period after that (AWS: "the number
+    of days after you enable automatic key rotation that KMS will rotate your key material")."""
+    period: int = params.get("RotationPeriodInDays", DEFAULT_ROTATION_PERIOD_DAYS)
+
+    def change(key: KeyRecord) -> KeyRecord:
+        _require_automatic_rotation(key)
+        common.require_enabled(key)
+        return replace(
+            key,
+            rotation_enabled=True,
+            rotation_period_days=period,
+            next_rotation_date=ctx.now + period * SECONDS_PER_DAY,
+        )
+
+    _change_key(svc, ctx, params["KeyId"], change)
+    return {}
+
+
+@operation("DisableKeyRotation")
+def disable_key_rotation(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    def change(key: KeyRecord) -> KeyRecord:
+        _require_automatic_rotation(key)
+        common.require_enabled(key)
+        return replace(key, rotation_enabled=False, rotation_period_days=None, next_rotation_date=None)
+
+    _change_key(svc, ctx, params["KeyId"], change)
+    return {}
+
+
+@operation("GetKeyRotationStatus")
+def get_key_rotation_status(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    """Works in every key state. A key that cannot rotate automatically answers false; so does a key pending
+    deletion, whose status returns if the deletion is cancelled (AWS)."""
+    with svc.storage.read() as tx:
+        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+    if key.origin in _CUSTOM_KEY_STORE_ORIGINS:
+        raise _origin_refused(key)
+    enabled = key.rotation_enabled and key.key_state != common.PENDING_DELETION and supports_automatic_rotation(key)
+    result: Result = {"KeyId": key.arn, "KeyRotationEnabled": enabled}
+    if enabled:
+        result["RotationPeriodInDays"] = key.rotation_period_days or DEFAULT_ROTATION_PERIOD_DAYS
+        if key.next_rotation_date is not None:
+            result["NextRotationDate"] = key.next_rotation_date
+    return result
+
+
+@operation("RotateKeyOnDemand")
+def rotate_key_on_demand(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    """Rotates at once, whether or not automatic rotation is on, and leaves its schedule alone (AWS)."""
+    limit = svc.settings.on_demand_rotation_limit
+    with svc.storage.transaction() as tx:
+        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        _require_symmetric(key)
+        if key.origin != "AWS_KMS":
+            # AWS rotates imported keys on demand into material imported beforehand (PENDING_ROTATION); that
+            # arrives with ImportKeyMaterial. Until then there is nothing to rotate to.
+            raise _origin_refused(key)
+        common.require_enabled(key)
+        if tx.count_versions(key.key_id, ON_DEMAND) >= limit:
+            raise LimitExceededException(f"You have reached the maximum of {limit} on-demand rotations for {key.arn}.")
+        add_version(svc, tx, key, ON_DEMAND, ctx.now)
+    return {"KeyId": key.key_id}
+
+
+@operation("ListKeyRotations")
+def list_key_rotations(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    """Oldest first. ``ROTATIONS_ONLY`` (the default) lists the versions rotations made; ``ALL_KEY_MATERIAL``
+    adds the first one, which has no RotationDate or RotationType (API reference, RotationsListEntry)."""
+    limit: int = params.get("Limit", 100)
+    after = common.decode_marker("rotations", params.get("Marker"))
+    everything = params.get("IncludeKeyMaterial", "ROTATIONS_ONLY") == "ALL_KEY_MATERIAL"
+    with svc.storage.read() as tx:
+        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        _require_symmetric(key)
+        versions = tx.list_versions(key.key_id)
+    listed = [v for v in versions if everything or v.rotation_type in (AUTOMATIC, ON_DEMAND)]
+    if after is not None:
+        position = next((i for i, v in enumerate(listed) if v.version_id == after), None)
+        if position is None:
+            raise InvalidMarkerException("Invalid marker")
+        listed = listed[position + 1 :]
+    page, paging = common.page_result(listed[: limit + 1], limit, "rotations", lambda v: v.version_id)
+    return {"Rotations": [_rotation_entry(key, v) for v in page], **paging}
+
+
+def _rotation_entry(key: KeyRecord, version: KeyVersionRecord) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "KeyId": key.key_id,
+        "KeyMaterialId": common.key_material_id(version.version_id),
+        "KeyMaterialState": "CURRENT" if version.version_id == key.current_version_id else "NON_CURRENT",
+    }
+    if version.rotation_type in (AUTOMATIC, ON_DEMAND):
+        entry["RotationDate"] = version.created_at
+        entry["RotationType"] = version.rotation_type
+    return entry
