@@ -57,6 +57,7 @@ def _load_all() -> None:
         grants,
         keypolicies,
         keys,
+        lastusage,
         macs,
         publickeys,
         signing,
