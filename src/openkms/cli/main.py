@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from openkms import __version__
-from openkms.cli import audit, iam, serve
+from openkms.cli import audit, iam, serve, usage
 from openkms.cli.common import CliError
 
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parsers(subparsers)
     iam.add_parser(subparsers)
     audit.add_parser(subparsers)
+    usage.add_parser(subparsers)
     return parser
 
 
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "unseal": serve.run_unseal,
         "iam": iam.run,
         "audit": audit.run,
+        "usage": usage.run,
     }
     try:
         return runners[args.command](args)
