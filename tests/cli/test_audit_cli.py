@@ -575,6 +575,16 @@ def test_export_jsonl_to_a_file_is_private_and_verifies(trail: Trail) -> None:
     refused(openkms("audit", "export", *trail.db(), "--output", "jsonl/trail.jsonl"), 2, "already exists")
 
 
+def test_an_interrupted_export_leaves_no_file(trail: Trail, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(row: object) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("openkms.cli.audit.exportfmt.record_line", interrupted)
+    run = openkms("audit", "export", *trail.db(), "--output", "interrupted.jsonl")
+    assert run.code == 130
+    assert not (trail.data_dir / "exports" / "interrupted.jsonl").exists()
+
+
 def test_export_cloudtrail_files_hold_every_record_once(trail: Trail) -> None:
     summary = openkms("audit", "export", *trail.db(), "--format", "cloudtrail", "--output", "ct", "--json").json()
     directory = Path(summary["Path"])

@@ -123,13 +123,17 @@ def _create(parent_fd: int, part: str, shown: Path) -> int:
 
 @contextmanager
 def new_file(data_dir: Path, name: str) -> Iterator[tuple[IO[bytes], Path]]:
-    """A new 0600 file ``exports/<name>`` open for writing, and its path."""
+    """A new 0600 file ``exports/<name>`` open for writing, and its path; removed again if writing fails."""
     parts = relative_name(data_dir, name)
     with _directory(data_dir, parts[:-1]) as (dir_fd, shown):
         path = shown / parts[-1]
-        fd = _create(dir_fd, parts[-1], path)
-    with os.fdopen(fd, "wb") as stream:
-        yield stream, path
+        stream = os.fdopen(_create(dir_fd, parts[-1], path), "wb")
+        try:
+            with stream:
+                yield stream, path
+        except BaseException:  # interrupted or failed: leave no half export that looks whole
+            os.unlink(parts[-1], dir_fd=dir_fd)
+            raise
 
 
 class NewFiles:
