@@ -47,10 +47,11 @@ DAYS_PER_MONTH = 30
 PENDING_DELETION = "PendingDeletion"
 
 # AWS KMS list prices, us-east-1, from https://aws.amazon.com/kms/pricing/ (read 2026-11-28; docs/audit.md):
-# $1/month per key, $1/month more for each of the first two rotations (rotations after the second are free
-# since AWS's change of April 2024); per 10,000 requests $0.03 symmetric, $0.03 involving RSA 2048 keys,
-# $0.15 other asymmetric, $0.10 ECC GenerateDataKeyPair ($12.00 for RSA pairs: the family does not tell the
-# two apart, so the default takes the ECC price); 20,000 free requests per month, symmetric only (requests on
+# $1/month per key, $1/month more for each newly generated backing key (rotation; AWS announced in April 2024
+# that rotations after the second are no longer charged, which billed_rotations = 2 encodes: the page read
+# did not restate that cap). Per 10,000 requests: $0.03 symmetric, $0.03 involving RSA 2048 keys, $0.15
+# other asymmetric, $0.10 ECC GenerateDataKeyPair ($12.00 for RSA pairs: the family does not tell the two
+# apart, so the default takes the ECC price). 20,000 free requests per month, symmetric only (requests on
 # asymmetric keys and GenerateDataKeyPair are outside the free tier).
 DEFAULT_PRICES: dict[str, Any] = {
     "source": "AWS KMS list prices, us-east-1, https://aws.amazon.com/kms/pricing/ (read 2026-11-28)",
