@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import difflib
-import gzip
 import io
 import ipaddress
 import json
@@ -24,12 +22,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from openkms import apimodel, ids
 from openkms.audit import digests as audit_digests
 from openkms.audit import exportfmt, verify
-from openkms.cli import exports
+from openkms.cli import cloudtrail, exports, signing_keys
 from openkms.cli.common import (
     CliError,
     CliValidationError,
@@ -43,9 +41,6 @@ from openkms.cli.common import (
     resolve_paths,
     root_key_for_admin,
 )
-from openkms.crypto import keypairs
-from openkms.crypto.errors import InvalidKeyError
-from openkms.crypto.rand import random_bytes
 from openkms.settings import DEFAULT_REGION
 from openkms.storage.audit import AuditFilter, AuditHead, AuditRow, DigestRow, SigningKeyRow
 from openkms.storage.ports import Storage
@@ -57,9 +52,6 @@ PAGE = 5_000
 QUERY_COLUMNS = ["Seq", "EventTime", "EventName", "Outcome", "Principal", "KeyId", "SourceIP", "RequestId"]
 REPORT_COLUMNS = ["Ok", "Records", "Digests", "FirstSeq", "LastSeq", "UnsignedTail"]
 _ERROR_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9.]{0,127}$")
-_PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", re.S)
-_KEY_ID_LINE = re.compile(r"^Key-Id:[ \t]*(\S+)[ \t]*$", re.M)
-_SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,54 +359,9 @@ def _write_jsonl(c: _Context, snapshot: _Snapshot, write: Callable[[str], object
     return count
 
 
-class _HourFiles:
-    """CloudTrail delivery files: one gzip ``{"Records": [...]}`` per account, region and UTC hour.
-
-    Records arrive in seq order, which is time order give or take the moments between a request and its
-    commit; a file is closed once the stream is two hours past it. A record that is later still starts a
-    second file for its hour, as CloudTrail itself delivers several files per hour.
-    """
-
-    def __init__(self, directory: exports.NewFiles) -> None:
-        self._directory = directory
-        self._open: dict[tuple[str, str, int], tuple[gzip.GzipFile, IO[bytes], int]] = {}
-        self.files: list[str] = []
-
-    @staticmethod
-    def name(account: str, region: str, hour: int) -> str:
-        stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime(hour * 3600))
-        suffix = "".join(_SUFFIX_ALPHABET[b % len(_SUFFIX_ALPHABET)] for b in random_bytes(16))
-        return f"{account}_CloudTrail_{region}_{stamp}_{suffix}.json.gz"
-
-    def add(self, account: str, region: str, hour: int, event_text: str) -> None:
-        slot = (account, region, hour)
-        entry = self._open.get(slot)
-        if entry is None:
-            self._close(lambda other: other[2] < hour - 1)
-            file_name = self.name(account, region, hour)
-            raw = self._directory.create(file_name)
-            gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=hour * 3600)
-            gz.write(b'{"Records":[')
-            entry = (gz, raw, 0)
-            self.files.append(file_name)
-        gz, raw, count = entry
-        gz.write((b"," if count else b"") + event_text.encode("utf-8"))
-        self._open[slot] = (gz, raw, count + 1)
-
-    def _close(self, which: Callable[[tuple[str, str, int]], bool]) -> None:
-        for slot in [s for s in self._open if which(s)]:
-            gz, raw, _ = self._open.pop(slot)
-            gz.write(b"]}")
-            gz.close()
-            raw.close()
-
-    def close(self) -> None:
-        self._close(lambda _slot: True)
-
-
 def _write_cloudtrail(c: _Context, snapshot: _Snapshot, directory: exports.NewFiles) -> tuple[int, list[str]]:
     progress = Progress("exporting records", snapshot.records)
-    files = _HourFiles(directory)
+    files = cloudtrail.HourFiles(directory)
     count = 0
     try:
         for row in _records(c.storage, snapshot.head.seq, progress):
@@ -465,49 +412,6 @@ def _export(c: _Context) -> int:
 # -- verify
 
 
-def load_public_keys(path: Path) -> list[tuple[str | None, bytes]]:
-    """(key id if the file names one, DER) for each key in a PEM or DER file."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CliValidationError(f"--public-key {path}: cannot read it ({exc.strerror or exc})") from None
-    found: list[tuple[str | None, bytes]] = []
-    if b"-----BEGIN" in data:
-        text = data.decode("ascii", errors="replace")
-        position = 0
-        for block in _PEM_BLOCK.finditer(text):
-            named = _KEY_ID_LINE.findall(text[position : block.start()])
-            try:
-                der = base64.b64decode("".join(block.group(1).split()), validate=True)
-            except binascii.Error:
-                raise CliValidationError(f"--public-key {path}: a PEM block is not valid base64") from None
-            found.append((named[-1] if named else None, der))
-            position = block.end()
-        if not found:
-            raise CliValidationError(f"--public-key {path}: no PUBLIC KEY block in it")
-    else:
-        found.append((None, data))
-    for _, der in found:
-        try:
-            keypairs.load_public_key(audit_digests.KEY_SPEC, der)
-        except InvalidKeyError:
-            raise CliValidationError(f"--public-key {path}: not an Ed25519 public key (SubjectPublicKeyInfo)") from None
-    return found
-
-
-def pinned_mapping(pinned: list[tuple[str | None, bytes]], known: list[tuple[str, bytes]]) -> dict[str, bytes]:
-    """Key id -> trusted DER: ids the files name, and ids the trail lists for exactly those keys.
-
-    The trail's own list only tells which id a trusted key goes by; a key that is not pinned never gets in.
-    """
-    mapping = {key_id: der for key_id, der in pinned if key_id}
-    trusted = {der for _, der in pinned}
-    for key_id, der in known:
-        if der in trusted:
-            mapping.setdefault(key_id, der)
-    return mapping
-
-
 class _CountingReader(io.RawIOBase):
     """Counts the bytes read through it, for progress."""
 
@@ -526,19 +430,6 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
-def _listed_keys(listed: Any) -> list[tuple[str, bytes]]:
-    """The (key id, DER) pairs an export's header lists; what does not decode is left out (it cannot match)."""
-    found: list[tuple[str, bytes]] = []
-    for item in listed if isinstance(listed, list) else []:
-        if not isinstance(item, dict):
-            continue
-        try:
-            found.append((str(item.get("keyId")), base64.b64decode(str(item.get("publicKey", "")), validate=True)))
-        except binascii.Error:
-            continue
-    return found
-
-
 def _verify_export(path: Path, pinned: list[tuple[str | None, bytes]]) -> verify.Report:
     try:
         raw = path.open("rb")
@@ -552,8 +443,8 @@ def _verify_export(path: Path, pinned: list[tuple[str | None, bytes]]) -> verify
         if not isinstance(header, dict) or header.get("type") != "header" or header.get("format") != exportfmt.FORMAT:
             raise CliError(f"{path} is not an openkms audit export (see `openkms audit export`)")
         raw.seek(0)
-        known = _listed_keys(header.get("signingKeys"))
-        keys = pinned_mapping(pinned, known) if pinned else None
+        known = signing_keys.listed_keys(header.get("signingKeys"))
+        keys = signing_keys.pinned_mapping(pinned, known) if pinned else None
         progress = Progress("verifying export (bytes)", path.stat().st_size)
         stream = io.TextIOWrapper(io.BufferedReader(_CountingReader(raw, progress)), encoding="utf-8")
         try:
@@ -566,7 +457,7 @@ def _verify_export(path: Path, pinned: list[tuple[str | None, bytes]]) -> verify
 
 def _verify(c: _Context) -> int:
     a = c.args
-    pinned = [key for path in a.public_key for key in load_public_keys(path)]
+    pinned = [key for path in a.public_key for key in signing_keys.load_public_keys(path)]
     if a.export is not None:
         if a.seal_now:
             raise CliValidationError("--seal-now signs the database trail; it does not apply to --export")
@@ -577,7 +468,7 @@ def _verify(c: _Context) -> int:
         keys = None
         if pinned:
             known = [(k.key_id, k.public_key) for k in audit_digests.public_keys(c.storage)]
-            keys = pinned_mapping(pinned, known)
+            keys = signing_keys.pinned_mapping(pinned, known)
         with c.storage.read() as tx:
             total = tx.audit_head().seq
         progress = Progress("verifying records", total)
@@ -612,12 +503,6 @@ def _verify(c: _Context) -> int:
 # -- public-key
 
 
-def pem(der: bytes) -> str:
-    body = base64.b64encode(der).decode("ascii")
-    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
-
-
 def _public_key(c: _Context) -> int:
     keys = audit_digests.public_keys(c.storage)
     if not keys:
@@ -631,15 +516,13 @@ def _public_key(c: _Context) -> int:
                 "Algorithm": k.algorithm,
                 "CreatedAt": iso(k.created_at),
                 "PublicKey": base64.b64encode(k.public_key).decode("ascii"),
-                "Pem": pem(k.public_key),
+                "Pem": signing_keys.pem(k.public_key),
             }
             for k in keys
         ]
         print(json.dumps(rows, indent=2))
         return 0
-    blocks = [
-        f"Key-Id: {k.key_id}\nAlgorithm: {k.algorithm}\nCreated: {iso(k.created_at)}\n{pem(k.public_key)}" for k in keys
-    ]
+    blocks = [signing_keys.labelled_pem(k) for k in keys]
     sys.stdout.write("\n".join(blocks))
     return 0
 
