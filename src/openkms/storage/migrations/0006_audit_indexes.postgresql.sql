@@ -1,4 +1,4 @@
--- openkms schema version 4 (PostgreSQL): the time index of the audit trail carries each record's seq.
+-- openkms schema version 6 (PostgreSQL): the time index of the audit trail carries each record's seq.
 --
 -- `openkms audit query` turns a time window into the lowest and highest seq of its records and then scans
 -- by seq (storage/audit_sql.py). Reading those bounds from an index on (event_time) alone means a heap

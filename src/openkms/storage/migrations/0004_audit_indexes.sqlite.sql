@@ -1,2 +1,0 @@
--- openkms schema version 4 (SQLite): nothing to do. The PostgreSQL file of this version makes the audit
--- trail's time index carry seq; in SQLite seq is the rowid, which every index entry already holds.
