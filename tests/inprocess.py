@@ -19,7 +19,9 @@ from openkms import identity, ids
 from openkms.clock import Clock, SystemClock
 from openkms.crypto.rand import random_bytes
 from openkms.operations.context import Principal, RequestContext
+from openkms.seal import keyfile
 from openkms.seal.keyring import Keyring
+from openkms.seal.service import initialize_with_keyfile
 from openkms.server.app import HttpRequest, KmsApplication
 from openkms.settings import Settings
 from openkms.storage.ports import Storage
@@ -47,15 +49,23 @@ class _SigV4At(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
 
 class InProcessKms:
     """``clock`` defaults to the system clock; a test may pass a FrozenClock and move it (requests are signed at
-    the clock's time). ``storage`` defaults to SQLite in ``data_dir``; it is migrated here and closed by close()."""
+    the clock's time). ``storage`` defaults to SQLite in ``data_dir``; it is migrated here and closed by close().
+    ``keyfile_seal``: initialise the data directory as ``serve --dev`` does (key file), so CLI commands that need
+    the root key (``--seal-now``, ``iam create-access-key``) can open it; otherwise the root key exists only in
+    this process."""
 
-    def __init__(self, data_dir: Path, clock: Clock | None = None, storage: Storage | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, clock: Clock | None = None, storage: Storage | None = None, *, keyfile_seal: bool = False
+    ) -> None:
         self.storage = storage if storage is not None else SQLiteStorage(data_dir / "openkms.db")
         self.storage.migrate()
         keyring = Keyring()
-        keyring.unseal(random_bytes(32))
         clock = clock or SystemClock()
         self.clock = clock
+        if keyfile_seal:
+            keyring.unseal(initialize_with_keyfile(self.storage, data_dir / keyfile.KEYFILE_NAME, clock))
+        else:
+            keyring.unseal(random_bytes(32))
         settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'openkms.db'}")
         identity.ensure_account(self.storage, ACCOUNT_ID, clock)
         identity.create_user(self.storage, ACCOUNT_ID, "admin", clock)
@@ -65,8 +75,15 @@ class InProcessKms:
         self.services = build_services(settings, self.storage, keyring, clock)
         self.app: KmsApplication = build_app(self.services)
 
-    def call(self, operation: str, params: dict[str, Any], region: str = REGION) -> tuple[int, dict[str, Any]]:
-        """Sign like boto3 and run the request path; returns (status, decoded JSON body)."""
+    def call(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        region: str = REGION,
+        credentials: Credentials | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Sign like boto3 (as the administrator unless ``credentials`` are given) and run the request path;
+        returns (status, decoded JSON body)."""
         body = json.dumps(params).encode()
         request = AWSRequest(
             method="POST",
@@ -77,7 +94,7 @@ class InProcessKms:
                 "X-Amz-Target": f"TrentService.{operation}",
             },
         )
-        _SigV4At(self.credentials, "kms", region, self.clock.now()).add_auth(request)
+        _SigV4At(credentials or self.credentials, "kms", region, self.clock.now()).add_auth(request)
         headers = [(k.lower(), v) for k, v in request.headers.items()]
         headers.append(("host", f"kms.{region}.amazonaws.com"))
         response = self.app.handle_kms(HttpRequest("POST", "/", "", headers, body, "127.0.0.1"))

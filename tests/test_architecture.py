@@ -44,7 +44,7 @@ ALLOWED = {
     "openkms.auth": {"openkms.errors", "openkms.ids", "openkms.identity", "openkms.crypto",
                      "openkms.operations.context", "openkms.seal", "openkms.storage"},
     "openkms.operations": {"openkms.errors", "openkms.ids", "openkms.crypto", "openkms.storage", "openkms.seal",
-                           "openkms.clock", "openkms.settings", "openkms.policy"},
+                           "openkms.clock", "openkms.settings", "openkms.policy", "openkms.apimodel"},
     "openkms.policy": {"openkms.errors", "openkms.ids"},
     "openkms.apimodel": set(),
     "openkms.audit": {"openkms.apimodel", "openkms.ids", "openkms.operations.context", "openkms.storage",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -211,8 +211,13 @@ def _check_coverage(report: Report, bodies: list[dict[str, Any]], last_seq_hint:
     report.unsigned_tail = last - max(signed_to, (report.first_seq or 1) - 1)
 
 
-def verify_storage(storage: Storage, pinned_keys: Mapping[str, bytes] | None = None) -> Report:
-    """Verify the trail in the database, page by page (each page its own read snapshot)."""
+def verify_storage(
+    storage: Storage,
+    pinned_keys: Mapping[str, bytes] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Verify the trail in the database, page by page (each page its own read snapshot); ``progress`` is told
+    how many records were read so far after each page."""
     with storage.read() as tx:
         digests = _all_digests(tx)
         keys = (
@@ -221,11 +226,14 @@ def verify_storage(storage: Storage, pinned_keys: Mapping[str, bytes] | None = N
         head = tx.audit_head()
 
     def rows() -> Iterable[AuditRow]:  # up to the head read above: later appends are not this check's
-        after = 0
+        after, read = 0, 0
         while True:
             with storage.read() as tx:
                 page = [r for r in tx.audit_range(after, PAGE) if r.seq <= head.seq]
             yield from page
+            read += len(page)
+            if progress is not None:
+                progress(read)
             if len(page) < PAGE:
                 return
             after = page[-1].seq

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import getpass
 import json
 import os
+import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,24 @@ PASSPHRASE_ENV = "OPENKMS_UNSEAL_PASSPHRASE"  # noqa: S105 (a variable name, not
 class CliError(Exception):
     """A user-facing failure: printed without a traceback, exit code 1 (2 for usage errors)."""
 
+    exit_code = 1
+
+    def render(self) -> str:
+        return f"openkms: {self}"
+
+
+class CliValidationError(CliError):
+    """A refused argument value (a path outside the exports directory, an unknown operation name...).
+
+    Printed as AWS names the error (``ValidationException: ...``) and, like argparse's usage errors, exit 2:
+    nothing was done.
+    """
+
+    exit_code = 2
+
+    def render(self) -> str:
+        return f"ValidationException: {self}"
+
 
 def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None, help="data directory (default ./openkms-data)")
@@ -38,6 +59,17 @@ def resolve_paths(args: argparse.Namespace) -> tuple[Path, str]:
     data_dir: Path = (args.data_dir or default_data_dir()).resolve()
     url: str = args.database_url or default_database_url(data_dir)
     return data_dir, url
+
+
+def only_account(storage: Storage, given: str | None) -> str:
+    """``given`` (``--account-id``), or the only account there is."""
+    if given:
+        return given
+    with storage.read() as tx:
+        accounts = tx.list_accounts()
+    if len(accounts) != 1:
+        raise CliError("several accounts exist: give --account-id" if accounts else "no account exists yet")
+    return accounts[0]
 
 
 def open_migrated(url: str, data_dir: Path) -> Storage:
@@ -85,3 +117,61 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, 
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in rows:
         print("  ".join(str(row.get(c, "")).ljust(w) for c, w in zip(columns, widths, strict=True)))
+
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_time(text: str, now: float) -> float:
+    """Epoch seconds from ISO-8601 (``2026-11-28``, ``2026-11-28T10:00:00Z``, with or without an offset; UTC
+    when none is given) or from a relative age (``90s``, ``30m``, ``24h``, ``7d``, ``2w``: that long before
+    ``now``). Raises :class:`CliValidationError` with an example of both forms."""
+    value = text.strip()
+    relative = _RELATIVE.match(value)
+    if relative:
+        return now - float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise CliValidationError(
+            f"{text!r} is not a time: give ISO-8601 (2026-11-28 or 2026-11-28T10:00:00Z) or an age (24h, 7d)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp()
+
+
+def iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+PROGRESS_INTERVAL = 0.2  # seconds between redraws
+
+
+class Progress:
+    """One self-overwriting line on stderr, only when stderr is a terminal (pipes and logs stay clean)."""
+
+    def __init__(self, what: str, total: int | None = None) -> None:
+        self._what = what
+        self._total = total
+        self._interval = PROGRESS_INTERVAL
+        self._shown = 0.0
+        self._active = sys.stderr.isatty()
+
+    def update(self, done: int) -> None:
+        if not self._active:
+            return
+        now = time.monotonic()
+        if now - self._shown < self._interval:
+            return
+        self._shown = now
+        of = f" of {self._total:,}" if self._total else ""
+        share = f" ({100 * done / self._total:.0f}%)" if self._total else ""
+        sys.stderr.write(f"\r{self._what}: {done:,}{of}{share}\x1b[K")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self._active and self._shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()

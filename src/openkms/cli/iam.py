@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from openkms import identity
-from openkms.cli.common import CliError, add_storage_arguments, emit, open_migrated, resolve_paths, root_key_for_admin
+from openkms.cli.common import (
+    CliError,
+    add_storage_arguments,
+    emit,
+    only_account,
+    open_migrated,
+    resolve_paths,
+    root_key_for_admin,
+)
 from openkms.clock import SystemClock
 from openkms.storage.ports import Storage
 
@@ -36,13 +44,7 @@ class _Context:
 
     def account(self) -> str:
         """``--account-id``, or the only account there is."""
-        if self.args.account_id:
-            return str(self.args.account_id)
-        with self.storage.read() as tx:
-            accounts = tx.list_accounts()
-        if len(accounts) != 1:
-            raise CliError("several accounts exist: give --account-id" if accounts else "no account exists yet")
-        return accounts[0]
+        return only_account(self.storage, self.args.account_id)
 
 
 # ---- argument types ------------------------------------------------------------------------------------------

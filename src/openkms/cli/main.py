@@ -1,13 +1,19 @@
-"""The ``openkms`` command."""
+"""The ``openkms`` command.
+
+Exit codes scripts can rely on: 0 done, 1 refused or failed (a message on stderr), 2 a usage error (argparse,
+or a refused value printed as ``ValidationException: ...``), 3 ``openkms audit verify`` found the trail
+altered, 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from openkms import __version__
-from openkms.cli import iam, serve
+from openkms.cli import audit, iam, serve, usage
 from openkms.cli.common import CliError
 
 
@@ -20,16 +26,28 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     serve.add_parsers(subparsers)
     iam.add_parser(subparsers)
+    audit.add_parser(subparsers)
+    usage.add_parser(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    runners = {"serve": serve.run_serve, "init": serve.run_init, "unseal": serve.run_unseal, "iam": iam.run}
+    runners = {
+        "serve": serve.run_serve,
+        "init": serve.run_init,
+        "unseal": serve.run_unseal,
+        "iam": iam.run,
+        "audit": audit.run,
+        "usage": usage.run,
+    }
     try:
         return runners[args.command](args)
     except CliError as exc:
-        print(f"openkms: {exc}", file=sys.stderr)
-        return 1
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `openkms audit query ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -58,6 +58,7 @@ def _load_all() -> None:
         key_import,
         keypolicies,
         keys,
+        lastusage,
         macs,
         publickeys,
         rotation,

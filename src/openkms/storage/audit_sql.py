@@ -23,6 +23,8 @@ _ROW_COLS = tuple(f.name for f in fields(AuditRow))
 _DIGEST_COLS = tuple(f.name for f in fields(DigestRow))
 _SIGNING_COLS = tuple(f.name for f in fields(SigningKeyRow))
 _ROWS_PER_INSERT = 64
+# A time window with fewer records than this is found whole by one short read of the time index.
+_WINDOW_PROBE = 2048
 _SELECT_ROWS = "SELECT " + ", ".join(_ROW_COLS) + " FROM audit_events"
 _SELECT_DIGESTS = "SELECT " + ", ".join(_DIGEST_COLS) + " FROM audit_digests"
 _SELECT_SIGNING = "SELECT " + ", ".join(_SIGNING_COLS) + " FROM audit_signing_keys"
@@ -49,6 +51,15 @@ def _outcome_condition(outcome: str) -> tuple[str, tuple[Any, ...]]:
     if outcome == "failure":
         return "error_code IS NOT NULL", ()
     return "error_code = ?", (outcome,)
+
+
+def _low(since: float | None) -> float:
+    # Both ends are always given: with one open end SQLite would answer MIN/MAX(seq) by walking the table.
+    return float("-inf") if since is None else since
+
+
+def _high(until: float | None) -> float:
+    return float("inf") if until is None else until
 
 
 class AuditQueriesMixin:
@@ -135,21 +146,83 @@ class AuditQueriesMixin:
             condition, values = _outcome_condition(where.outcome)
             conditions.append(condition)
             params.extend(values)
-        if where.since is not None:
-            conditions.append("event_time >= ?")
-            params.append(where.since)
-        if where.until is not None:
-            conditions.append("event_time < ?")
-            params.append(where.until)
         if where.before_seq is not None:
             conditions.append("seq < ?")
             params.append(where.before_seq)
-        if where.key_id is None:
+        if where.since is None and where.until is None:
+            return self._newest(where.key_id, conditions, params, limit)
+        return self._newest_in_window(where, conditions, params, limit)
+
+    # A time window is found through the time index, and then every scan goes by seq (the table is ordered by
+    # it, and the key, principal and name indexes end in it) between the window's lowest and highest seq. Seq
+    # and time nearly agree (records are appended in seq order with the time their request began) but not
+    # exactly: a slow request commits after quicker later ones, and several nodes' clocks differ. So the
+    # bounds are read from the index, never guessed from the times, and each costs the least of:
+    #
+    # - a window of fewer than _WINDOW_PROBE records: one short read of the time index gives both bounds;
+    # - the top bound of a window that reaches the newest records: among the _WINDOW_PROBE newest records;
+    # - the bottom bound: a guess from the window's earliest records, good whenever the page fills above it
+    #   (every record below the guess has a lower seq than those found); otherwise the exact bound;
+    # - otherwise one pass over the window's entries in the time index (not over its records).
+    #
+    # The time condition is written ``event_time + 0`` in the scans: an index on the time would only lead the
+    # planner to sort the whole window by seq.
+
+    def _newest_in_window(
+        self, where: AuditFilter, conditions: list[str], params: list[Any], limit: int
+    ) -> list[AuditRow]:
+        low, high = _low(where.since), _high(where.until)
+        conditions = [*conditions, "event_time + 0 >= ?", "event_time + 0 < ?"]
+        params = [*params, low, high]
+        earliest = self._all(
+            self._sql(
+                "SELECT seq FROM audit_events WHERE event_time >= ? AND event_time < ? ORDER BY event_time LIMIT ?"
+            ),
+            (low, high, _WINDOW_PROBE),
+        )
+        seqs = [int(row[0]) for row in earliest]
+        if not seqs:
+            return []
+        if len(seqs) < _WINDOW_PROBE:  # the whole window
+            return self._newest(
+                where.key_id, [*conditions, "seq >= ?", "seq <= ?"], [*params, min(seqs), max(seqs)], limit
+            )
+        if where.key_id is not None or where.principal_arn is not None:
+            return self._newest(where.key_id, conditions, params, limit)  # their indexes narrow the scan enough
+        top = self._window_top(low, high)
+        guess = min(seqs)
+        above = self._newest(where.key_id, [*conditions, "seq >= ?", "seq <= ?"], [*params, guess, top], limit)
+        if len(above) >= limit:
+            return above
+        bottom = self._window_edge("MIN", low, high)
+        below = self._newest(
+            where.key_id, [*conditions, "seq >= ?", "seq < ?"], [*params, bottom, guess], limit - len(above)
+        )
+        return above + below
+
+    def _window_top(self, low: float, high: float) -> int:
+        newest = self._all(
+            self._sql("SELECT seq, event_time FROM audit_events ORDER BY seq DESC LIMIT ?"), (_WINDOW_PROBE,)
+        )
+        inside = [int(seq) for seq, at in newest if low <= at < high]
+        # Every record above the highest one found here was looked at and lies outside the window.
+        return max(inside) if inside else self._window_edge("MAX", low, high)
+
+    def _window_edge(self, aggregate: str, low: float, high: float) -> int:
+        # ``seq + 0``: PostgreSQL would otherwise walk the primary key from one end looking for the window.
+        row = self._one(
+            self._sql(f"SELECT {aggregate}(seq + 0) FROM audit_events WHERE event_time >= ? AND event_time < ?"),
+            (low, high),
+        )
+        return int(row[0])
+
+    def _newest(self, key_id: str | None, conditions: list[str], params: list[Any], limit: int) -> list[AuditRow]:
+        if key_id is None:
             return self._select_newest(conditions, params, limit)
         # Two index range scans merged here: an OR across two columns would defeat both indexes.
         found: dict[int, AuditRow] = {}
         for column in ("key_id", "other_key_id"):
-            for row in self._select_newest([f"{column} = ?", *conditions], [where.key_id, *params], limit):
+            for row in self._select_newest([f"{column} = ?", *conditions], [key_id, *params], limit):
                 found[row.seq] = row
         return sorted(found.values(), key=lambda r: -r.seq)[:limit]
 

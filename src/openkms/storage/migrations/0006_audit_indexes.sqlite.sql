@@ -1,0 +1,2 @@
+-- openkms schema version 6 (SQLite): nothing to do. The PostgreSQL file of this version makes the audit
+-- trail's time index carry seq; in SQLite seq is the rowid, which every index entry already holds.
