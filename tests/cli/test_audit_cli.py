@@ -46,6 +46,7 @@ from openkms.crypto import keypairs
 from openkms.operations.registry import implemented_operations
 from openkms.storage.audit import AuditFilter
 from tests import byok
+from tests.cli.running import Run, openkms
 from tests.inprocess import ACCOUNT_ID, REGION, InProcessKms
 
 ADMIN_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/admin"
@@ -54,27 +55,6 @@ CLOUDTRAIL_FILE = re.compile(r"^(\d{12}|unknown)_CloudTrail_([a-z0-9-]+)_(\d{8}T
 
 
 # ---- running the command -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def openkms(*args: str) -> Run:
-    """``openkms ARGS`` in this process; argparse's usage errors (SystemExit) become their exit code."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return Run(code, out.getvalue(), err.getvalue())
 
 
 def ok(run: Run) -> str:

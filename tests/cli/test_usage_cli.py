@@ -8,8 +8,6 @@ CreateKey included). The estimate's arithmetic is checked on its own against AWS
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,31 +16,11 @@ from typing import Any
 
 import pytest
 
-from openkms.cli.main import main
 from openkms.cli.usage import DEFAULT_PRICES, FAMILIES, _Account, estimate, price_list
+from tests.cli.running import Run, openkms
 from tests.inprocess import ACCOUNT_ID, InProcessKms
 
 FAMILY_COLUMNS = ["Symmetric", "RSA2048", "Asymmetric", "DataKeyPair"]
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def openkms(*args: str) -> Run:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return Run(code, out.getvalue(), err.getvalue())
 
 
 @dataclass
