@@ -125,6 +125,64 @@ def _iso(epoch: float) -> str:
 _KEY_NAME_RE = re.compile(r"(?:aws|kms):[a-z0-9_:/.+=@-]+")
 
 
+class _Same:
+    """A document as a dictionary key by identity: hashing a parsed policy deeply would cost more than the
+    evaluation it saves. The memo below holds the document, so its id cannot be reused while it is a key."""
+
+    __slots__ = ("document",)
+
+    def __init__(self, document: PolicyDocument) -> None:
+        self.document = document
+
+    def __hash__(self) -> int:
+        return id(self.document)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.document is self.document
+
+
+_DECISIONS: OrderedDict[tuple[Any, ...], policy_evaluate.AuthorizationResult] = OrderedDict()
+_DECISIONS_LOCK = threading.Lock()
+_MAX_DECISIONS = 4096
+
+
+def _evaluate(
+    key_policy: PolicyDocument, identity: list[PolicyDocument], request: AuthorizationRequest
+) -> policy_evaluate.AuthorizationResult:
+    """:func:`policy_evaluate.evaluate`, memoised on everything it reads: the documents just read from storage
+    (so a changed policy is a different key, and no decision outlives a revocation), the request and its whole
+    condition context. Callers that repeat a request (same caller, key, context, within the same second for
+    time conditions) skip the evaluation."""
+    context = tuple(  # the type too: True == 1 in Python, not in a condition
+        sorted(
+            (name, type(value).__name__, tuple(value) if isinstance(value, list) else value)
+            for name, value in request.context.items()
+        )
+    )
+    memo_key = (
+        _Same(key_policy),
+        tuple(_Same(document) for document in identity),
+        request.principal_arn,
+        request.principal_account,
+        request.principal_type,
+        request.action,
+        request.resource_arn,
+        request.resource_account,
+        context,
+    )
+    with _DECISIONS_LOCK:
+        found = _DECISIONS.get(memo_key)
+        if found is not None:
+            _DECISIONS.move_to_end(memo_key)
+            return found
+    result = policy_evaluate.evaluate(key_policy, identity, request)
+    with _DECISIONS_LOCK:
+        _DECISIONS[memo_key] = result
+        if len(_DECISIONS) > _MAX_DECISIONS:
+            _DECISIONS.popitem(last=False)
+    return result
+
+
 # Bounded small: keys hold policy texts (up to 32 KB each).
 @lru_cache(maxsize=1024)
 def _about(text: str, kind: PolicyKind, action: str) -> PolicyDocument:
@@ -341,7 +399,7 @@ def _decide(
     )
     key_policy = _about(key_policy_text, "key", action)
     identity = [_about(text, "identity", action) for text in caller.policies]
-    result = policy_evaluate.evaluate(key_policy, identity, request)
+    result = _evaluate(key_policy, identity, request)
     if result.decision is policy_evaluate.Decision.IMPLICIT_DENY and key is not None:
         if _grant_allows(tx, ctx, key, action, request):
             result = policy_evaluate.evaluate(key_policy, identity, request, grant_allows=True)
