@@ -42,6 +42,7 @@ def _target(tx: Transaction, ctx: RequestContext, key_ref: str) -> KeyRecord:
     key = common.resolve_key(tx, ctx, key_ref, allow_alias=False)
     if key.account_id != ctx.principal.account_id:  # an alias and its key live in one account
         raise NotFoundException(f"Key '{key.arn}' does not exist")
+    common.require_customer_managed(key, ctx)
     common.require_not_pending_deletion(key)
     return key
 
@@ -85,6 +86,7 @@ def update_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
         old_key = tx.get_key(alias.target_key_id)
         if old_key is not None:
             authorization.authorize_key(tx, ctx, old_key)
+            common.require_customer_managed(old_key, ctx)
         if old_key is not None and (old_key.key_spec, old_key.key_usage) != (new_key.key_spec, new_key.key_usage):
             raise ValidationException(
                 "The new target key must have the same key spec and key usage as the current target key."
@@ -104,6 +106,7 @@ def delete_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
         key = tx.get_key(alias.target_key_id)
         if key is not None:
             authorization.authorize_key(tx, ctx, key)
+            common.require_customer_managed(key, ctx)
         tx.delete_alias(ctx.principal.account_id, ctx.region, name)
     return {}
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from openkms import ids
 from openkms.errors import (
+    AccessDeniedException,
     DisabledException,
     DryRunOperationException,
     InvalidKeyUsageException,
@@ -37,6 +38,17 @@ ENCRYPT_DECRYPT = keyspecs.ENCRYPT_DECRYPT
 EXTERNAL = "EXTERNAL"
 KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
 KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+
+
+class ManagedKeyMissing(Exception):
+    """An operation that creates AWS managed keys on first use named ``alias/aws/<service>`` before it existed
+    (operations/managed_keys.py); the operation registry creates the key and runs the operation again."""
+
+    def __init__(self, account_id: str, region: str, alias_name: str) -> None:
+        super().__init__(alias_name)
+        self.account_id = account_id
+        self.region = region
+        self.alias_name = alias_name
 
 
 def resolve_key(
@@ -67,6 +79,7 @@ def resolve_key(
         request_alias = ref.alias_name
         alias = tx.get_alias(account, ctx.region, ref.alias_name)
         if alias is None:
+            _raise_if_managed_key_missing(ctx, account, ref.alias_name)
             raise NotFoundException(f"Alias {ids.alias_arn(ctx.region, account, ref.alias_name)} is not found.")
         key_id = alias.target_key_id
     else:
@@ -80,6 +93,27 @@ def resolve_key(
     if authorize:
         authorization.authorize_key(tx, ctx, key, action, request_alias=request_alias)
     return key
+
+
+def _raise_if_managed_key_missing(ctx: RequestContext, account: str, alias_name: str) -> None:
+    from openkms.operations import managed_keys  # it builds on this module
+
+    if (
+        account == ctx.principal.account_id
+        and ctx.operation in managed_keys.CREATING_OPERATIONS
+        and managed_keys.service_of(alias_name) is not None
+    ):
+        raise ManagedKeyMissing(account, ctx.region, alias_name)
+
+
+def require_customer_managed(key: KeyRecord, ctx: RequestContext) -> None:
+    """Refuse to change an AWS managed key. Its key policy already denies every such action to everyone (so
+    authorisation refuses first, with AWS's AccessDeniedException); this is the backstop, in AWS's words."""
+    if key.key_manager != "CUSTOMER":
+        raise AccessDeniedException(
+            f"User: {ctx.principal.arn} is not authorized to perform: kms:{ctx.operation} on resource: {key.arn} "
+            f"because no resource-based policy allows the kms:{ctx.operation} action"
+        )
 
 
 def material_expired(record: ImportedMaterialRecord, now: float) -> bool:

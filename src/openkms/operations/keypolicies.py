@@ -46,6 +46,7 @@ def put_key_policy(svc: Services, ctx: RequestContext, params: Params) -> Result
     _checked_name(params)
     with svc.storage.transaction() as tx:
         key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        common.require_customer_managed(key, ctx)
         common.require_not_pending_deletion(key)
         policy = checked_key_policy(ctx, params["Policy"], key.arn, bool(params.get("BypassPolicyLockoutSafetyCheck")))
         if policy != key.policy:

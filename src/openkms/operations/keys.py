@@ -164,6 +164,7 @@ def _change_key(svc: Services, ctx: RequestContext, key_ref: str, change: Any) -
     """Read-modify-write one key in a single transaction; ``change`` returns the new record or None."""
     with svc.storage.transaction() as tx:
         key = common.resolve_key(tx, ctx, key_ref, allow_alias=False)
+        common.require_customer_managed(key, ctx)
         updated: KeyRecord | None = change(key)
         if updated is not None and updated != key:
             tx.update_key(updated)

@@ -22,12 +22,31 @@ def operation(name: str, *, slow: bool = False) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         if name in _HANDLERS:
             raise RuntimeError(f"operation {name} registered twice")
-        _HANDLERS[name] = handler
+        _HANDLERS[name] = _creating_managed_keys(handler)
         if slow:
             _SLOW.add(name)
         return handler
 
     return register
+
+
+def _creating_managed_keys(handler: Handler) -> Handler:
+    """``handler``, run once more after creating the AWS managed key it named before it existed
+    (operations/managed_keys.py). The first run failed at resolving the key, before any change."""
+
+    def run(svc: Services, ctx: RequestContext, params: Params) -> Result:
+        from openkms.operations import common, managed_keys
+
+        for _ in range(2):  # ReEncrypt may name two such keys
+            try:
+                return handler(svc, ctx, params)
+            except common.ManagedKeyMissing as missing:
+                managed_keys.create_on_first_use(svc, missing, ctx.now)
+        return handler(svc, ctx, params)
+
+    run.__name__ = getattr(handler, "__name__", "handler")
+    run.__doc__ = handler.__doc__
+    return run
 
 
 def is_slow(name: str) -> bool:

@@ -126,6 +126,7 @@ def _change_key(svc: Services, ctx: RequestContext, key_ref: str, change: Callab
     """Resolve, authorise, check and write the key in one write transaction."""
     with svc.storage.transaction() as tx:
         key = common.resolve_key(tx, ctx, key_ref, allow_alias=False)
+        common.require_customer_managed(key, ctx)
         updated = change(key)
         if updated != key:
             tx.update_key(updated)
@@ -185,6 +186,7 @@ def rotate_key_on_demand(svc: Services, ctx: RequestContext, params: Params) -> 
     limit = svc.settings.on_demand_rotation_limit
     with svc.storage.transaction() as tx:
         key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        common.require_customer_managed(key, ctx)
         _require_symmetric(key)
         if key.origin != "AWS_KMS":
             # AWS rotates imported keys on demand into material imported beforehand (PENDING_ROTATION); that

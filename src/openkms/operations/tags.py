@@ -35,6 +35,7 @@ def tag_resource(svc: Services, ctx: RequestContext, params: Params) -> Result:
     new_tags = validate_new_tags(params["Tags"])
     with svc.storage.transaction() as tx:
         key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        common.require_customer_managed(key, ctx)
         common.require_not_pending_deletion(key)
         existing = {t.tag_key for t in tx.list_tags(key.key_id, None, MAX_TAGS_PER_KEY + 1)}
         if len(existing | set(new_tags)) > MAX_TAGS_PER_KEY:
@@ -50,6 +51,7 @@ def untag_resource(svc: Services, ctx: RequestContext, params: Params) -> Result
         raise TagException("Tags beginning with aws: are reserved.")
     with svc.storage.transaction() as tx:
         key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        common.require_customer_managed(key, ctx)
         common.require_not_pending_deletion(key)
         tx.delete_tags(key.key_id, tag_keys)
     return {}

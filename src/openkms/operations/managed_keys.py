@@ -1,0 +1,179 @@
+"""AWS-managed keys: the keys behind ``alias/aws/<service>``, created on first use, as AWS does.
+
+AWS (developer guide, "AWS managed keys"): a service creates its AWS managed key the first time it needs one
+in an account and Region; the key has KeyManager ``AWS``, a policy the customer cannot change (its principals
+are everyone in the account, through the service only), rotates every year, and cannot be disabled, rotated
+on demand, scheduled for deletion, tagged or redescribed. Customers see it in ListKeys and ListAliases.
+
+Here, a request that names ``alias/aws/<service>`` (a name from :data:`SERVICES`) in DescribeKey or a
+cryptographic operation that produces a ciphertext creates the key and its alias if the alias does not exist
+yet (:func:`common.resolve_key` raises :class:`common.ManagedKeyMissing`; the operation registry catches it in
+one place, runs :func:`create_on_first_use`, and runs the operation again).
+
+The creation is not the caller's change: it is recorded as a service event (CloudTrail ``AwsServiceEvent``
+``CreateKey``) in its own write transaction, outside the call's audit scope, so the call keeps its single
+record (success or failure as the call ends) and its own at-most-one write transaction.
+
+Difference from AWS, on purpose: openkms has no integrated services, so the policy's ``kms:ViaService``
+condition is left out (it would make the key unusable); any principal of the account may use the key directly.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+
+from openkms import ids
+from openkms.crypto.rand import random_bytes
+from openkms.operations import common
+from openkms.operations.context import ServiceAction, note_service_action, service_actions
+from openkms.operations.keys import SECONDS_PER_DAY, new_key_material
+from openkms.operations.services import Services
+from openkms.storage.ports import DuplicateError, Transaction
+from openkms.storage.records import AliasRecord, KeyRecord, KeyVersionRecord
+
+AWS = "AWS"
+PREFIX = "alias/aws/"
+ROTATION_PERIOD_DAYS = 365  # AWS managed keys rotate every year (since May 2022); not configurable
+
+# The alias suffixes AWS services use for their AWS managed keys, plus ours.
+SERVICES: dict[str, str] = {
+    "acm": "ACM",
+    "backup": "Backup",
+    "cloudtrail": "CloudTrail",
+    "codecommit": "CodeCommit",
+    "dynamodb": "DynamoDB",
+    "ebs": "EBS",
+    "ecr": "ECR",
+    "efs": "EFS",
+    "elasticfilesystem": "EFS",
+    "es": "Elasticsearch",
+    "fsx": "FSx",
+    "glue": "Glue",
+    "kinesis": "Kinesis",
+    "kinesisvideo": "Kinesis Video",
+    "lambda": "Lambda",
+    "logs": "CloudWatch Logs",
+    "rds": "RDS",
+    "redshift": "Redshift",
+    "s3": "S3",
+    "secretsmanager": "Secrets Manager",
+    "sns": "SNS",
+    "sqs": "SQS",
+    "ssm": "SSM",
+    "xray": "X-Ray",
+    "openkms": "openkms",
+}
+
+# Operations whose first use of an unknown ``alias/aws/<service>`` creates the key (a service's first use of
+# its key is to describe it or to protect something with it).
+CREATING_OPERATIONS = frozenset(
+    {"DescribeKey", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncrypt"}
+)
+
+
+def service_of(alias_name: str) -> str | None:
+    """The service an ``alias/aws/<service>`` name belongs to, or None if it is not one we manage."""
+    if not alias_name.startswith(PREFIX):
+        return None
+    service = alias_name[len(PREFIX) :]
+    return service if service in SERVICES else None
+
+
+def description(service: str) -> str:
+    """AWS's wording for an AWS managed key's description."""
+    return f"Default key that protects my {SERVICES[service]} resources when no other key is defined"
+
+
+def managed_key_policy(account_id: str, region: str, service: str) -> str:
+    """AWS's managed-key policy shape, without ``kms:ViaService`` (openkms has no integrated services)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Id": f"auto-{service}-1",
+            "Statement": [
+                {
+                    "Sid": f"Allow access through {SERVICES[service]} for all principals in the account that are "
+                    f"authorized to use {SERVICES[service]}",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": [
+                        "kms:Encrypt",
+                        "kms:Decrypt",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:DescribeKey",
+                    ],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"kms:CallerAccount": account_id}},
+                },
+                {
+                    "Sid": "Allow direct access to key metadata to the account",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ids.root_arn(account_id)},
+                    "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
+                    "Resource": "*",
+                },
+            ],
+        },
+        indent=2,
+    )
+
+
+def ensure_aws_managed_key(
+    svc: Services, tx: Transaction, account_id: str, region: str, alias_name: str, now: float
+) -> KeyRecord:
+    """The key ``alias_name`` (``alias/aws/<service>``) names, created with its alias inside the write
+    transaction ``tx`` if the alias does not exist yet. A concurrent creator's insert makes ``insert_alias``
+    raise DuplicateError; the caller then re-reads (:func:`create_on_first_use`)."""
+    service = service_of(alias_name)
+    if service is None:
+        raise ValueError(f"{alias_name} is not an AWS managed key alias")
+    alias = tx.get_alias(account_id, region, alias_name)
+    if alias is not None:
+        existing = tx.get_key(alias.target_key_id)
+        if existing is not None:
+            return existing
+    key_id = ids.new_key_id()
+    version_id = random_bytes(16).hex()
+    key = KeyRecord(
+        key_id=key_id,
+        account_id=account_id,
+        region=region,
+        arn=ids.key_arn(region, account_id, key_id),
+        description=description(service),
+        key_usage=common.ENCRYPT_DECRYPT,
+        key_spec=common.SYMMETRIC_DEFAULT,
+        origin="AWS_KMS",
+        key_manager=AWS,
+        key_state=common.ENABLED,
+        creation_date=now,
+        multi_region=False,
+        policy=managed_key_policy(account_id, region, service),
+        current_version_id=version_id,
+        rotation_enabled=True,
+        rotation_period_days=ROTATION_PERIOD_DAYS,
+        next_rotation_date=now + ROTATION_PERIOD_DAYS * SECONDS_PER_DAY,
+    )
+    wrapped = svc.materials.wrap_new(key, version_id, new_key_material(key.key_spec))
+    tx.insert_key(key)
+    tx.insert_version(KeyVersionRecord(key_id, version_id, now, wrapped))
+    tx.insert_alias(AliasRecord(account_id, region, alias_name, key_id, now, now))
+    note_service_action(
+        ServiceAction("CreateKey", key.arn, key.key_spec, now, {"aliasName": alias_name, "keyManager": AWS})
+    )
+    return key
+
+
+def _create(svc: Services, account_id: str, region: str, alias_name: str, now: float) -> None:
+    try:
+        with service_actions(), svc.storage.transaction() as tx:
+            ensure_aws_managed_key(svc, tx, account_id, region, alias_name, now)
+    except DuplicateError:
+        pass  # another request created it first; the operation's retry reads that one
+
+
+def create_on_first_use(svc: Services, missing: common.ManagedKeyMissing, now: float) -> None:
+    """Create the key ``missing`` names, as the service (not as the caller): in a fresh context, so the write
+    transaction carries a service event instead of the call's audit record (audit/scope.py)."""
+    contextvars.Context().run(_create, svc, missing.account_id, missing.region, missing.alias_name, now)
