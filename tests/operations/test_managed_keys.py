@@ -126,3 +126,15 @@ def test_the_rotation_job_rotates_it_every_year(kms: Kms) -> None:
     assert rotation["RotationType"] == "AUTOMATIC"
     assert kms.ok("GetKeyRotationStatus", KeyId=key_id)["NextRotationDate"] == T0 + 730 * DAY
     assert kms.decrypt(blob) == b"year one"
+
+
+def test_the_creation_is_recorded_as_the_service_s_own_event(kms: Kms) -> None:
+    meta = kms.describe("alias/aws/sqs")
+    with kms.storage.read() as tx:
+        events = [json.loads(row.event) for row in tx.audit_range(0, 1_000)]
+    created = [e for e in events if e["eventName"] == "CreateKey" and e["eventType"] == "AwsServiceEvent"]
+    assert len(created) == 1
+    assert created[0]["resources"][0]["ARN"] == meta["Arn"]
+    assert created[0]["userIdentity"] == {"accountId": meta["AWSAccountId"], "invokedBy": "kms.amazonaws.com"}
+    described = [e for e in events if e["eventName"] == "DescribeKey"]
+    assert described and described[-1]["eventType"] == "AwsApiCall" and "errorCode" not in described[-1]
