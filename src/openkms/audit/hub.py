@@ -98,7 +98,14 @@ class NodeWriter:
         while not self._stopping:
             now = time.monotonic()
             timeout = 1.0 if not batch else max(0.0, min(due, max(not_before, now)) - now)
-            for key, _ in self._selector.select(timeout=timeout):
+            if batch and now < not_before:
+                # Lingering under load: sleep rather than wake for every record that arrives, then take
+                # everything that came meanwhile in one sweep (one wake-up per commit, not per record).
+                time.sleep(min(not_before, due) - now)
+                ready = [(key, 0) for key in self._selector.get_map().values()]
+            else:
+                ready = self._selector.select(timeout=timeout)
+            for key, _ in ready:
                 if key.data is None:
                     self._drain_wakeups()
                 else:
