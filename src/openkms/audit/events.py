@@ -191,7 +191,7 @@ def _iso_second(second: int) -> str:  # many records share a second
 
 
 def usage_family(operation: str, key_spec: str) -> str:
-    """The request class AWS prices separately (docs/usage.md)."""
+    """The request class AWS prices separately (docs/audit.md, "Usage counts")."""
     if operation in ("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"):
         return "generate_data_key_pair"
     if key_spec == "SYMMETRIC_DEFAULT" or key_spec.startswith("HMAC_"):

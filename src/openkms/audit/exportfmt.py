@@ -86,16 +86,19 @@ def read(stream: IO[str]) -> tuple[dict[str, Any], list[DigestRow], Iterator[Aud
         if item.get("type") != "digest":
             pending = item
             break
-        digests.append(
-            DigestRow(
-                int(item["digestSeq"]),
-                int(item["fromSeq"]),
-                int(item["toSeq"]),
-                float(item["periodEnd"]),
-                str(item["body"]),
-                str(item["signature"]),
+        try:
+            digests.append(
+                DigestRow(
+                    int(item["digestSeq"]),
+                    int(item["fromSeq"]),
+                    int(item["toSeq"]),
+                    float(item["periodEnd"]),
+                    str(item["body"]),
+                    str(item["signature"]),
+                )
             )
-        )
+        except (KeyError, TypeError, ValueError):
+            raise ExportError(f"line {line_number}: a digest line without its fields") from None
     return header, digests, _records(pending, stream, line_number)
 
 
@@ -104,8 +107,12 @@ def _records(first: dict[str, Any] | None, stream: IO[str], line_number: int) ->
     while item is not None:
         if item.get("type") != "record":
             raise ExportError(f"line {line_number}: expected a record, found {str(item.get('type'))[:32]!r}")
+        try:
+            seq, event, hash_ = int(item["seq"]), str(item["event"]), str(item["hash"])
+        except (KeyError, TypeError, ValueError):
+            raise ExportError(f"line {line_number}: a record line without its fields") from None
         yield AuditRow(
-            seq=int(item["seq"]),
+            seq=seq,
             event_time=0.0,
             event_name="",
             request_id="",
@@ -115,8 +122,8 @@ def _records(first: dict[str, Any] | None, stream: IO[str], line_number: int) ->
             source_ip="",
             error_code=None,
             usage_family=None,
-            event=str(item["event"]),
-            hash=str(item["hash"]),
+            event=event,
+            hash=hash_,
         )
         raw = stream.readline()
         line_number += 1
