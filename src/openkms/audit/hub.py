@@ -92,7 +92,18 @@ class NodeWriter:
         self._wake_write.close()
 
     def _run(self) -> None:
-        batch: list[tuple[socket.socket, int, audit_log.Prepared]] = []
+        """Serve until stopped; an unexpected error fails the batch at hand (its requests answer 500) and the
+        hub goes on: a dead hub thread would leave every worker's requests waiting for acks forever."""
+        while not self._stopping:
+            batch: list[tuple[socket.socket, int, audit_log.Prepared]] = []
+            try:
+                self._serve(batch)
+            except Exception as exc:
+                _log.error("audit hub error (%s); %d waiting records fail", type(exc).__name__, len(batch))
+                self._acknowledge(batch, ok=False)
+                time.sleep(0.01)
+
+    def _serve(self, batch: list[tuple[socket.socket, int, audit_log.Prepared]]) -> None:
         due = 0.0  # the batch must be committed by then (its first record's wait is bounded)
         not_before = 0.0  # under load, commits are spaced so that each carries more records
         while not self._stopping:
@@ -101,7 +112,7 @@ class NodeWriter:
             if batch and now < not_before:
                 # Lingering under load: sleep rather than wake for every record that arrives, then take
                 # everything that came meanwhile in one sweep (one wake-up per commit, not per record).
-                time.sleep(min(not_before, due) - now)
+                time.sleep(max(0.0, min(not_before, due) - now))
                 ready = [(key, 0) for key in self._selector.get_map().values()]
             else:
                 ready = self._selector.select(timeout=timeout)
@@ -121,7 +132,7 @@ class NodeWriter:
                 # Alone (one record per commit) nothing is delayed; under load the next commit waits for
                 # records to gather, so one fsync and one set of page writes serve many of them.
                 not_before = started + LINGER_SECONDS if len(batch) > 1 else 0.0
-                batch = []
+                batch.clear()
 
     def _drain_wakeups(self) -> None:
         try:
@@ -159,6 +170,10 @@ class NodeWriter:
         except Exception as exc:  # the requests of this batch fail closed; the next batch tries again
             _log.error("audit write of %d records failed (%s); their requests fail", len(batch), type(exc).__name__)
             ok = False
+        self._acknowledge(batch, ok=ok)
+
+    @staticmethod
+    def _acknowledge(batch: list[tuple[socket.socket, int, audit_log.Prepared]], *, ok: bool) -> None:
         last: dict[socket.socket, int] = {}
         for sock, token, _ in batch:
             last[sock] = token
