@@ -105,7 +105,10 @@ def _open(
     if algorithm is None or algorithm == common.SYMMETRIC_DEFAULT:
         return _open_symmetric(svc, tx, ctx, blob_bytes, context, key_ref)
     if key_ref is None:
-        if peek_key_id(blob_bytes) is not None:  # a symmetric blob names its key, which refuses the algorithm
+        named = peek_key_id(blob_bytes)
+        # A symmetric blob names its key, which then refuses the algorithm. Only a key that exists counts: an
+        # RSA ciphertext's first bytes parse as a blob header about once in 256 (they are random).
+        if named is not None and tx.get_key(named) is not None:
             return _open_symmetric(svc, tx, ctx, blob_bytes, context, key_ref)
         raise ValidationException("KeyId must not be null")
     key = common.require_key(tx, ctx, key_ref, common.ENCRYPT_DECRYPT, ctx.operation, _source_action(ctx))
