@@ -7,6 +7,7 @@ a real server process live in ``tests/e2e``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from botocore.credentials import Credentials
 from openkms import identity, ids
 from openkms.clock import Clock, SystemClock
 from openkms.crypto.rand import random_bytes
+from openkms.errors import KmsError
 from openkms.operations.context import Principal, RequestContext
+from openkms.operations.registry import handler_for
 from openkms.seal import keyfile
 from openkms.seal.keyring import Keyring
 from openkms.seal.service import initialize_with_keyfile
@@ -105,6 +108,21 @@ class InProcessKms:
         principal = Principal(ACCOUNT_ID, ids.user_arn(ACCOUNT_ID, "admin"), "admin", self.credentials.access_key)
         now = self.services.clock.now()
         return RequestContext("in-process", operation, principal, REGION, "127.0.0.1", "tests", now, params)
+
+    def handler_call(self, operation: str, params: dict[str, Any]) -> Callable[[], None]:
+        """A callable running ``operation``'s handler on ``params`` directly (no HTTP, SigV4 or JSON), an AWS
+        error swallowed: what the in-process timing tests measure."""
+        handler = handler_for(operation)
+        assert handler is not None
+        svc, ctx = self.services, self.context(operation, params)
+
+        def call() -> None:
+            try:
+                handler(svc, ctx, params)
+            except KmsError:
+                pass
+
+        return call
 
     def close(self) -> None:
         self.storage.close()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,22 @@ def lifecycle(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lifecy
     finally:
         storage.close()
         drop_database(url)
+
+
+def run_concurrently(step: Callable[[str], bool], key_ids: Sequence[str], workers: int = 4) -> list[bool]:
+    """Every worker thread runs ``step`` on every key at once (a barrier starts them together): what two
+    nodes whose leases overlapped would do. Returns every step's answer."""
+    results: list[bool] = []
+    barrier = threading.Barrier(workers)
+
+    def worker() -> None:
+        barrier.wait()
+        for key_id in key_ids:
+            results.append(step(key_id))
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -8,14 +8,13 @@ operations on a key pending deletion fail with KMSInvalidStateException).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 
 from openkms.errors import KMSInvalidStateException, NotFoundException, ValidationException
 from openkms.jobs.deletion import delete_due_keys, destroy_if_due
-from tests.jobs.conftest import DAY, START, Lifecycle
+from tests.jobs.conftest import DAY, START, Lifecycle, run_concurrently
 
 
 def _schedule(lc: Lifecycle, key_id: str, days: int = 7) -> float:
@@ -120,17 +119,5 @@ def test_concurrent_runs_destroy_each_key_once(lifecycle: Lifecycle) -> None:
     for key_id in key_ids:
         _schedule(lifecycle, key_id)
     now = START + 7 * DAY
-    results: list[bool] = []
-    barrier = threading.Barrier(4)
-
-    def worker() -> None:
-        barrier.wait()
-        for key_id in key_ids:
-            results.append(destroy_if_due(lifecycle.svc, key_id, now))
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(lambda key_id: destroy_if_due(lifecycle.svc, key_id, now), key_ids)
     assert results.count(True) == len(key_ids)

@@ -8,7 +8,6 @@ date passed rotates at once when it is enabled again; on-demand rotations leave 
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from openkms.errors import (
 )
 from openkms.jobs.rotation import rotate_due_keys
 from openkms.operations.rotation import rotate_if_due
-from tests.jobs.conftest import DAY, START, Lifecycle
+from tests.jobs.conftest import DAY, START, Lifecycle, run_concurrently
 
 
 def _rotations(lc: Lifecycle, key_id: str, **params: Any) -> list[dict[str, Any]]:
@@ -233,19 +232,7 @@ def test_concurrent_runs_of_one_step_rotate_once(lifecycle: Lifecycle) -> None:
     for key_id in key_ids:
         lifecycle.call("EnableKeyRotation", KeyId=key_id, RotationPeriodInDays=90)
     now = START + 90 * DAY
-    results: list[bool] = []
-    barrier = threading.Barrier(4)
-
-    def worker() -> None:
-        barrier.wait()
-        for key_id in key_ids:
-            results.append(rotate_if_due(lifecycle.svc, key_id, now))
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(lambda key_id: rotate_if_due(lifecycle.svc, key_id, now), key_ids)
     assert results.count(True) == len(key_ids)
     lifecycle.clock.set(now)
     for key_id in key_ids:
