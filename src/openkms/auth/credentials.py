@@ -6,6 +6,7 @@ only the unwrap of the secret is cached, keyed by the wrapped bytes that were ju
 
 from __future__ import annotations
 
+import hmac
 import threading
 from collections import OrderedDict
 
@@ -63,6 +64,35 @@ class Authenticator:
         if not ids.is_valid_region(verified.region):
             raise InvalidSignatureException("Credential should be scoped to a valid region.")
         return principal, verified.region
+
+    def principal_of(self, access_key_id: str) -> Principal:
+        """The principal an active access key stands for, read now (a console session acts as it on every
+        page: a deactivated or deleted key ends the session at once). Raises UnrecognizedClientException."""
+        with self._storage.read() as tx:
+            record = tx.get_access_key(access_key_id)
+            user = tx.get_user(record.account_id, record.user_name) if record is not None else None
+        if record is None or user is None or record.status != identity.ACTIVE:
+            raise UnrecognizedClientException()
+        return Principal(
+            account_id=record.account_id,
+            arn=ids.user_arn(record.account_id, record.user_name),
+            user_name=record.user_name,
+            access_key_id=record.access_key_id,
+            user_id=user.user_id,
+        )
+
+    def check_secret(self, access_key_id: str, secret_access_key: str) -> Principal:
+        """Sign-in with an access key pair (the console): the principal if the secret is this key's, compared
+        in constant time; one error for an unknown key, an inactive one and a wrong secret alike."""
+        principal = self.principal_of(access_key_id)
+        with self._storage.read() as tx:
+            record = tx.get_access_key(access_key_id)
+        if record is None:
+            raise UnrecognizedClientException()
+        expected = self._secret(record)
+        if not hmac.compare_digest(expected.encode("utf-8"), secret_access_key.encode("utf-8")):
+            raise UnrecognizedClientException()
+        return principal
 
     def _secret(self, record: AccessKeyRecord) -> str:
         cache_key = record.wrapped_secret

@@ -15,6 +15,7 @@ from openkms.storage.audit import AuditTransaction
 from openkms.storage.records import (
     AccessKeyRecord,
     AliasRecord,
+    ConsoleSessionRecord,
     GrantRecord,
     GroupRecord,
     ImportedMaterialRecord,
@@ -274,6 +275,17 @@ class Transaction(AuditTransaction, Protocol):
 
     def release_job_lease(self, job_name: str, holder: str, now: float, next_run_at: float, failed: bool) -> bool:
         """End ``holder``'s lease at ``now`` and record the run; False if the lease had passed to another holder."""
+        ...
+
+    # -- console sessions (console/sessions.py)
+    def insert_console_session(self, session: ConsoleSessionRecord) -> None:
+        """The access key must exist (foreign key)."""
+        ...
+
+    def get_console_session(self, token_digest: str) -> ConsoleSessionRecord | None: ...
+    def delete_console_session(self, token_digest: str) -> None: ...
+    def delete_expired_console_sessions(self, now: float) -> int:
+        """Remove the sessions that expired at or before ``now``; how many went."""
         ...
 
 

@@ -79,6 +79,16 @@ class AccessKeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleSessionRecord:
+    """A signed-in console session (console/sessions.py): the digest of its cookie token, never the token."""
+
+    token_digest: str  # hex SHA-256 of the random token the browser holds
+    access_key_id: str  # the access key that signed in; the session acts as its user
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class GroupRecord:
     account_id: str
     group_name: str

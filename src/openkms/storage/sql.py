@@ -43,6 +43,7 @@ from openkms.storage.ports import DuplicateError, StorageError, Transaction
 from openkms.storage.records import (
     AccessKeyRecord,
     AliasRecord,
+    ConsoleSessionRecord,
     GrantRecord,
     GroupRecord,
     ImportedMaterialRecord,
@@ -119,6 +120,7 @@ _GROUP_COLS = _columns(GroupRecord)
 _GRANT_COLS = _columns(GrantRecord)
 _GRANT_OPERATIONS = _GRANT_COLS.index("operations")
 _IMPORTED_COLS = _columns(ImportedMaterialRecord)
+_SESSION_COLS = _columns(ConsoleSessionRecord)
 
 
 def _grant_values(grant: GrantRecord) -> tuple[Any, ...]:
@@ -195,6 +197,7 @@ _LEASE_COLS = _columns(JobLeaseRecord)
 
 def _lifecycle_queries(key_columns: str) -> dict[str, str]:
     lease = _csv(_LEASE_COLS)
+    sessions = _csv(_SESSION_COLS)
     return {
         # -- rotation
         "keys_due_for_rotation": (
@@ -206,6 +209,18 @@ def _lifecycle_queries(key_columns: str) -> dict[str, str]:
         "keys_due_for_deletion": (
             f"SELECT {key_columns} FROM keys WHERE deletion_date IS NOT NULL AND deletion_date <= ?"
             " ORDER BY deletion_date, key_id LIMIT ?"
+        ),
+        # -- console sessions
+        "insert_console_session": (
+            f"INSERT INTO console_sessions ({sessions}) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        ),
+        "get_console_session": f"SELECT {sessions} FROM console_sessions WHERE token_digest = ?",
+        "delete_console_session": "DELETE FROM console_sessions WHERE token_digest = ?",
+        "delete_expired_console_sessions": "DELETE FROM console_sessions WHERE expires_at <= ?",
+        "delete_access_key_sessions": "DELETE FROM console_sessions WHERE access_key_id = ?",
+        "delete_user_sessions": (
+            "DELETE FROM console_sessions WHERE access_key_id IN"
+            " (SELECT access_key_id FROM access_keys WHERE account_id = ? AND user_name = ?)"
         ),
         # -- job leases
         "ensure_job_lease": (
@@ -594,6 +609,7 @@ class SQLTransaction(AuditQueriesMixin):
     def delete_user(self, account_id: str, user_name: str) -> None:
         q = self._q
         for sql in (
+            q.delete_user_sessions,
             q.delete_user_access_keys,
             q.delete_user_policies,
             q.delete_user_all_tags,
@@ -628,7 +644,23 @@ class SQLTransaction(AuditQueriesMixin):
         self._update(self._q.set_access_key_status, (status, access_key_id), "access key")
 
     def delete_access_key(self, access_key_id: str) -> None:
+        self._write(self._q.delete_access_key_sessions, (access_key_id,))
         self._write(self._q.delete_access_key, (access_key_id,))
+
+    # -- console sessions
+
+    def insert_console_session(self, session: ConsoleSessionRecord) -> None:
+        self._insert(self._q.insert_console_session, _values(session, _SESSION_COLS), "console session")
+
+    def get_console_session(self, token_digest: str) -> ConsoleSessionRecord | None:
+        row = self._one(self._q.get_console_session, (token_digest,))
+        return None if row is None else ConsoleSessionRecord(*row)
+
+    def delete_console_session(self, token_digest: str) -> None:
+        self._write(self._q.delete_console_session, (token_digest,))
+
+    def delete_expired_console_sessions(self, now: float) -> int:
+        return self._write(self._q.delete_expired_console_sessions, (now,))
 
     # -- inline policies
 
