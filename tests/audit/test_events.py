@@ -118,3 +118,28 @@ def test_unauthenticated_call_names_only_the_claimed_access_key() -> None:
     ).event
     assert event["userIdentity"] == {"type": "Unknown", "accessKeyId": "AKIAUNKNOWNUNKNOWN12"}
     assert event["requestParameters"] is None
+
+
+def test_a_console_sign_in_is_recorded_as_cloudtrail_records_console_login() -> None:
+    ok = events.Call("r-5", 1.0, "192.0.2.1", "openkms-console (x)", "us-east-1", principal=PRINCIPAL)
+    record = events.console_login(ok, True)
+    assert record.event["eventSource"] == "signin.amazonaws.com" and record.event_name == "ConsoleLogin"
+    assert record.event["responseElements"] == {"ConsoleLogin": "Success"} and record.error_code is None
+    assert record.event["eventType"] == "AwsConsoleSignIn" and record.principal_arn == PRINCIPAL.arn
+    failed = events.Call("r-6", 1.0, "192.0.2.1", "", "us-east-1", claimed_access_key_id="AKIAEXAMPLEEXAMPLE01")
+    denied = events.console_login(failed, False)
+    assert denied.event["responseElements"] == {"ConsoleLogin": "Failure"}
+    assert denied.event["errorMessage"] == "Failed authentication"
+    assert denied.error_code == denied.event["errorCode"]  # the indexed copy agrees (audit verify checks it)
+    assert denied.event["userIdentity"] == {"type": "Unknown", "accessKeyId": "AKIAEXAMPLEEXAMPLE01"}
+
+
+def test_another_services_call_keeps_its_source_and_parameters() -> None:
+    call = events.Call(
+        "r-7", 1.0, "192.0.2.1", "", "us-east-1", "LookupEvents", PRINCIPAL, None, {"Operation": "Decrypt"},
+        event_source="cloudtrail.amazonaws.com",
+    )  # fmt: skip
+    event = events.build(call, None, None, {"Events": [{"CloudTrailEvent": SECRET_MARK}]}).event
+    assert event["eventSource"] == "cloudtrail.amazonaws.com"
+    assert event["requestParameters"] == {"Operation": "Decrypt"}
+    assert event["responseElements"] is None and event["readOnly"] is True

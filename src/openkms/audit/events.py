@@ -22,6 +22,7 @@ from openkms.operations.context import AuditNote, Principal, ServiceAction
 
 EVENT_VERSION = "1.08"
 EVENT_SOURCE = "kms.amazonaws.com"
+SIGNIN_SOURCE = "signin.amazonaws.com"  # the console's sign-in, as CloudTrail names AWS's (ConsoleLogin)
 KEY_RESOURCE_TYPE = "AWS::KMS::Key"
 
 # Operations that change state (CloudTrail's readOnly=false); everything else only reads or computes.
@@ -82,6 +83,9 @@ class Call:
     claimed_access_key_id: str | None = None  # from the Authorization header, for unauthenticated calls
     params: Mapping[str, Any] | None = None  # the validated request; None if it never validated
     note: AuditNote = field(default_factory=AuditNote)
+    # Another service's API the console calls (cloudtrail LookupEvents, ce GetCostAndUsage: operations/
+    # registry.py admin operations): its parameters are recorded as given, they hold no secrets.
+    event_source: str = EVENT_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,14 @@ def request_parameters(operation: str, params: Mapping[str, Any]) -> dict[str, A
     return recorded
 
 
+def _request_parameters(call: Call) -> dict[str, Any] | None:
+    if call.operation is None or call.params is None:
+        return None
+    if call.event_source != EVENT_SOURCE:
+        return dict(call.params)
+    return request_parameters(call.operation, call.params)
+
+
 def response_elements(operation: str, result: Mapping[str, Any]) -> dict[str, Any] | None:
     """What AWS logs of a response: nothing for reads and cryptography, the redacted output for changes."""
     if operation not in MUTATING:
@@ -243,16 +255,16 @@ def build(
         "eventVersion": EVENT_VERSION,
         "userIdentity": _user_identity(call),
         "eventTime": iso_time(call.time),
-        "eventSource": EVENT_SOURCE,
+        "eventSource": call.event_source,
         "eventName": event_name,
         "awsRegion": call.region,
         "sourceIPAddress": call.source_ip,
         "userAgent": call.user_agent,
-        "requestParameters": (
-            request_parameters(operation, call.params) if operation is not None and call.params is not None else None
-        ),
+        "requestParameters": _request_parameters(call),
         "responseElements": (
-            response_elements(operation, call.note.result or result or {}) if operation is not None else None
+            response_elements(operation, call.note.result or result or {})
+            if operation is not None and call.event_source == EVENT_SOURCE
+            else None
         ),
         "requestID": call.request_id,
         "eventID": str(uuid.uuid4()),
@@ -281,6 +293,48 @@ def build(
         source_ip=call.source_ip,
         error_code=error_code,
         usage_family=usage_family(event_name, resources[0][1]) if key_id is not None else None,
+    )
+
+
+def console_login(call: Call, succeeded: bool) -> AuditEvent:
+    """A console sign-in, as CloudTrail records AWS's: ``ConsoleLogin`` from ``signin.amazonaws.com`` with
+    ``responseElements.ConsoleLogin`` Success or Failure. The secret typed in is never part of it."""
+    account = call.principal.account_id if call.principal is not None else ""
+    event: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": _user_identity(call),
+        "eventTime": iso_time(call.time),
+        "eventSource": SIGNIN_SOURCE,
+        "eventName": "ConsoleLogin",
+        "awsRegion": call.region,
+        "sourceIPAddress": call.source_ip,
+        "userAgent": call.user_agent,
+        "requestParameters": None,
+        "responseElements": {"ConsoleLogin": "Success" if succeeded else "Failure"},
+        "additionalEventData": {"LoginTo": "/console", "MFAUsed": "No"},
+        "requestID": call.request_id,
+        "eventID": str(uuid.uuid4()),
+        "readOnly": False,
+        "eventType": "AwsConsoleSignIn",
+        "managementEvent": True,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+    }
+    error_code = None if succeeded else "UnrecognizedClientException"
+    if not succeeded:  # CloudTrail has only the message; the code makes --outcome failure find it
+        event["errorCode"] = error_code
+        event["errorMessage"] = "Failed authentication"
+    return AuditEvent(
+        event=event,
+        event_time=call.time,
+        event_name="ConsoleLogin",
+        request_id=call.request_id,
+        principal_arn=call.principal.arn if call.principal is not None else "",
+        key_id=None,
+        other_key_id=None,
+        source_ip=call.source_ip,
+        error_code=error_code,
+        usage_family=None,
     )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openkms import apimodel, ids
+from openkms import ids
 from openkms.audit import digests as audit_digests
 from openkms.audit import exportfmt, verify
 from openkms.cli import cloudtrail, exports, signing_keys
@@ -41,6 +41,7 @@ from openkms.cli.common import (
     resolve_paths,
     root_key_for_admin,
 )
+from openkms.operations import registry
 from openkms.settings import DEFAULT_REGION
 from openkms.storage.audit import AuditFilter, AuditHead, AuditRow, DigestRow, SigningKeyRow
 from openkms.storage.ports import Storage
@@ -209,13 +210,13 @@ def _principal_arn(storage: Storage, value: str, account_id: str | None) -> str:
 
 
 def _operation_name(value: str) -> str:
-    known = {name.lower(): name for name in apimodel.operation_names() | {"Unknown"}}
+    known = {name.lower(): name for name in registry.recorded_event_names()}
     found = known.get(value.lower())
     if found is not None:
         return found
     close = difflib.get_close_matches(value, sorted(known.values()), n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise CliValidationError(f"--operation {value!r} is not an operation of the KMS API{hint}")
+    raise CliValidationError(f"--operation {value!r} is not an operation this service records{hint}")
 
 
 def _outcome(value: str) -> str:

@@ -98,12 +98,13 @@ PARSED = _ParsedPolicies()
 
 @lru_cache(maxsize=256)
 def _account_delegation(account_id: str) -> str:
-    """A key policy that hands every decision to identity policies: how account-level actions are judged."""
+    """A key policy that hands every decision to identity policies: how actions that name no key are judged
+    (KMS account-level actions, and the other services' actions the console calls)."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": ids.root_arn(account_id)}, "Action": "kms:*", "Resource": "*"}
+                {"Effect": "Allow", "Principal": {"AWS": ids.root_arn(account_id)}, "Action": "*", "Resource": "*"}
             ],
         }
     )

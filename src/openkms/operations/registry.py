@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from openkms.operations.context import RequestContext
@@ -11,6 +12,8 @@ from openkms.operations.services import Services
 Params = dict[str, Any]
 Result = dict[str, Any]
 Handler = Callable[[Services, RequestContext, Params], Result]
+
+CONSOLE_LOGIN = "ConsoleLogin"  # the console's sign-in record (audit/events.py console_login)
 
 _HANDLERS: dict[str, Handler] = {}
 _SLOW: set[str] = set()
@@ -49,6 +52,45 @@ def _creating_managed_keys(handler: Handler) -> Handler:
     return run
 
 
+@dataclass(frozen=True, slots=True)
+class AdminOperation:
+    """An operation of another AWS service's API that the console calls (CloudTrail's LookupEvents, Cost
+    Explorer's GetCostAndUsage): authorised with that service's action and recorded with its event source,
+    like every KMS call, but not reachable through ``X-Amz-Target: TrentService.*``. Its handler validates
+    its own parameters (the KMS model does not describe them)."""
+
+    name: str
+    event_source: str  # e.g. cloudtrail.amazonaws.com
+    handler: Handler
+
+
+_ADMIN: dict[str, AdminOperation] = {}
+
+
+def admin_operation(name: str, event_source: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        if name in _ADMIN:
+            raise RuntimeError(f"admin operation {name} registered twice")
+        _ADMIN[name] = AdminOperation(name, event_source, handler)
+        return handler
+
+    return register
+
+
+def admin_operation_for(name: str) -> AdminOperation | None:
+    _load_all()
+    return _ADMIN.get(name)
+
+
+def recorded_event_names() -> frozenset[str]:
+    """Every eventName the audit trail can hold: the KMS operations, the admin operations, the console's
+    sign-in, and ``Unknown`` (a request that named no operation). Audit queries refuse other names."""
+    from openkms import apimodel
+
+    _load_all()
+    return apimodel.operation_names() | frozenset(_ADMIN) | {CONSOLE_LOGIN, "Unknown"}
+
+
 def is_slow(name: str) -> bool:
     """True for operations that may hold a CPU for long (RSA key generation takes up to seconds)."""
     _load_all()
@@ -70,6 +112,7 @@ def _load_all() -> None:
     from openkms.operations import (  # noqa: F401
         agreement,
         aliases,
+        audit_lookup,
         datakeypairs,
         encapsulation,
         encryption,

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from openkms import ids
 from openkms.audit import events
@@ -32,7 +32,7 @@ from openkms.errors import (
     UnsupportedOperationException,
 )
 from openkms.operations import registry
-from openkms.operations.context import RequestContext
+from openkms.operations.context import Principal, RequestContext
 from openkms.operations.services import Services
 from openkms.seal.base import UnsealError
 from openkms.server import protocol
@@ -70,6 +70,25 @@ class HttpRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Where a call made through another front (the console) comes from, for its audit record."""
+
+    source_ip: str
+    user_agent: str
+    secure: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One operation's outcome: ``result`` if it succeeded, else ``error``; ``record`` if still to write."""
+
+    request_id: str
+    result: dict[str, Any] | None
+    error: KmsError | None
+    record: AuditEvent | None
+
+
+@dataclass(frozen=True, slots=True)
 class HttpResponse:
     status: int
     body: bytes
@@ -87,8 +106,17 @@ def _audit_failed(record: AuditEvent, exc: BaseException | None) -> HttpResponse
     return _error_response(KMSInternalException(), record.request_id)
 
 
+CONSOLE_PATH = "/console"
+
+
+class ConsoleFront(Protocol):
+    """The web console (openkms.console), mounted at ``/console``."""
+
+    async def handle(self, request: HttpRequest) -> HttpResponse: ...
+
+
 class KmsApplication:
-    """Serves the KMS API, ``GET /healthz`` and ``POST /unseal``; nothing else."""
+    """Serves the KMS API, ``GET /healthz``, ``POST /unseal`` and, when mounted, the console; nothing else."""
 
     def __init__(
         self,
@@ -105,6 +133,7 @@ class KmsApplication:
         self._unseal = unseal
         self._on_unsealed = on_unsealed
         self._on_startup = on_startup
+        self._console: ConsoleFront | None = None
 
     # -- the KMS request path -------------------------------------------------------------------------
     def execute(self, request: HttpRequest) -> tuple[HttpResponse, AuditEvent | None]:
@@ -134,24 +163,7 @@ class KmsApplication:
                 raise InvalidSignatureException("Credential should be scoped to a valid region.")
             operation = protocol.operation_from_target(request.header("x-amz-target"))
             protocol.check_content_type(request.header("content-type"))
-            handler = registry.handler_for(operation)
-            if handler is None:
-                raise UnsupportedOperationException(f"{operation} is not supported by this version of openkms.")
-            params = validate_input(operation, loads_strict(request.body))
-            call.params = params
-            ctx = RequestContext(
-                request_id=call.request_id,
-                operation=operation,
-                principal=principal,
-                region=region,
-                source_ip=request.client_ip,
-                user_agent=call.user_agent,
-                now=now,
-                params=params,
-                secure_transport=request.secure,
-                audit=call.note,
-            )
-            result = handler(svc, ctx, params)
+            result = self._dispatch(call, principal, operation, loads_strict(request.body), request.secure)
             body = dumps(serialize_output(result))
             response = HttpResponse(200, body, [*_JSON_HEADERS, (b"x-amzn-requestid", call.request_id.encode())])
             error: KmsError | None = None
@@ -167,6 +179,101 @@ class KmsApplication:
         if error is None:
             return response, events.build(call, None, None, result)
         return response, events.build(call, error.code, error.message)
+
+    def _dispatch(
+        self, call: events.Call, principal: Principal, operation: str, raw: dict[str, Any], secure: bool
+    ) -> dict[str, Any]:
+        """Validate and run ``operation`` for an authenticated caller (the API and the console alike)."""
+        admin = registry.admin_operation_for(operation) if call.event_source != events.EVENT_SOURCE else None
+        if admin is not None:
+            handler = admin.handler
+            params = dict(raw)  # an admin operation validates its own parameters
+        else:
+            found = registry.handler_for(operation)
+            if found is None:
+                raise UnsupportedOperationException(f"{operation} is not supported by this version of openkms.")
+            handler = found
+            params = validate_input(operation, raw)
+        call.params = params
+        ctx = RequestContext(
+            request_id=call.request_id,
+            operation=operation,
+            principal=principal,
+            region=call.region,
+            source_ip=call.source_ip,
+            user_agent=call.user_agent,
+            now=call.time,
+            params=params,
+            secure_transport=secure,
+            audit=call.note,
+        )
+        return handler(self._services, ctx, params)
+
+    def invoke(self, principal: Principal, operation: str, raw: dict[str, Any], via: Caller) -> Invocation:
+        """Run ``operation`` as ``principal`` for another front of this process (the console): the same
+        validation, authorisation and audit record as an API call; the record is returned, still to write."""
+        svc = self._services
+        if svc.keyring.sealed:
+            raise ServiceSealedException()
+        now = svc.clock.now()
+        admin = registry.admin_operation_for(operation)
+        call = events.Call(
+            request_id=ids.new_request_id(now),
+            time=now,
+            source_ip=via.source_ip,
+            user_agent=via.user_agent[:1024],
+            region=svc.settings.default_region,
+            operation=operation,
+            principal=principal,
+            event_source=admin.event_source if admin is not None else events.EVENT_SOURCE,
+        )
+        pending, token = audit_scope.begin(call)
+        result: dict[str, Any] | None = None
+        error: KmsError | None = None
+        try:
+            result = self._dispatch(call, principal, operation, raw, via.secure)
+        except Exception as exc:
+            error = as_kms_error(exc, operation)
+        finally:
+            audit_scope.end(token)
+        if pending.written:
+            record = None
+        elif error is None:
+            record = events.build(call, None, None, result)
+        else:
+            record = events.build(call, error.code, error.message)
+        return Invocation(call.request_id, result, error, record)
+
+    async def call_operation(
+        self, principal: Principal, operation: str, raw: dict[str, Any], via: Caller
+    ) -> Invocation:
+        """:meth:`invoke` with its record made durable before the result is handed back (fail closed: if the
+        record cannot be written, the result is dropped and the error is KMSInternalException)."""
+        self._audit.expect()
+        try:
+            if registry.is_slow(operation):
+                invocation = await asyncio.to_thread(self.invoke, principal, operation, raw, via)
+            else:
+                invocation = self.invoke(principal, operation, raw, via)
+        except BaseException:
+            self._audit.forget()
+            raise
+        return await self.record(invocation)
+
+    async def record(self, invocation: Invocation) -> Invocation:
+        """Write ``invocation``'s record (one :meth:`AuditWriter.expect` must be outstanding for it)."""
+        if invocation.record is None:
+            self._audit.forget()
+            return invocation
+        if await self._audit.submit(invocation.record):
+            return invocation
+        log.error("request %s failed: its audit record could not be written", invocation.request_id)
+        return Invocation(invocation.request_id, None, KMSInternalException(), invocation.record)
+
+    async def write_record(self, record: AuditEvent) -> bool:
+        """Make a record of this front's own (a console sign-in) durable; False if it could not be written."""
+        self._audit.expect()
+        return await self._audit.submit(record)
 
     def handle_kms(self, request: HttpRequest) -> HttpResponse:
         """The whole request with its record written in this thread (in-process tests; never on the loop)."""
@@ -193,6 +300,8 @@ class KmsApplication:
                 response = await self._handle_unseal(scope, receive)
             elif path == "/" and method == "POST":
                 response = await self._handle_kms_http(scope, receive)
+            elif self._console is not None and (path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")):
+                response = await self._handle_console(scope, receive)
             else:
                 response = HttpResponse(404, dumps({"__type": "UnknownOperationException"}), list(_JSON_HEADERS))
         except _ClientGone:
@@ -238,6 +347,28 @@ class KmsApplication:
         if not await self._audit.submit(record):
             return _audit_failed(record, None)  # no answer, least of all a secret, leaves without its record
         return response
+
+    def mount_console(self, console: ConsoleFront) -> None:
+        """Serve ``/console`` with ``console`` (built after this app: it calls :meth:`call_operation`)."""
+        self._console = console
+
+    async def _handle_console(self, scope: Scope, receive: Receive) -> HttpResponse:
+        assert self._console is not None
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        body = await self._read_body(headers, receive)
+        if body is None:
+            return HttpResponse(413, b"Request too large", [(b"content-type", b"text/plain; charset=utf-8")])
+        client = scope.get("client")
+        request = HttpRequest(
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            body=body,
+            client_ip=client[0] if client else "",
+            secure=scope.get("scheme") == "https",
+        )
+        return await self._console.handle(request)
 
     async def _refuse_too_large(self, headers: list[tuple[str, str]], client_ip: str) -> HttpResponse:
         """Refused unread (and unauthenticated: the signature covers a body we did not read), but recorded."""
