@@ -7,18 +7,17 @@ CreateKey included). The estimate's arithmetic is checked on its own against AWS
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from openkms.cli.usage import DEFAULT_PRICES, FAMILIES, _Account, estimate, price_list
 from tests.cli.running import Run, openkms
 from tests.inprocess import ACCOUNT_ID, InProcessKms
+from tests.usage_workload import EXPECTED, call, create_key, run_workload
 
 FAMILY_COLUMNS = ["Symmetric", "RSA2048", "Asymmetric", "DataKeyPair"]
 
@@ -33,46 +32,13 @@ class Workload:
         return openkms("usage", "--data-dir", str(self.data_dir), *args)
 
 
-def _call(kms: InProcessKms, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-    status, body = kms.call(operation, params)
-    assert status == 200, (operation, body)
-    return body
-
-
 @pytest.fixture(scope="module")
 def workload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workload]:
     data_dir = tmp_path_factory.mktemp("usage") / "data"
     data_dir.mkdir(mode=0o700)
     kms = InProcessKms(data_dir)
-
-    def key(**params: Any) -> str:
-        return str(_call(kms, "CreateKey", params)["KeyMetadata"]["KeyId"])
-
-    keys = {
-        "sym": key(),
-        "rsa": key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT"),
-        "ecc": key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY"),
-        "idle": key(),
-    }
-    plaintext = base64.b64encode(b"p").decode()
-    for _ in range(3):
-        _call(kms, "Encrypt", {"KeyId": keys["sym"], "Plaintext": plaintext})
-    _call(kms, "GenerateDataKeyPair", {"KeyId": keys["sym"], "KeyPairSpec": "ECC_NIST_P256"})
-    for _ in range(2):
-        _call(kms, "Encrypt", {"KeyId": keys["rsa"], "Plaintext": plaintext, "EncryptionAlgorithm": "RSAES_OAEP_SHA_1"})
-    _call(kms, "Sign", {"KeyId": keys["ecc"], "Message": plaintext, "SigningAlgorithm": "ECDSA_SHA_256"})
-    _call(kms, "CreateAlias", {"AliasName": "alias/usage-sym", "TargetKeyId": keys["sym"]})
-    yield Workload(data_dir, kms, keys)
+    yield Workload(data_dir, kms, run_workload(kms))
     kms.close()
-
-
-# What the workload did to each key, by family (CreateKey and CreateAlias name their key too).
-EXPECTED = {
-    "sym": {"symmetric": 5, "rsa_2048": 0, "asymmetric": 0, "generate_data_key_pair": 1},
-    "rsa": {"symmetric": 0, "rsa_2048": 3, "asymmetric": 0, "generate_data_key_pair": 0},
-    "ecc": {"symmetric": 0, "rsa_2048": 0, "asymmetric": 2, "generate_data_key_pair": 0},
-    "idle": {"symmetric": 1, "rsa_2048": 0, "asymmetric": 0, "generate_data_key_pair": 0},
-}
 
 
 def test_table_per_key_and_day_then_the_estimate(workload: Workload) -> None:
@@ -121,9 +87,9 @@ def test_one_key_by_any_name(workload: Workload) -> None:
 def test_keys_pending_deletion_cost_nothing(tmp_path: Path) -> None:
     kms = InProcessKms(tmp_path)
     try:
-        keep = _call(kms, "CreateKey", {})["KeyMetadata"]["KeyId"]
-        drop = _call(kms, "CreateKey", {})["KeyMetadata"]["KeyId"]
-        _call(kms, "ScheduleKeyDeletion", {"KeyId": drop, "PendingWindowInDays": 7})
+        keep = create_key(kms)
+        drop = create_key(kms)
+        call(kms, "ScheduleKeyDeletion", {"KeyId": drop, "PendingWindowInDays": 7})
         [account] = openkms("usage", "--data-dir", str(tmp_path), "--json").json()["Estimate"]
         assert account["Keys"] == 1 and account["KeyCost"] == 1.0
         assert keep != drop
