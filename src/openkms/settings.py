@@ -23,6 +23,10 @@ JOB_POLL_SECONDS = 60.0
 JOB_LEASE_SECONDS = 300.0
 
 
+# AWS's console sessions last up to 12 hours; a working day is the default here.
+CONSOLE_SESSION_SECONDS = 8 * 3600
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
@@ -46,6 +50,8 @@ class Settings:
     on_demand_rotation_limit: int = ON_DEMAND_ROTATION_LIMIT
     job_poll_seconds: float = JOB_POLL_SECONDS
     job_lease_seconds: float = JOB_LEASE_SECONDS
+    console: bool = True  # serve the web console at /console
+    console_session_seconds: int = CONSOLE_SESSION_SECONDS  # a console sign-in lasts this long, at most
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -70,6 +76,8 @@ class Settings:
             raise ValueError("max body size must be at least 1024 bytes")
         if self.on_demand_rotation_limit < 0:
             raise ValueError("the on-demand rotation limit cannot be negative")
+        if not 60 <= self.console_session_seconds <= 43_200:
+            raise ValueError("a console session lasts between 1 minute and 12 hours")
         if not self.job_poll_seconds > 0 or not self.job_lease_seconds > 0:
             raise ValueError("job poll interval and job lease must be positive (seconds)")
 

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from openkms.audit import scope as audit_scope
 from openkms.audit.writer import AuditWriter, GroupCommitWriter, MemoryWriter
 from openkms.auth.credentials import Authenticator
+from openkms.auth.sessions import SessionStore
 from openkms.clock import Clock, SystemClock
+from openkms.console.app import Console
 from openkms.operations.materials import MaterialCache
 from openkms.operations.services import Services
 from openkms.seal.keyring import Keyring
@@ -36,11 +38,19 @@ def build_app(
     def unseal(secret: str) -> bytes:
         return unseal_root_key(storage, secret=secret)
 
-    return KmsApplication(
+    authenticator = Authenticator(storage, services.keyring)
+    app = KmsApplication(
         services,
-        Authenticator(storage, services.keyring),
+        authenticator,
         audit,
         unseal=unseal,
         on_unsealed=on_unsealed,
         on_startup=on_startup,
     )
+    if services.settings.console:
+        sessions = SessionStore(storage, authenticator, services.settings.console_session_seconds)
+        console = Console(
+            sessions, app.call_operation, app.write_record, services.clock, services.settings.default_region
+        )
+        app.mount_console(console)
+    return app

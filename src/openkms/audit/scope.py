@@ -12,7 +12,8 @@ their own records with :func:`openkms.audit.log.append`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 
 from openkms.audit import events
@@ -46,6 +47,17 @@ def current() -> Pending | None:
 
 def end(token: Token[Pending | None]) -> None:
     _CURRENT.reset(token)
+
+
+@contextmanager
+def outside_call() -> Iterator[None]:
+    """Bookkeeping that a call triggers but that is not the call's change (the usage roll-up counting the
+    trail itself): its write transactions carry no record of the call, which keeps its one transaction."""
+    token = _CURRENT.set(None)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
 
 
 def before_commit(tx: Transaction) -> Callable[[], None] | None:

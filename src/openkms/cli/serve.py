@@ -25,6 +25,7 @@ from openkms.seal.service import (
     unseal_root_key,
 )
 from openkms.settings import (
+    CONSOLE_SESSION_SECONDS,
     DEFAULT_PORT,
     JOB_LEASE_SECONDS,
     JOB_POLL_SECONDS,
@@ -98,6 +99,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         action="store_true",
         help="dev only: keep audit records of reads and cryptography in memory (the audit benchmark's baseline)",
     )
+    serve.add_argument("--no-console", action="store_true", help="do not serve the web console at /console")
+    serve.add_argument(
+        "--console-session-minutes",
+        type=int,
+        default=CONSOLE_SESSION_SECONDS // 60,
+        help=f"how long a console sign-in lasts (1 to 720; default {CONSOLE_SESSION_SECONDS // 60})",
+    )
     serve.add_argument(
         "--unseal-passphrase-file",
         type=Path,
@@ -144,6 +152,8 @@ def _settings(args: argparse.Namespace, data_dir: Path, url: str) -> Settings:
             job_poll_seconds=args.job_poll_seconds,
             job_lease_seconds=args.job_lease_seconds,
             on_demand_rotation_limit=args.on_demand_rotation_limit,
+            console=not args.no_console,
+            console_session_seconds=args.console_session_minutes * 60,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None

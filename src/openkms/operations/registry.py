@@ -113,6 +113,7 @@ def _load_all() -> None:
         agreement,
         aliases,
         audit_lookup,
+        cost_and_usage,
         datakeypairs,
         encapsulation,
         encryption,

@@ -1,0 +1,226 @@
+"""The console's request path, top to bottom in :meth:`Console.handle`:
+
+static file? -> sign-in/out? -> session from cookie (else to sign-in) -> POST: same origin + CSRF token
+-> route -> page (operations as the signed-in principal) -> HTML with security headers
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from openkms import ids
+from openkms.audit import events
+from openkms.auth.sessions import Session, SessionStore
+from openkms.clock import Clock
+from openkms.console import render, web
+from openkms.console.client import CallOperation, Client
+from openkms.crypto import tokens
+from openkms.errors import KmsError
+from openkms.server.app import Caller, HttpRequest, HttpResponse
+
+log = logging.getLogger("openkms.console")
+
+PREFIX = "/console"
+USER_AGENT_PREFIX = "openkms-console"
+PRESESSION_SECONDS = 900
+
+
+@dataclass(slots=True)
+class Page:
+    """What a page handler gets: the request, the signed-in session and a client acting as it."""
+
+    request: HttpRequest
+    session: Session
+    client: Client
+    params: dict[str, str]  # the route's captured parts
+    form: dict[str, list[str]] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+
+    def field(self, name: str, default: str = "") -> str:
+        values = self.form.get(name)
+        return values[0] if values else default
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HttpResponse:
+        return web.html(
+            render.page(template, csrf=self.session.csrf, principal=self.session.principal, **context), status
+        )
+
+
+Handler = Callable[[Page], Awaitable[HttpResponse]]
+Record = Callable[[events.AuditEvent], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+def _routes() -> list[Route]:
+    from openkms.console import audit_page, key_detail, keys_page, usage_page
+
+    table: list[tuple[str, str, Handler]] = [
+        ("GET", r"/keys", keys_page.list_keys),
+        ("GET", r"/keys/new", keys_page.new_key_form),
+        ("POST", r"/keys/new", keys_page.create_key),
+        ("GET", r"/keys/(?P<key_id>[0-9a-f-]{36})", key_detail.show),
+        ("POST", r"/keys/(?P<key_id>[0-9a-f-]{36})/(?P<action>[a-z-]{1,32})", key_detail.act),
+        ("GET", r"/audit", audit_page.explore),
+        ("GET", r"/usage", usage_page.show),
+    ]
+    return [Route(method, re.compile(PREFIX + pattern + r"/?"), handler) for method, pattern, handler in table]
+
+
+class Console:
+    def __init__(
+        self, sessions: SessionStore, call_operation: CallOperation, record: Record, clock: Clock, region: str
+    ) -> None:
+        self._sessions = sessions
+        self._call_operation = call_operation
+        self._record = record
+        self._clock = clock
+        self._region = region  # of the sign-in record (the console acts in the default region)
+        self._routes = _routes()
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return await self._handle(request)
+        except Exception:  # a bug or storage down: an honest error page, the details only in the log
+            log.exception("console request %s %s failed", request.method, request.path)
+            return web.plain(500, "The console could not answer this request. The server log has the details.")
+
+    async def _handle(self, request: HttpRequest) -> HttpResponse:
+        path = request.path
+        if path in (PREFIX, PREFIX + "/"):
+            return web.redirect(PREFIX + "/keys")
+        if path.startswith(PREFIX + "/static/") and request.method in ("GET", "HEAD"):
+            found = render.static_file(path[len(PREFIX + "/static/") :])
+            return web.static(*found) if found else web.plain(404, "Not found")
+        if path == PREFIX + "/sign-in":
+            return await self._sign_in(request)
+        jar = web.cookies(request)
+        session = self._sessions.resolve(jar.get(web.SESSION_COOKIE), self._clock.now())
+        if path == PREFIX + "/sign-out" and request.method == "POST":
+            return self._sign_out(request, session)
+        if session is None:
+            if request.method == "GET":
+                return web.redirect(web.with_query(PREFIX + "/sign-in", {"next": _local(path, request.query)}))
+            return web.redirect(PREFIX + "/sign-in")
+        page = Page(request, session, self._client(request, session), {}, query=web.query(request))
+        if request.method == "POST":
+            refused = self._refuse_forgery(page)
+            if refused is not None:
+                return refused
+        for route in self._routes:
+            matched = route.pattern.fullmatch(path)
+            if matched and route.method == request.method:
+                page.params = matched.groupdict()
+                return await route.handler(page)
+        return page.render("not_found.html", status=404, path=path)
+
+    # -- sign-in and sign-out ---------------------------------------------------------------------------------
+    async def _sign_in(self, request: HttpRequest) -> HttpResponse:
+        jar = web.cookies(request)
+        anchor = jar.get(web.PRESESSION_COOKIE, "")
+        if request.method != "POST":
+            return self._sign_in_form(request, "", web.query(request).get("next", ""), "")
+        try:
+            fields = {name: values[0] for name, values in web.form(request).items()}
+        except web.FormError:
+            return web.plain(400, "The form could not be read.")
+        access_key_id = fields.get("access_key_id", "").strip()
+        next_path = _local(fields.get("next", ""), "")
+        if not anchor or not web.same_origin(request) or not tokens.csrf_matches(anchor, fields.get("csrf", "")):
+            return self._sign_in_form(request, access_key_id, next_path, "The form expired. Please sign in again.", 403)
+        now = self._clock.now()
+        call = events.Call(
+            request_id=ids.new_request_id(now),
+            time=now,
+            source_ip=request.client_ip,
+            user_agent=_user_agent(request),
+            region=self._region,
+            claimed_access_key_id=access_key_id[:128] if re.fullmatch(r"[A-Z0-9]{16,128}", access_key_id) else None,
+        )
+        session: Session | None = None
+        try:
+            session = self._sessions.sign_in(access_key_id, fields.get("secret_access_key", ""), now)
+            call.principal = session.principal
+        except KmsError:
+            pass
+        except Exception:  # storage down: no session, and nothing recorded as a success
+            log.exception("console sign-in failed")
+            return self._sign_in_form(request, access_key_id, next_path, "Sign-in is unavailable.", 500)
+        if not await self._record(events.console_login(call, session is not None)):
+            if session is not None:
+                self._sessions.sign_out(session.token)
+            return self._sign_in_form(request, access_key_id, next_path, "Sign-in is unavailable.", 500)
+        if session is None:
+            return self._sign_in_form(
+                request, access_key_id, next_path, "The access key ID or secret is incorrect.", 401
+            )
+        cookie = web.set_cookie(web.SESSION_COOKIE, session.token, self._sessions.lifetime_seconds, request.secure)
+        return web.redirect(
+            next_path or PREFIX + "/keys", [cookie, web.clear_cookie(web.PRESESSION_COOKIE, request.secure)]
+        )
+
+    def _sign_in_form(
+        self, request: HttpRequest, access_key_id: str, next_path: str, error: str, status: int = 200
+    ) -> HttpResponse:
+        anchor = tokens.new_token()  # a fresh anchor for every form shown
+        cookie = web.set_cookie(web.PRESESSION_COOKIE, anchor, PRESESSION_SECONDS, request.secure)
+        body = render.page(
+            "sign_in.html",
+            csrf=tokens.csrf_token(anchor),
+            principal=None,
+            access_key_id=access_key_id,
+            next=next_path,
+            error=error,
+            session_minutes=self._sessions.lifetime_seconds // 60,
+        )
+        return web.html(body, status, [cookie])
+
+    def _sign_out(self, request: HttpRequest, session: Session | None) -> HttpResponse:
+        if session is not None:
+            try:
+                fields = web.form(request)
+            except web.FormError:
+                fields = {}
+            if not web.same_origin(request) or not tokens.csrf_matches(session.token, (fields.get("csrf") or [""])[0]):
+                return web.plain(403, "Refused: the form did not come from this console.")
+            self._sessions.sign_out(session.token)
+        clear = web.clear_cookie(web.SESSION_COOKIE, request.secure)
+        return web.redirect(web.with_query(PREFIX + "/sign-in", {"signed_out": "1"}), [clear])
+
+    # -- every other page -------------------------------------------------------------------------------------
+    def _refuse_forgery(self, page: Page) -> HttpResponse | None:
+        try:
+            page.form = web.form(page.request)
+        except web.FormError:
+            return web.plain(400, "The form could not be read.")
+        if not web.same_origin(page.request) or not tokens.csrf_matches(page.session.token, page.field("csrf")):
+            return web.plain(403, "Refused: the form did not come from this console (CSRF check failed).")
+        return None
+
+    def _client(self, request: HttpRequest, session: Session) -> Client:
+        caller = Caller(request.client_ip, _user_agent(request), request.secure)
+        return Client(self._call_operation, session.principal, caller)
+
+
+def _user_agent(request: HttpRequest) -> str:
+    """Records of console calls say so, as AWS's say ``AWS Internal`` / console."""
+    browser = (request.header("user-agent") or "")[:900]
+    return f"{USER_AGENT_PREFIX} ({browser})" if browser else USER_AGENT_PREFIX
+
+
+def _local(path: str, query: str) -> str:
+    """A console path to return to after sign-in; anything else (another site, a scheme) is dropped."""
+    if not path.startswith(PREFIX + "/") or path.startswith("//") or "\\" in path or not path.isprintable():
+        return ""
+    if path.startswith((PREFIX + "/sign-in", PREFIX + "/sign-out", PREFIX + "/static/")):
+        return ""
+    return f"{path}?{query}" if query else path

@@ -1,0 +1,121 @@
+"""HTTP plumbing of the console: forms, cookies, redirects and the headers every page carries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode
+
+from openkms.server.app import HttpRequest, HttpResponse
+
+SESSION_COOKIE = "openkms_session"
+PRESESSION_COOKIE = "openkms_presession"  # the sign-in form's CSRF anchor, before there is a session
+COOKIE_PATH = "/console"
+MAX_FIELDS = 200
+
+# Everything is served by openkms itself: no script or style from anywhere else, no framing, no inline
+# script. Inline SVG attributes (the usage chart) are not CSS and need no 'unsafe-inline'.
+_SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; "
+        b"frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),  # "no-referrer" would make browsers send Origin: null
+    (b"cache-control", b"no-store"),
+]
+
+
+class FormError(Exception):
+    """A form that is not ours (too many fields, not UTF-8): refused before anything runs."""
+
+
+def form(request: HttpRequest) -> dict[str, list[str]]:
+    """The POSTed ``application/x-www-form-urlencoded`` fields, each name to its values in order."""
+    try:
+        text = request.body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise FormError("the form could not be read") from None
+    fields: dict[str, list[str]] = {}
+    for name, value in pairs:
+        fields.setdefault(name, []).append(value)
+    return fields
+
+
+def query(request: HttpRequest) -> dict[str, str]:
+    """The query string's fields (the first of each name)."""
+    found: dict[str, str] = {}
+    try:
+        pairs = parse_qsl(request.query, keep_blank_values=False, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        return found
+    for name, value in pairs:
+        found.setdefault(name, value)
+    return found
+
+
+def cookies(request: HttpRequest) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for _, header in (h for h in request.headers if h[0] == "cookie"):
+        for part in header.split(";"):
+            name, sep, value = part.strip().partition("=")
+            if sep:
+                found.setdefault(name, value)
+    return found
+
+
+def same_origin(request: HttpRequest) -> bool:
+    """A POST whose Origin (or, lacking it, Referer) names another site is refused (CSRF defence in depth)."""
+    origin = request.header("origin") or request.header("referer")
+    if origin is None:
+        return True  # SameSite=Strict and the CSRF token still hold; some clients send neither header
+    host = request.header("host") or ""
+    scheme = "https" if request.secure else "http"
+    return origin == f"{scheme}://{host}" or origin.startswith(f"{scheme}://{host}/")
+
+
+def set_cookie(name: str, value: str, max_age: int, secure: bool) -> tuple[bytes, bytes]:
+    attributes = f"{name}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict"
+    if secure:
+        attributes += "; Secure"
+    return (b"set-cookie", attributes.encode("latin-1"))
+
+
+def clear_cookie(name: str, secure: bool) -> tuple[bytes, bytes]:
+    return set_cookie(name, "", 0, secure)
+
+
+def html(body: str, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None) -> HttpResponse:
+    return HttpResponse(
+        status,
+        body.encode("utf-8"),
+        [(b"content-type", b"text/html; charset=utf-8"), *_SECURITY_HEADERS, *(headers or [])],
+    )
+
+
+def redirect(location: str, headers: list[tuple[bytes, bytes]] | None = None) -> HttpResponse:
+    """303 See Other: after a POST the browser GETs the result page (a reload does not repeat the action)."""
+    return HttpResponse(303, b"", [(b"location", location.encode("utf-8")), *_SECURITY_HEADERS, *(headers or [])])
+
+
+def static(body: bytes, content_type: str) -> HttpResponse:
+    return HttpResponse(
+        200,
+        body,
+        [
+            (b"content-type", content_type.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"cache-control", b"public, max-age=3600"),
+        ],
+    )
+
+
+def plain(status: int, text: str) -> HttpResponse:
+    return HttpResponse(status, text.encode(), [(b"content-type", b"text/plain; charset=utf-8"), *_SECURITY_HEADERS])
+
+
+def with_query(path: str, fields: Mapping[str, str | None]) -> str:
+    kept = {k: v for k, v in fields.items() if v}
+    return f"{path}?{urlencode(kept)}" if kept else path
