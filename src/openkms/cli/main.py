@@ -21,6 +21,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openkms",
         description="openkms: a self-hosted key management service that speaks the AWS KMS API.",
+        epilog=(
+            "examples:\n"
+            "  openkms serve --dev                      start a dev server (SQLite, key file, printed admin key)\n"
+            "  openkms iam create-user --user-name alice\n"
+            "  openkms audit query --key-id alias/payments --since 24h\n"
+            "  openkms usage --since 7d --json\n\n"
+            "Every command takes --help. Exit codes: 0 done, 1 refused or failed, 2 a usage error or a refused\n"
+            "value (printed as ValidationException: ...); some commands add their own (audit verify: 3 altered)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"openkms {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
