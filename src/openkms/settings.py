@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,12 @@ class Settings:
     on_demand_rotation_limit: int = ON_DEMAND_ROTATION_LIMIT
     job_poll_seconds: float = JOB_POLL_SECONDS
     job_lease_seconds: float = JOB_LEASE_SECONDS
+    # Proxies whose X-Forwarded-For/-Proto are believed (addresses or networks). Empty: none, not even
+    # loopback, so no local process can pose as another address (aws:SourceIp, the audit record's
+    # sourceIPAddress) or as TLS (aws:SecureTransport, the console cookie's Secure attribute).
+    trusted_proxies: tuple[str, ...] = ()
+    tls_cert: Path | None = None  # serve HTTPS with this certificate chain (PEM) and tls_key
+    tls_key: Path | None = None
     console: bool = True  # serve the web console at /console
     console_session_seconds: int = CONSOLE_SESSION_SECONDS  # a console sign-in lasts this long, at most
 
@@ -76,6 +83,13 @@ class Settings:
             raise ValueError("max body size must be at least 1024 bytes")
         if self.on_demand_rotation_limit < 0:
             raise ValueError("the on-demand rotation limit cannot be negative")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate (--tls-cert) and its key (--tls-key)")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted proxy {proxy!r} is not an IP address or network") from None
         if not 60 <= self.console_session_seconds <= 43_200:
             raise ValueError("a console session lasts between 1 minute and 12 hours")
         if not self.job_poll_seconds > 0 or not self.job_lease_seconds > 0:

@@ -99,6 +99,14 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         action="store_true",
         help="dev only: keep audit records of reads and cryptography in memory (the audit benchmark's baseline)",
     )
+    serve.add_argument(
+        "--trusted-proxies",
+        default=os.environ.get("OPENKMS_TRUSTED_PROXIES", ""),
+        help="comma list of load balancer addresses or networks whose X-Forwarded-For/-Proto are believed "
+        "(default: none, not even loopback; env OPENKMS_TRUSTED_PROXIES)",
+    )
+    serve.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this PEM certificate chain")
+    serve.add_argument("--tls-key", type=Path, default=None, help="the PEM private key of --tls-cert")
     serve.add_argument("--no-console", action="store_true", help="do not serve the web console at /console")
     serve.add_argument(
         "--console-session-minutes",
@@ -152,6 +160,9 @@ def _settings(args: argparse.Namespace, data_dir: Path, url: str) -> Settings:
             job_poll_seconds=args.job_poll_seconds,
             job_lease_seconds=args.job_lease_seconds,
             on_demand_rotation_limit=args.on_demand_rotation_limit,
+            trusted_proxies=tuple(p.strip() for p in args.trusted_proxies.split(",") if p.strip()),
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
             console=not args.no_console,
             console_session_seconds=args.console_session_minutes * 60,
         )
@@ -204,7 +215,10 @@ def _dev_root_key(args: argparse.Namespace, settings: Settings, storage: Storage
     account_id, credentials = _dev_admin(args, storage, root_key, clock)
     region = sorted(settings.regions)[0] if settings.regions else settings.default_region
     print("openkms dev server", flush=True)
-    print(f"  endpoint:              http://{settings.host}:{settings.port}")
+    scheme = "https" if settings.tls_cert else "http"
+    print(f"  endpoint:              {scheme}://{settings.host}:{settings.port}")
+    if settings.console:
+        print(f"  console:               {scheme}://{settings.host}:{settings.port}/console")
     print(f"  region:                {region}{' (any region is served)' if settings.regions is None else ''}")
     print(f"  account id:            {account_id}")
     print(f"  access key id:         {credentials.access_key_id}")

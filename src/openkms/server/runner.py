@@ -94,6 +94,11 @@ def worker_main(
         server_header=False,
         timeout_keep_alive=30,
         backlog=2048,
+        # Forwarded headers only from the proxies the operator named (uvicorn would trust loopback).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
     uvicorn.Server(config).run(sockets=[sock])
     scheduler.stop()
