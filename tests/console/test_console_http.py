@@ -340,3 +340,16 @@ def test_security_headers_and_static_files(server: ServerProcess) -> None:
     for path in ("/console/static/../app.py", "/console/static/app.py", "/console/static/%2e%2e/app.py"):
         assert browser.get(path).status == 404
     assert browser.get("/console/nowhere").status == 404
+
+
+def test_two_sign_in_tabs_both_work(server: ServerProcess) -> None:
+    browser = Browser(server)
+    first = browser.get("/console/sign-in").csrf()
+    second = browser.get("/console/sign-in").csrf()
+    assert first == second  # the same pre-session anchor while its cookie lasts
+    answer = browser.request(
+        "POST",
+        "/console/sign-in",
+        {"csrf": first, "access_key_id": ACCESS_KEY_ID, "secret_access_key": SECRET_ACCESS_KEY},
+    )
+    assert answer.status == 303

@@ -171,7 +171,10 @@ class Console:
     def _sign_in_form(
         self, request: HttpRequest, access_key_id: str, next_path: str, error: str, status: int = 200
     ) -> HttpResponse:
-        anchor = tokens.new_token()  # a fresh anchor for every form shown
+        # One anchor per browser while it lasts, so two sign-in tabs both work; a new one if none or not ours.
+        anchor = web.cookies(request).get(web.PRESESSION_COOKIE, "")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{43}", anchor):
+            anchor = tokens.new_token()
         cookie = web.set_cookie(web.PRESESSION_COOKIE, anchor, PRESESSION_SECONDS, request.secure)
         body = render.page(
             "sign_in.html",
