@@ -68,31 +68,33 @@ class Authenticator:
     def principal_of(self, access_key_id: str) -> Principal:
         """The principal an active access key stands for, read now (a console session acts as it on every
         page: a deactivated or deleted key ends the session at once). Raises UnrecognizedClientException."""
+        return self._active(access_key_id)[0]
+
+    def check_secret(self, access_key_id: str, secret_access_key: str) -> Principal:
+        """Sign-in with an access key pair (the console): the principal if the secret is this key's, compared
+        in constant time; one error for an unknown key, an inactive one and a wrong secret alike."""
+        principal, record = self._active(access_key_id)
+        expected = self._secret(record)
+        if not hmac.compare_digest(expected.encode("utf-8"), secret_access_key.encode("utf-8")):
+            raise UnrecognizedClientException()
+        return principal
+
+    def _active(self, access_key_id: str) -> tuple[Principal, AccessKeyRecord]:
+        """One read of an access key and its user; UnrecognizedClientException unless both exist and it is
+        active."""
         with self._storage.read() as tx:
             record = tx.get_access_key(access_key_id)
             user = tx.get_user(record.account_id, record.user_name) if record is not None else None
         if record is None or user is None or record.status != identity.ACTIVE:
             raise UnrecognizedClientException()
-        return Principal(
+        principal = Principal(
             account_id=record.account_id,
             arn=ids.user_arn(record.account_id, record.user_name),
             user_name=record.user_name,
             access_key_id=record.access_key_id,
             user_id=user.user_id,
         )
-
-    def check_secret(self, access_key_id: str, secret_access_key: str) -> Principal:
-        """Sign-in with an access key pair (the console): the principal if the secret is this key's, compared
-        in constant time; one error for an unknown key, an inactive one and a wrong secret alike."""
-        principal = self.principal_of(access_key_id)
-        with self._storage.read() as tx:
-            record = tx.get_access_key(access_key_id)
-        if record is None:
-            raise UnrecognizedClientException()
-        expected = self._secret(record)
-        if not hmac.compare_digest(expected.encode("utf-8"), secret_access_key.encode("utf-8")):
-            raise UnrecognizedClientException()
-        return principal
+        return principal, record
 
     def _secret(self, record: AccessKeyRecord) -> str:
         cache_key = record.wrapped_secret
