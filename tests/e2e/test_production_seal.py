@@ -603,9 +603,11 @@ def test_dev_server_prints_working_credentials_and_keeps_them(tmp_path: Path) ->
     try:
         assert server.log_path is not None
         second = dev_banner(server.log_path.read_text())
-        assert {k: v for k, v in second.items() if k != "endpoint"} == {
-            k: v for k, v in first.items() if k != "endpoint"
+        per_port = {"endpoint", "console"}  # both name the port, which changed
+        assert {k: v for k, v in second.items() if k not in per_port} == {
+            k: v for k, v in first.items() if k not in per_port
         }
+        assert second["console"] == f"{server.endpoint}/console"
         kms = server.kms(second["access key id"], second["secret access key"])
         assert kms.describe_key(KeyId=arn)["KeyMetadata"]["Arn"] == arn
     finally:
