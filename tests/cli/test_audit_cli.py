@@ -40,6 +40,7 @@ from botocore.credentials import Credentials
 from openkms import apimodel, identity
 from openkms.audit import digests, verify
 from openkms.cli import common
+from openkms.cli.common import open_migrated
 from openkms.cli.main import main
 from openkms.clock import SystemClock
 from openkms.crypto import keypairs
@@ -67,8 +68,8 @@ def refused(run: Run, code: int, *fragments: str) -> None:
     assert run.code == code, run
     assert run.out == "", run
     assert "Traceback" not in run.err
-    prefix = "ValidationException: " if code == 2 else "openkms: "
-    assert run.err.startswith(prefix), run.err
+    prefixes = ("ValidationException: ",) if code == 2 else ("openkms: ", "NotFoundException: ")
+    assert run.err.startswith(prefixes), run.err
     for fragment in fragments:
         assert fragment in run.err, run.err
 
@@ -521,7 +522,7 @@ def test_query_refuses_bad_values_with_exit_2(trail: Trail, args: list[str], mes
 
 
 def test_query_unknown_alias_is_exit_1(trail: Trail) -> None:
-    refused(openkms("audit", "query", *trail.db(), "--key-id", "alias/nope"), 1, "alias/nope does not exist")
+    refused(openkms("audit", "query", *trail.db(), "--key-id", "alias/nope"), 1, "alias/nope is not found")
 
 
 def test_usage_errors_exit_2(trail: Trail) -> None:
@@ -642,6 +643,7 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     data_dir = tmp_path / "data"
     outside = tmp_path / "outside"
     data_dir.mkdir(mode=0o700)
+    open_migrated(f"sqlite:///{data_dir / 'openkms.db'}", data_dir).close()  # an empty trail, as `init` leaves
     outside.mkdir()
     (outside / "target.jsonl").write_text("precious\n")
     before = _tree(outside)
@@ -873,7 +875,16 @@ def test_public_key_pem_and_json(trail: Trail) -> None:
 
 
 def test_public_key_before_any_digest_is_exit_1(tmp_path: Path) -> None:
-    refused(openkms("audit", "public-key", "--data-dir", str(tmp_path / "fresh")), 1, "no signing key yet")
+    data_dir = tmp_path / "fresh"
+    open_migrated(f"sqlite:///{data_dir / 'openkms.db'}", data_dir).close()
+    refused(openkms("audit", "public-key", "--data-dir", str(data_dir)), 1, "no signing key yet")
+
+
+@pytest.mark.parametrize("command", [["query"], ["export"], ["verify"], ["public-key"]])
+def test_a_data_directory_without_a_database_is_refused_and_left_empty(tmp_path: Path, command: list[str]) -> None:
+    """A mistyped --data-dir names no database: say so, and create none (an empty one would answer "nothing")."""
+    refused(openkms("audit", *command, "--data-dir", str(tmp_path / "typo")), 1, "no openkms database", "typo")
+    assert not (tmp_path / "typo").exists()
 
 
 # ---- exit codes of the real process -------------------------------------------------------------------------------

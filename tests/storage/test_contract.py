@@ -180,6 +180,27 @@ def test_list_keys_orders_by_id_and_pages(storage: Storage) -> None:
         assert tx.list_keys(ACCOUNT, REGION, None, 2)[0] == key(expected[0])
 
 
+def test_count_keys_groups_by_account_region_and_state(storage: Storage) -> None:
+    with storage.read() as tx:
+        assert tx.count_keys() == []
+    with storage.transaction() as tx:
+        for key_id, state in [("a", "Enabled"), ("b", "Disabled"), ("c", "Enabled"), ("d", "PendingDeletion")]:
+            tx.insert_key(key(key_id, key_state=state))
+        tx.insert_key(key("e", account=OTHER_ACCOUNT))
+        tx.insert_key(key("f", region=OTHER_REGION, key_state="PendingImport"))
+    with storage.read() as tx:
+        counts = tx.count_keys()
+    assert [(c.account_id, c.region, c.key_state, c.count) for c in counts] == sorted(
+        [
+            (ACCOUNT, REGION, "Disabled", 1),
+            (ACCOUNT, REGION, "Enabled", 2),
+            (ACCOUNT, REGION, "PendingDeletion", 1),
+            (ACCOUNT, OTHER_REGION, "PendingImport", 1),
+            (OTHER_ACCOUNT, REGION, "Enabled", 1),
+        ]
+    )
+
+
 def test_delete_key_takes_versions_aliases_and_tags(storage: Storage) -> None:
     add_key_with_version(storage, "doomed")
     add_key_with_version(storage, "kept")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import base64
 import difflib
+import functools
 import io
 import ipaddress
 import json
@@ -30,13 +31,14 @@ from openkms.audit import exportfmt, verify
 from openkms.cli import cloudtrail, exports, signing_keys
 from openkms.cli.common import (
     CliError,
+    CliNotFoundError,
     CliValidationError,
     Progress,
-    add_storage_arguments,
+    add_subcommand,
     emit,
     iso,
     only_account,
-    open_migrated,
+    open_existing,
     parse_time,
     resolve_paths,
     root_key_for_admin,
@@ -55,11 +57,22 @@ REPORT_COLUMNS = ["Ok", "Records", "Digests", "FirstSeq", "LastSeq", "UnsignedTa
 _ERROR_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9.]{0,127}$")
 
 
-@dataclass(frozen=True, slots=True)
 class _Context:
-    args: argparse.Namespace
-    storage: Storage
-    data_dir: Path
+    """One command's arguments and, opened at first use, its database: verifying an export needs none, and a
+    refused argument is reported before a missing database is."""
+
+    def __init__(self, args: argparse.Namespace, data_dir: Path, url: str) -> None:
+        self.args = args
+        self.data_dir = data_dir
+        self._url = url
+
+    @functools.cached_property
+    def storage(self) -> Storage:
+        return open_existing(self._url)
+
+    def close(self) -> None:
+        if "storage" in self.__dict__:
+            self.storage.close()
 
 
 # ---- parser --------------------------------------------------------------------------------------------------
@@ -77,14 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, details: str, *examples: str) -> argparse.ArgumentParser:
-        parser = commands.add_parser(
-            name,
-            help=help_text,
-            description=help_text[0].upper() + help_text[1:] + ". " + details,
-            epilog="examples:\n" + "\n".join(f"  openkms audit {name} {example}".rstrip() for example in examples),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        add_storage_arguments(parser)
+        parser = add_subcommand(commands, "audit", name, help_text, details, *examples)
         parser.add_argument("--json", action="store_true", help="machine-readable output")
         return parser
 
@@ -174,11 +180,11 @@ def _seal_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     data_dir, url = resolve_paths(args)
-    storage = open_migrated(url, data_dir)
+    context = _Context(args, data_dir, url)
     try:
-        return COMMANDS[args.audit_command](_Context(args, storage, data_dir))
+        return COMMANDS[args.audit_command](context)
     finally:
-        storage.close()
+        context.close()
 
 
 # -- query
@@ -197,7 +203,7 @@ def key_filter(storage: Storage, value: str, account_id: str | None, region: str
     with storage.read() as tx:
         alias = tx.get_alias(account, region, ref.alias_name)
     if alias is None:
-        raise CliError(f"alias {ref.alias_name} does not exist in account {account}, region {region}")
+        raise CliNotFoundError(f"Alias {ids.alias_arn(region, account, ref.alias_name)} is not found.")  # AWS's words
     return alias.target_key_id
 
 

@@ -18,7 +18,8 @@ from openkms.seal import keyfile
 from openkms.seal.base import UnsealError
 from openkms.seal.service import seal_kind, unseal_root_key
 from openkms.settings import default_data_dir, default_database_url
-from openkms.storage.factory import open_storage
+from openkms.storage.factory import open_storage, sqlite_path_from_url
+from openkms.storage.migrate import latest_version
 from openkms.storage.ports import Storage
 
 PASSPHRASE_ENV = "OPENKMS_UNSEAL_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
@@ -55,6 +56,27 @@ def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_subcommand(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    group: str,
+    name: str,
+    help_text: str,
+    details: str,
+    *examples: str,
+) -> argparse.ArgumentParser:
+    """``openkms GROUP NAME``: its one-line help, a description that starts with it, its examples, and the
+    storage arguments every such command takes."""
+    parser = commands.add_parser(
+        name,
+        help=help_text,
+        description=help_text[0].upper() + help_text[1:] + ". " + details,
+        epilog="examples:\n" + "\n".join(f"  openkms {group} {name} {example}".rstrip() for example in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_storage_arguments(parser)
+    return parser
+
+
 def resolve_paths(args: argparse.Namespace) -> tuple[Path, str]:
     data_dir: Path = (args.data_dir or default_data_dir()).resolve()
     url: str = args.database_url or default_database_url(data_dir)
@@ -70,6 +92,64 @@ def only_account(storage: Storage, given: str | None) -> str:
     if len(accounts) != 1:
         raise CliError("several accounts exist: give --account-id" if accounts else "no account exists yet")
     return accounts[0]
+
+
+class CliNotFoundError(CliError):
+    """What the command names does not exist: printed as AWS names it (``NotFoundException: ...``), exit 1."""
+
+    def render(self) -> str:
+        return f"NotFoundException: {self}"
+
+
+def open_existing(url: str, *, migrate: bool = False, any_schema: bool = False) -> Storage:
+    """The database ``openkms init`` or ``serve`` made, never a new one: a mistyped ``--data-dir`` must not leave
+    an empty database behind and report "no keys". Read-only commands leave the schema alone (the factory's
+    rule) and refuse one of another release unless ``any_schema`` (``status`` reports it); ``migrate``
+    (commands that write) brings it up to date."""
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None and not sqlite_file.is_file():
+        raise CliError(f"no openkms database at {sqlite_file}: give --data-dir or --database-url")
+    storage = open_storage(url)
+    try:
+        found = storage.schema_version()
+        if found == 0:
+            raise CliError(f"no openkms database at {redact_url(url)}: run `openkms init` or `openkms serve` first")
+        if migrate:
+            storage.migrate()
+        elif found != latest_version(storage.dialect) and not any_schema:
+            raise CliError(
+                f"the database schema is version {found}, this openkms reads version "
+                f"{latest_version(storage.dialect)}: start this release's `openkms serve` once to migrate it"
+                if found < latest_version(storage.dialect)
+                else f"the database schema is version {found}, written by a newer openkms: use that release"
+            )
+    except BaseException:
+        storage.close()
+        raise
+    return storage
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL or plain path names; None for PostgreSQL."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        return None
+    return Path(sqlite_path_from_url(url) if scheme == "sqlite" else url)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password, for messages and ``openkms status``."""
+    without_userinfo = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", without_userinfo)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(value: object) -> str:
+    """``value`` as text a terminal shows as it is: control characters (escape sequences a record's user agent
+    or description could carry) become visible ``\\xNN`` escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
 
 
 def open_migrated(url: str, data_dir: Path) -> Storage:
@@ -113,10 +193,18 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, 
     if as_json:
         print(json.dumps(rows[0] if single and rows else list(rows), indent=2, default=str))
         return
-    widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-    for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(w) for c, w in zip(columns, widths, strict=True)))
+    cells = [[printable(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for line in cells:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+def emit_fields(fields: Sequence[tuple[str, Any]]) -> None:
+    """One ``Label  value`` line per field, the values aligned: a single record, readable."""
+    width = max((len(label) for label, _ in fields), default=0)
+    for label, value in fields:
+        print(f"{label.ljust(width)}  {printable(value)}".rstrip())
 
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")

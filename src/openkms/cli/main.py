@@ -2,7 +2,7 @@
 
 Exit codes scripts can rely on: 0 done, 1 refused or failed (a message on stderr), 2 a usage error (argparse,
 or a refused value printed as ``ValidationException: ...``), 3 ``openkms audit verify`` found the trail
-altered, 130 interrupted.
+altered, 4 ``openkms status`` found something that needs attention, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from openkms import __version__
-from openkms.cli import audit, iam, serve, usage
+from openkms.cli import audit, iam, keys, serve, status, usage
 from openkms.cli.common import CliError
+from openkms.storage.ports import StorageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,17 +25,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "examples:\n"
             "  openkms serve --dev                      start a dev server (SQLite, key file, printed admin key)\n"
+            "  openkms status --endpoint http://127.0.0.1:8080\n"
+            "  openkms keys list --tag env=production\n"
             "  openkms iam create-user --user-name alice\n"
             "  openkms audit query --key-id alias/payments --since 24h\n"
             "  openkms usage --since 7d --json\n\n"
             "Every command takes --help. Exit codes: 0 done, 1 refused or failed, 2 a usage error or a refused\n"
-            "value (printed as ValidationException: ...); some commands add their own (audit verify: 3 altered)."
+            "value (printed as ValidationException: ...); some commands add their own (audit verify: 3 altered;\n"
+            "status: 4 something needs attention)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"openkms {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     serve.add_parsers(subparsers)
+    status.add_parser(subparsers)
+    keys.add_parser(subparsers)
     iam.add_parser(subparsers)
     audit.add_parser(subparsers)
     usage.add_parser(subparsers)
@@ -47,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": serve.run_serve,
         "init": serve.run_init,
         "unseal": serve.run_unseal,
+        "status": status.run,
+        "keys": keys.run,
         "iam": iam.run,
         "audit": audit.run,
         "usage": usage.run,
@@ -56,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(exc.render(), file=sys.stderr)
         return exc.exit_code
+    except StorageError as exc:  # the database refused or is unreachable: one line, no traceback
+        print(f"openkms: database error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `openkms audit query ... | head`: the reader left; say nothing more

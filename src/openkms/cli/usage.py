@@ -18,7 +18,7 @@ from openkms.cli.common import (
     CliValidationError,
     add_storage_arguments,
     emit,
-    open_migrated,
+    open_existing,
     parse_time,
     resolve_paths,
 )
@@ -117,8 +117,8 @@ def _since_day(text: str | None, today: datetime.date) -> datetime.date:
 
 def run(args: argparse.Namespace) -> int:
     prices = _load_prices(args.prices)
-    data_dir, url = resolve_paths(args)
-    storage = open_migrated(url, data_dir)
+    _, url = resolve_paths(args)
+    storage = open_existing(url)
     try:
         return _report(args, storage, prices)
     finally:

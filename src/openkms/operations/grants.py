@@ -71,7 +71,7 @@ def _checked_constraints(params: Params) -> str | None:
     return json.dumps(dict(constraints), sort_keys=True)
 
 
-def _entry(grant: GrantRecord, key_arn: str) -> dict[str, Any]:
+def grant_entry(grant: GrantRecord, key_arn: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "KeyId": key_arn,
         "GrantId": grant.grant_id,
@@ -156,7 +156,7 @@ def list_grants(svc: Services, ctx: RequestContext, params: Params) -> Result:
         key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         found = tx.list_grants(key.key_id, after, limit + 1, grant_id=params.get("GrantId"), grantee_principal=grantee)
     page, paging = common.page_result(found, limit, "grants", lambda g: g.grant_id)
-    return {"Grants": [_entry(g, key.arn) for g in page], **paging}
+    return {"Grants": [grant_entry(g, key.arn) for g in page], **paging}
 
 
 @operation("ListRetirableGrants")
@@ -175,7 +175,7 @@ def list_retirable_grants(svc: Services, ctx: RequestContext, params: Params) ->
         for grant in page:
             key = tx.get_key(grant.key_id)
             if key is not None:
-                entries.append(_entry(grant, key.arn))
+                entries.append(grant_entry(grant, key.arn))
     return {"Grants": entries, **paging}
 
 

@@ -39,7 +39,7 @@ def _trail_start(tx: Transaction) -> float:
     return oldest[0].event_time if oldest else head.started_at
 
 
-def _last_usage(row: AuditRow | None) -> dict[str, Any]:
+def last_usage_entry(row: AuditRow | None) -> dict[str, Any]:
     if row is None:
         return {}
     event = json.loads(row.event)
@@ -59,7 +59,7 @@ def get_key_last_usage(svc: Services, ctx: RequestContext, params: Params) -> Re
         tracking_start = max(key.creation_date, _trail_start(tx))
     return {
         "KeyId": key.arn,
-        "KeyLastUsage": _last_usage(last),
+        "KeyLastUsage": last_usage_entry(last),
         "TrackingStartDate": tracking_start,
         "KeyCreationDate": key.creation_date,
     }

@@ -217,10 +217,10 @@ def list_key_rotations(svc: Services, ctx: RequestContext, params: Params) -> Re
             raise InvalidMarkerException("Invalid marker")
         listed = listed[position + 1 :]
     page, paging = common.page_result(listed[: limit + 1], limit, "rotations", lambda v: v.version_id)
-    return {"Rotations": [_rotation_entry(key, v) for v in page], **paging}
+    return {"Rotations": [rotation_entry(key, v) for v in page], **paging}
 
 
-def _rotation_entry(key: KeyRecord, version: KeyVersionRecord) -> dict[str, object]:
+def rotation_entry(key: KeyRecord, version: KeyVersionRecord) -> dict[str, object]:
     entry: dict[str, object] = {
         "KeyId": key.key_id,
         "KeyMaterialId": common.key_material_id(version.version_id),

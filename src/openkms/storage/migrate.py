@@ -106,6 +106,11 @@ def split(sql: str) -> list[str]:
     return statements
 
 
+def latest_version(dialect: str) -> int:
+    """The schema version this release migrates to."""
+    return len(load(dialect))
+
+
 def current_version(cur: Cursor, dialect: Dialect) -> int:
     """The highest applied version; 0 for an empty database."""
     cur.execute(dialect.table_exists, ("schema_migrations",))

@@ -20,6 +20,7 @@ from openkms.storage.records import (
     GroupRecord,
     ImportedMaterialRecord,
     JobLeaseRecord,
+    KeyCount,
     KeyRecord,
     KeyVersionRecord,
     PrincipalAuthorization,
@@ -47,6 +48,10 @@ class Transaction(AuditTransaction, Protocol):
 
     def list_keys(self, account_id: str, region: str, after_key_id: str | None, limit: int) -> list[KeyRecord]:
         """Keys of one account and region ordered by key id, strictly after ``after_key_id``."""
+        ...
+
+    def count_keys(self) -> list[KeyCount]:
+        """Keys per account, region and state, ordered by those three; only non-zero counts."""
         ...
 
     def delete_key(self, key_id: str) -> None:

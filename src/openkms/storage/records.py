@@ -34,6 +34,16 @@ class KeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyCount:
+    """How many keys one account and region holds in one state (``openkms status``, ``openkms keys list``)."""
+
+    account_id: str
+    region: str
+    key_state: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class KeyVersionRecord:
     key_id: str
     version_id: str  # 32 lowercase hex characters (16 bytes)

@@ -48,6 +48,7 @@ from openkms.storage.records import (
     GroupRecord,
     ImportedMaterialRecord,
     JobLeaseRecord,
+    KeyCount,
     KeyRecord,
     KeyVersionRecord,
     PrincipalAuthorization,
@@ -265,6 +266,10 @@ class _Queries:
             "update_key": "UPDATE keys SET " + ", ".join(f"{c} = ?" for c in _KEY_MUTABLE) + " WHERE key_id = ?",
             "list_keys": keys_where + " ORDER BY key_id LIMIT ?",
             "list_keys_after": keys_where + " AND key_id > ? ORDER BY key_id LIMIT ?",
+            "count_keys": (
+                "SELECT account_id, region, key_state, COUNT(*) FROM keys"
+                " GROUP BY account_id, region, key_state ORDER BY account_id, region, key_state"
+            ),
             "delete_key_tags": "DELETE FROM tags WHERE key_id = ?",
             "delete_key_aliases": "DELETE FROM aliases WHERE target_key_id = ?",
             "delete_key_versions": "DELETE FROM key_versions WHERE key_id = ?",
@@ -502,6 +507,9 @@ class SQLTransaction(AuditQueriesMixin):
         else:
             rows = self._all(self._q.list_keys_after, (account_id, region, after_key_id, limit))
         return [_key_from_row(r) for r in rows]
+
+    def count_keys(self) -> list[KeyCount]:
+        return [KeyCount(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in self._all(self._q.count_keys, ())]
 
     def delete_key(self, key_id: str) -> None:
         # Explicit child deletes rather than trusting ON DELETE CASCADE alone: a connection opened without
