@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from openkms.storage.factory import open_storage, sqlite_path_from_url
 from openkms.storage.migrate import latest_version
 from openkms.storage.ports import Storage
 
+HELP_WIDTH = 100  # descriptions are wrapped here: the raw formatter keeps the examples' layout but wraps nothing
 PASSPHRASE_ENV = "OPENKMS_UNSEAL_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 
 
@@ -69,7 +71,7 @@ def add_subcommand(
     parser = commands.add_parser(
         name,
         help=help_text,
-        description=help_text[0].upper() + help_text[1:] + ". " + details,
+        description=textwrap.fill(help_text[0].upper() + help_text[1:] + ". " + details, width=HELP_WIDTH),
         epilog="examples:\n" + "\n".join(f"  openkms {group} {name} {example}".rstrip() for example in examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openkms import __version__
-from openkms.cli.common import add_storage_arguments, emit, emit_fields, iso, open_existing, redact_url, resolve_paths
+from openkms.cli.common import (
+    HELP_WIDTH,
+    add_storage_arguments,
+    emit,
+    emit_fields,
+    iso,
+    open_existing,
+    redact_url,
+    resolve_paths,
+)
 from openkms.jobs.registry import registered_jobs
 from openkms.seal.service import seal_kind
 from openkms.storage.migrate import latest_version
@@ -35,11 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "status",
         help="health and contents of this installation (exit 4 when something needs attention)",
-        description=(
+        description=textwrap.fill(
             "Health and contents of this installation: database and schema, seal, the server (with --endpoint), "
             "accounts, users, keys by state, the audit trail and its signed digests, background jobs. Anything "
             f"that needs attention is listed with the reason. Exit 0 when all is well, {EXIT_ATTENTION} when "
-            "something needs attention, 1 when the database cannot be read."
+            "something needs attention, 1 when the database cannot be read.",
+            width=HELP_WIDTH,
         ),
         epilog=(
             "examples:\n"

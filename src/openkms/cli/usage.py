@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import textwrap
 import time
 from pathlib import Path
 
 from openkms.cli.audit import key_filter
 from openkms.cli.common import (
+    HELP_WIDTH,
     CliValidationError,
     add_storage_arguments,
     emit,
@@ -67,12 +69,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "usage",
         help="requests per key and day, with a monthly cost estimate at AWS prices",
-        description=(
+        description=textwrap.fill(
             "Requests per key and UTC day by pricing family (symmetric, RSA 2048, other asymmetric, "
             "GenerateDataKeyPair), from the audit trail's daily counts, and what a month of the same use would cost "
             "at a price list: each customer-managed key not pending deletion costs a key-month (plus one per "
             "rotation, up to billed_rotations), requests cost per 10,000 by family after each account's monthly "
-            "free tier. The month is scaled from the days of the window (--since to today) the trail covers."
+            "free tier. The month is scaled from the days of the window (--since to today) the trail covers.",
+            width=HELP_WIDTH,
         ),
         epilog=(
             "examples:\n"
