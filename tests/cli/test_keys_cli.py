@@ -265,6 +265,14 @@ def test_show_is_confined_to_the_account_given(keys: Keys) -> None:
     assert run.code == 1 and run.err.startswith("NotFoundException: "), run
 
 
+@pytest.mark.parametrize(
+    "arn", ["arn:aws:kms:eu-west-1:{account}:key/{key}", "arn:aws:kms:us-east-1:999988887777:key/{key}"]
+)
+def test_show_of_a_key_arn_naming_another_region_or_account_is_not_found(keys: Keys, arn: str) -> None:
+    run = keys.run("show", arn.format(account=ACCOUNT_ID, key=keys.ids["prod"]))
+    assert run.code == 1 and run.err.startswith("NotFoundException: Key 'arn:aws:kms:"), run
+
+
 # ---- a data directory that holds no database ------------------------------------------------------------------
 
 

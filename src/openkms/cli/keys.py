@@ -285,7 +285,12 @@ def _find_key(storage: Storage, args: argparse.Namespace) -> KeyRecord:
     key_id = key_filter(storage, args.key, args.account_id, args.region)
     with storage.read() as tx:
         key = tx.get_key(key_id)
-    if key is None or (args.account_id is not None and key.account_id != args.account_id):
+    named_arn = args.key if args.key.startswith("arn:") and ":key/" in args.key else None
+    if (
+        key is None
+        or (args.account_id is not None and key.account_id != args.account_id)
+        or (named_arn is not None and key.arn != named_arn)  # the key id of an ARN of another region or account
+    ):
         raise CliNotFoundError(f"Key '{args.key}' does not exist")
     return key
 
