@@ -19,7 +19,7 @@ from openkms.seal import keyfile
 from openkms.seal.base import UnsealError
 from openkms.seal.service import seal_kind, unseal_root_key
 from openkms.settings import default_data_dir, default_database_url
-from openkms.storage.factory import open_storage, sqlite_path_from_url
+from openkms.storage.factory import open_storage, sqlite_file
 from openkms.storage.migrate import latest_version
 from openkms.storage.ports import Storage
 
@@ -103,40 +103,29 @@ class CliNotFoundError(CliError):
         return f"NotFoundException: {self}"
 
 
-def open_existing(url: str, *, migrate: bool = False, any_schema: bool = False) -> Storage:
-    """The database ``openkms init`` or ``serve`` made, never a new one: a mistyped ``--data-dir`` must not leave
-    an empty database behind and report "no keys". Read-only commands leave the schema alone (the factory's
-    rule) and refuse one of another release unless ``any_schema`` (``status`` reports it); ``migrate``
-    (commands that write) brings it up to date."""
-    sqlite_file = _sqlite_file(url)
-    if sqlite_file is not None and not sqlite_file.is_file():
-        raise CliError(f"no openkms database at {sqlite_file}: give --data-dir or --database-url")
+def open_existing(url: str, *, any_schema: bool = False) -> Storage:
+    """The database ``openkms init`` or ``serve`` made, never a new one, for the read-only commands: a mistyped
+    ``--data-dir`` must not leave an empty database behind and report "no keys". The schema is left alone (the
+    factory's rule); one of another release is refused unless ``any_schema`` (``status`` reports it)."""
+    database_file = sqlite_file(url)
+    if database_file is not None and not Path(database_file).is_file():
+        raise CliError(f"no openkms database at {database_file}: give --data-dir or --database-url")
     storage = open_storage(url)
     try:
-        found = storage.schema_version()
+        found, latest = storage.schema_version(), latest_version(storage.dialect)
         if found == 0:
             raise CliError(f"no openkms database at {redact_url(url)}: run `openkms init` or `openkms serve` first")
-        if migrate:
-            storage.migrate()
-        elif found != latest_version(storage.dialect) and not any_schema:
+        if found != latest and not any_schema:
             raise CliError(
-                f"the database schema is version {found}, this openkms reads version "
-                f"{latest_version(storage.dialect)}: start this release's `openkms serve` once to migrate it"
-                if found < latest_version(storage.dialect)
+                f"the database schema is version {found}, this openkms reads version {latest}: start this "
+                "release's `openkms serve` once to migrate it"
+                if found < latest
                 else f"the database schema is version {found}, written by a newer openkms: use that release"
             )
     except BaseException:
         storage.close()
         raise
     return storage
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The file a SQLite URL or plain path names; None for PostgreSQL."""
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if scheme in ("postgresql", "postgres"):
-        return None
-    return Path(sqlite_path_from_url(url) if scheme == "sqlite" else url)
 
 
 def redact_url(url: str) -> str:

@@ -30,7 +30,7 @@ from openkms.cli.common import (
 from openkms.operations import common as ops
 from openkms.operations.grants import grant_entry
 from openkms.operations.lastusage import last_usage_entry, tracked_operations
-from openkms.operations.rotation import rotation_entry, supports_automatic_rotation
+from openkms.operations.rotation import rotation_entry, rotation_status, supports_automatic_rotation
 from openkms.settings import DEFAULT_REGION
 from openkms.storage.ports import Storage, iterate_all_keys
 from openkms.storage.records import AliasRecord, KeyRecord
@@ -305,11 +305,7 @@ def _details(storage: Storage, key: KeyRecord) -> dict[str, Any]:
         last = tx.last_key_use(key.key_id, tracked_operations())
     rotation: dict[str, Any] = {"AutomaticRotationSupported": supports_automatic_rotation(key)}
     if key.key_spec == ops.SYMMETRIC_DEFAULT:
-        rotation["KeyRotationEnabled"] = key.rotation_enabled and key.key_state != ops.PENDING_DELETION
-        if key.rotation_enabled:
-            rotation["RotationPeriodInDays"] = key.rotation_period_days
-            if key.next_rotation_date is not None:
-                rotation["NextRotationDate"] = key.next_rotation_date
+        rotation.update(rotation_status(key))
         rotation["Rotations"] = [rotation_entry(key, v) for v in versions]
     details: dict[str, Any] = _iso_dates(
         {

@@ -189,10 +189,11 @@ def _audit(report: _Report, storage: Storage) -> None:
 
 
 def _jobs(report: _Report, storage: Storage, now: float, server_up: bool) -> None:
+    jobs = registered_jobs()
+    with storage.read() as tx:
+        leases = [tx.get_job_lease(job.name) for job in jobs]
     rows: list[dict[str, Any]] = []
-    for job in registered_jobs():
-        with storage.read() as tx:
-            lease = tx.get_job_lease(job.name)
+    for job, lease in zip(jobs, leases, strict=True):
         if lease is None:
             rows.append({"Job": job.name, "Runs": 0, "Failures": 0, "LastFinished": None, "NextRun": None})
             continue

@@ -171,13 +171,18 @@ def get_key_rotation_status(svc: Services, ctx: RequestContext, params: Params) 
         key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
     if key.origin in _CUSTOM_KEY_STORE_ORIGINS:
         raise _origin_refused(key)
+    return {"KeyId": key.arn, **rotation_status(key)}
+
+
+def rotation_status(key: KeyRecord) -> dict[str, object]:
+    """GetKeyRotationStatus's fields (without KeyId): also what ``openkms keys show`` prints."""
     enabled = key.rotation_enabled and key.key_state != common.PENDING_DELETION and supports_automatic_rotation(key)
-    result: Result = {"KeyId": key.arn, "KeyRotationEnabled": enabled}
+    status: dict[str, object] = {"KeyRotationEnabled": enabled}
     if enabled:
-        result["RotationPeriodInDays"] = key.rotation_period_days or DEFAULT_ROTATION_PERIOD_DAYS
+        status["RotationPeriodInDays"] = key.rotation_period_days or DEFAULT_ROTATION_PERIOD_DAYS
         if key.next_rotation_date is not None:
-            result["NextRotationDate"] = key.next_rotation_date
-    return result
+            status["NextRotationDate"] = key.next_rotation_date
+    return status
 
 
 @operation("RotateKeyOnDemand")

@@ -48,6 +48,15 @@ def sqlite_path_from_url(url: str) -> str:
     return path
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file :func:`open_storage` would open for ``url`` (a SQLite URL or a plain path); None for PostgreSQL."""
+    match = _SCHEME.match(url)
+    scheme = match[1].lower() if match else None
+    if scheme in ("postgresql", "postgres"):
+        return None
+    return sqlite_path_from_url(url) if scheme == "sqlite" else url
+
+
 def open_storage(url: str) -> Storage:
     """The engine for ``url`` (see the module docstring for the forms); schema left as found."""
     if not url:
