@@ -22,6 +22,8 @@ ON_DEMAND_ROTATION_LIMIT = 25
 # with its node if that node dies mid-run before another may take it over.
 JOB_POLL_SECONDS = 60.0
 JOB_LEASE_SECONDS = 300.0
+# At concurrency 1 a record reaches the audit hub about every millisecond (docs/benchmarks.md, "Audit trail").
+DEFAULT_AUDIT_POLL_MICROSECONDS = 2000
 
 
 # AWS's console sessions last up to 12 hours; a working day is the default here.
@@ -48,6 +50,9 @@ class Settings:
     audit_sink: str = "database"
     audit_digest_interval_seconds: float = 300.0  # a signed digest over the trail at least this often
     audit_retention_days: float | None = None  # None keeps every record
+    # The longest the audit hub polls for the next record before it sleeps (a lone request's worker polls
+    # for its ack half as long): CPU traded for latency at low concurrency (audit/poll.py). 0: never poll.
+    audit_poll_microseconds: int = DEFAULT_AUDIT_POLL_MICROSECONDS
     on_demand_rotation_limit: int = ON_DEMAND_ROTATION_LIMIT
     job_poll_seconds: float = JOB_POLL_SECONDS
     job_lease_seconds: float = JOB_LEASE_SECONDS
@@ -77,6 +82,8 @@ class Settings:
             raise ValueError("an in-memory audit trail is only allowed in dev mode (records would not be durable)")
         if not 1 <= self.audit_digest_interval_seconds <= 86_400:
             raise ValueError("the audit digest interval must be between 1 second and 1 day")
+        if not 0 <= self.audit_poll_microseconds <= 100_000:
+            raise ValueError("the audit poll limit must be between 0 and 100000 microseconds")
         if self.audit_retention_days is not None and self.audit_retention_days < 1:
             raise ValueError("audit retention must be at least 1 day (or unset to keep everything)")
         if self.max_body_bytes < 1024:

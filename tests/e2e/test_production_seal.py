@@ -375,7 +375,7 @@ def test_dev_options_need_dev(initialised: Initialised) -> None:
         ["--dev-account-id", "1" * 12],
     ):
         code, output = initialised.server(extra_args=extra).run_to_exit()
-        assert code == 1, (extra, output)
+        assert code == 2, (extra, output)  # a refused argument
         assert "dev" in output and "Traceback" not in output, (extra, output)
 
 

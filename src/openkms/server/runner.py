@@ -82,7 +82,8 @@ def worker_main(
     def on_unsealed(key: bytes) -> None:
         conn.send(("unsealed", key))
 
-    audit = HubClient(audit_end) if audit_end is not None else None
+    ack_poll = settings.audit_poll_microseconds / 2e6  # half the hub's: a commit is shorter than a request
+    audit = HubClient(audit_end, ack_poll) if audit_end is not None else None
     app = build_app(services, on_unsealed=on_unsealed, on_startup=on_startup, audit=audit)
     config = uvicorn.Config(
         app,
@@ -143,7 +144,7 @@ class Supervisor:
         from openkms.storage.factory import open_storage
 
         self._audit_storage = open_storage(self._settings.database_url)
-        self._audit = NodeWriter(self._audit_storage)
+        self._audit = NodeWriter(self._audit_storage, self._settings.audit_poll_microseconds / 1e6)
         self._audit.start()
         clock = SystemClock(self._settings.clock_offset_seconds)
         self._maintenance = Maintenance(
