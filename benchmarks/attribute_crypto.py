@@ -74,22 +74,13 @@ def _py_spy() -> str | None:
     return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
 
 
-def _cpu_ticks(pids: Sequence[int]) -> int:
-    total = 0
-    for pid in pids:
-        fields = run._proc_stat_fields(str(pid))
-        if fields is not None:
-            total += int(fields[11]) + int(fields[12])
-    return total
-
-
 def _main_thread_shares(files: Sequence[Path], frame: str) -> tuple[float, int]:
     """(share of main-thread samples inside ``frame``, main-thread samples) from py-spy's raw output."""
     inside = total = 0
     for path in files:
         for line in path.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
-            if not stack or stack.startswith("Thread._bootstrap") or "(threading.py:" in stack.split(";", 1)[0]:
+            if not stack or "(threading.py:" in stack.split(";", 1)[0]:
                 continue  # another thread of the worker (job scheduler, thread pool)
             total += int(count)
             if frame in stack:
@@ -109,7 +100,7 @@ def attribute(
     load = subprocess.Popen([*base[:3], f"-d{seconds + 2}s", *base[3:]], stdout=subprocess.PIPE, text=True)
     time.sleep(1.0)
     outputs = [work / f"{label}-{concurrency}-{pid}.txt" for pid in workers]
-    before_all, before_workers, started = _cpu_ticks(everyone), _cpu_ticks(workers), time.monotonic()
+    before_all, before_workers, started = run.cpu_ticks(everyone), run.cpu_ticks(workers), time.monotonic()
     spy = _py_spy() or "py-spy"
     spies = [
         subprocess.Popen(
@@ -122,7 +113,7 @@ def attribute(
     for spy in spies:
         spy.wait()
     elapsed = time.monotonic() - started
-    after_all, after_workers = _cpu_ticks(everyone), _cpu_ticks(workers)
+    after_all, after_workers = run.cpu_ticks(everyone), run.cpu_ticks(workers)
     text = load.communicate()[0]
     rps = wrk_script.parse(text).rps
     requests = rps * elapsed

@@ -74,13 +74,23 @@ def _proc_stat_fields(pid: str) -> list[str] | None:
 
 
 def group_cpu_ticks(pgid: int) -> int:
-    """utime + stime (clock ticks) of every live process in process group ``pgid``."""
+    """utime + stime (clock ticks) of every live process in process group ``pgid`` (one /proc pass)."""
     total = 0
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             fields = _proc_stat_fields(pid)
             if fields is not None and int(fields[2]) == pgid:
                 total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def cpu_ticks(pids: Sequence[int]) -> int:
+    """utime + stime (clock ticks) of the live processes among ``pids``."""
+    total = 0
+    for pid in pids:
+        fields = _proc_stat_fields(str(pid))
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])
     return total
 
 

@@ -33,3 +33,15 @@ def test_serve_refuses_a_bad_poll_limit_before_touching_anything(
     assert status == 2
     assert "audit poll limit" in capsys.readouterr().err
     assert not data_dir.exists()
+
+
+def test_a_malformed_environment_default_is_a_usage_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENKMS_AUDIT_POLL_US", "fast")
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--dev", "--data-dir", str(tmp_path / "data"), "--port", "1"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--audit-poll-us: invalid int value: 'fast'" in err and "Traceback" not in err
+    assert not (tmp_path / "data").exists()

@@ -15,9 +15,9 @@ Wire (one ``SOCK_SEQPACKET`` socket pair per worker, so each message is one reco
 The hub reads everything that is waiting, commits it in one transaction, acknowledges, and repeats, so
 records that arrive during a commit form the next batch. Between records both ends poll for a while before
 they sleep when the traffic says the next message is due soon (audit/poll.py: here a wake-up across cores
-costs more than the commit's SQL). If a commit fails every record in it is
-acknowledged as failed (its request answers ``KMSInternalException``); if the hub goes away, workers fail
-every waiting and later request until they are replaced: nothing is answered without its record.
+costs more than the commit's SQL). If a commit fails every record in it is acknowledged as failed (its
+request answers ``KMSInternalException``); if the hub goes away, workers fail every waiting and later request
+until they are replaced: nothing is answered without its record.
 """
 
 from __future__ import annotations

@@ -56,8 +56,10 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         ),
     )
     add_storage_arguments(serve)
+    # Defaults from the environment stay strings: argparse converts them with ``type`` as if typed, so a malformed
+    # OPENKMS_* value is a usage error (exit 2) rather than a traceback while the parser is being built.
     serve.add_argument("--host", default=os.environ.get("OPENKMS_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("OPENKMS_PORT", DEFAULT_PORT)))
+    serve.add_argument("--port", type=int, default=os.environ.get("OPENKMS_PORT", str(DEFAULT_PORT)))
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     serve.add_argument("--regions", default=os.environ.get("OPENKMS_REGIONS"), help="comma list; default: any")
     serve.add_argument("--dev", action="store_true", help="initialise and unseal automatically (key-file seal)")
@@ -73,41 +75,40 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument(
         "--job-poll-seconds",
         type=float,
-        default=float(os.environ.get("OPENKMS_JOB_POLL_SECONDS", JOB_POLL_SECONDS)),
+        default=os.environ.get("OPENKMS_JOB_POLL_SECONDS", str(JOB_POLL_SECONDS)),
         help=f"how often each worker looks for due background jobs (default {JOB_POLL_SECONDS:g})",
     )
     serve.add_argument(
         "--job-lease-seconds",
         type=float,
-        default=float(os.environ.get("OPENKMS_JOB_LEASE_SECONDS", JOB_LEASE_SECONDS)),
+        default=os.environ.get("OPENKMS_JOB_LEASE_SECONDS", str(JOB_LEASE_SECONDS)),
         help=f"how long a node that died mid-job keeps the job from the others (default {JOB_LEASE_SECONDS:g})",
     )
     serve.add_argument(
         "--on-demand-rotation-limit",
         type=int,
-        default=int(os.environ.get("OPENKMS_ON_DEMAND_ROTATION_LIMIT", ON_DEMAND_ROTATION_LIMIT)),
+        default=os.environ.get("OPENKMS_ON_DEMAND_ROTATION_LIMIT", str(ON_DEMAND_ROTATION_LIMIT)),
         help=f"RotateKeyOnDemand calls allowed per key (default {ON_DEMAND_ROTATION_LIMIT}, as AWS)",
     )
     serve.add_argument(
         "--audit-digest-interval",
         type=float,
-        default=float(os.environ.get("OPENKMS_AUDIT_DIGEST_INTERVAL", "300")),
+        default=os.environ.get("OPENKMS_AUDIT_DIGEST_INTERVAL", "300"),
         help="seconds between signed digests of the audit trail (default 300)",
     )
     serve.add_argument(
         "--audit-retention-days",
         type=float,
-        default=float(os.environ["OPENKMS_AUDIT_RETENTION_DAYS"])
-        if os.environ.get("OPENKMS_AUDIT_RETENTION_DAYS")
-        else None,
+        default=os.environ.get("OPENKMS_AUDIT_RETENTION_DAYS") or None,
         help="prune audit records older than this (whole signed intervals; default: keep everything)",
     )
     serve.add_argument(
         "--audit-poll-us",
         type=int,
-        default=int(os.environ.get("OPENKMS_AUDIT_POLL_US", DEFAULT_AUDIT_POLL_MICROSECONDS)),
+        default=os.environ.get("OPENKMS_AUDIT_POLL_US", str(DEFAULT_AUDIT_POLL_MICROSECONDS)),
         help="longest the audit writer polls for the next record before sleeping, in microseconds: CPU traded "
-        f"for latency at low concurrency; 0 never polls (default {DEFAULT_AUDIT_POLL_MICROSECONDS})",
+        f"for latency at low concurrency; 0 never polls (default {DEFAULT_AUDIT_POLL_MICROSECONDS}; env "
+        "OPENKMS_AUDIT_POLL_US)",
     )
     serve.add_argument(
         "--dev-audit-in-memory",
