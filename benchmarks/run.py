@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,7 +278,9 @@ def start_openkms(
     database_url: str | None,
     dbname: str | None,
     extra_args: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
 ) -> Server:
+    """``openkms serve --dev`` in its own process group; ``extra_env`` is added to this process's environment."""
     port = free_port()
     data_dir = workdir / f"data-{engine}"
     log = workdir / f"{engine}.log"
@@ -303,7 +305,14 @@ def start_openkms(
         cmd += ["--database-url", database_url]
     cmd += list(extra_args)
     with log.open("wb") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir)
+        process = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=workdir,
+            env={**os.environ, **extra_env} if extra_env else None,
+        )
     target = presign.Target(engine, f"http://127.0.0.1:{port}", ACCESS_KEY_ID, SECRET_ACCESS_KEY)
     server = Server(engine, process, target, log, dbname)
     _ready_or_stop(server, "/healthz", 200)
