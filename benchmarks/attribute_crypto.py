@@ -110,8 +110,8 @@ def attribute(
         )
         for pid, out in zip(workers, outputs, strict=True)
     ]
-    for spy in spies:
-        spy.wait()
+    for process in spies:
+        process.wait()
     elapsed = time.monotonic() - started
     after_all, after_workers = run.cpu_ticks(everyone), run.cpu_ticks(workers)
     text = load.communicate()[0]

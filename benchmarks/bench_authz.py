@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import statistics
 import sys
@@ -139,8 +140,8 @@ class Harness:
 @contextmanager
 def authorization_off() -> Iterator[None]:
     saved = authorization.authorize_key, authorization.authorize_account
-    authorization.authorize_key = lambda *args, **kwargs: None  # type: ignore[assignment]
-    authorization.authorize_account = lambda *args, **kwargs: None  # type: ignore[assignment]
+    authorization.authorize_key = lambda *args, **kwargs: None
+    authorization.authorize_account = lambda *args, **kwargs: None
     try:
         yield
     finally:
@@ -176,8 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 elif case == "complex-distinct":
                     times[case].append(per_call(lambda: app.handle_kms(next(distinct)), args.number))
                 else:
-                    request = requests[case]
-                    times[case].append(per_call(lambda request=request: app.handle_kms(request), args.number))
+                    times[case].append(per_call(functools.partial(app.handle_kms, requests[case]), args.number))
         harness.storage.close()
     medians = {case: statistics.median(values) for case, values in times.items()}
     print(f"Encrypt 32 B in process, {args.rounds} interleaved rounds x {args.number} calls, median per call:")
