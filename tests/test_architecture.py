@@ -1,6 +1,6 @@
 """The import direction of DESIGN.md section 7, checked on the source tree.
 
-server -> operations -> policy/crypto/storage ports; only ``crypto`` touches ``cryptography.hazmat``;
+server -> operations -> policy/crypto/storage ports; only ``crypto`` touches ``cryptography.hazmat`` (and PyNaCl);
 nothing below the server imports ``server`` or ``cli``.
 """
 
@@ -71,14 +71,21 @@ def test_package_imports_only_what_it_may(package: str) -> None:
     assert bad == []
 
 
+def _is_primitive_library(name: str) -> bool:
+    return any(name == lib or name.startswith(lib + ".") for lib in ("cryptography.hazmat", "nacl"))
+
+
 def test_only_crypto_touches_hazmat() -> None:
+    """pyca's hazmat layer, and libsodium (PyNaCl, for Ed25519ph only), are used inside openkms.crypto alone."""
     bad = sorted(
         module
         for module, names in MODULES.items()
-        if not module.startswith("openkms.crypto")
-        and any(n == "cryptography.hazmat" or n.startswith("cryptography.hazmat.") for n in names)
+        if not module.startswith("openkms.crypto") and any(_is_primitive_library(n) for n in names)
     )
     assert bad == []
+    assert {module for module, names in MODULES.items() if any(n.startswith("nacl") for n in names)} == {
+        "openkms.crypto.ed25519ph"
+    }
 
 
 def test_nothing_below_the_edge_imports_server_or_cli() -> None:

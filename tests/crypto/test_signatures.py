@@ -18,9 +18,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nacl import bindings as sodium
+from nacl.exceptions import BadSignatureError
 
-from openkms.crypto import keypairs, signatures
-from openkms.crypto.errors import InvalidSignatureError, UnsupportedAlgorithmError
+from openkms.crypto import ed25519ph, keypairs, signatures
+from openkms.crypto.errors import InvalidSignatureError
 
 HAS_MLDSA = "ML_DSA_44" in keypairs.SUPPORTED_SPECS
 needs_mldsa = pytest.mark.skipif(not HAS_MLDSA, reason="this pyca/OpenSSL build has no ML-DSA")
@@ -41,6 +43,7 @@ HASHED_PAIRS = [
 ROUND_TRIPS = [
     *((spec, algorithm, message_type) for spec, algorithm in HASHED_PAIRS for message_type in ("RAW", "DIGEST")),
     ("ECC_NIST_EDWARDS25519", "ED25519_SHA_512", "RAW"),
+    ("ECC_NIST_EDWARDS25519", "ED25519_PH_SHA_512", "DIGEST"),
     *(
         pytest.param(spec, "ML_DSA_SHAKE_256", message_type, marks=needs_mldsa)
         for spec in ("ML_DSA_44", "ML_DSA_65", "ML_DSA_87")
@@ -73,6 +76,17 @@ def _input(spec: str, algorithm: str, message_type: str, message: bytes) -> byte
     return message
 
 
+def _sodium_ed25519ph_verify(public: ed25519.Ed25519PublicKey, message: bytes, signature: bytes) -> None:
+    """AWS's ED25519_PH_SHA_512 spelled out with libsodium: Ed25519ph over the client's SHA-512 digest of the
+    message (KMS prehashes that digest once more). pyca has no Ed25519ph; the RFC 8032 vector below anchors this."""
+    state = sodium.crypto_sign_ed25519ph_state()
+    sodium.crypto_sign_ed25519ph_update(state, hashlib.sha512(message).digest())
+    try:
+        sodium.crypto_sign_ed25519ph_final_verify(state, signature, public.public_bytes_raw())
+    except BadSignatureError:
+        raise InvalidSignature() from None
+
+
 def _pyca_verify(public: keypairs.PublicKey, algorithm: str, message: bytes, signature: bytes) -> None:
     """AWS's definitions spelled out with plain pyca calls, on the *message* (raises InvalidSignature)."""
     if algorithm.startswith("RSASSA_PSS_"):
@@ -89,6 +103,9 @@ def _pyca_verify(public: keypairs.PublicKey, algorithm: str, message: bytes, sig
     elif algorithm == "ED25519_SHA_512":
         assert isinstance(public, ed25519.Ed25519PublicKey)
         public.verify(signature, message)
+    elif algorithm == "ED25519_PH_SHA_512":
+        assert isinstance(public, ed25519.Ed25519PublicKey)
+        _sodium_ed25519ph_verify(public, message, signature)
     else:
         assert isinstance(public, mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey)
         public.verify(signature, message, context=b"")
@@ -109,7 +126,7 @@ def test_round_trip_and_independent_verification(spec: str, algorithm: str, mess
         "DIGEST": "RAW",
         "EXTERNAL_MU": "RAW",
     }[message_type]
-    if algorithm != "ED25519_SHA_512":
+    if not algorithm.startswith("ED25519_"):  # each Ed25519 algorithm takes one message type only
         signatures.verify(public, algorithm, _input(spec, algorithm, other, MESSAGE), other, signature)
 
 
@@ -177,6 +194,10 @@ def test_external_mu_of_another_key_does_not_verify() -> None:
 INVALID_COMBINATIONS = [
     ("ECC_NIST_EDWARDS25519", "ED25519_SHA_512", "DIGEST"),
     ("ECC_NIST_EDWARDS25519", "ED25519_SHA_512", "EXTERNAL_MU"),
+    ("ECC_NIST_EDWARDS25519", "ED25519_PH_SHA_512", "RAW"),
+    ("ECC_NIST_EDWARDS25519", "ED25519_PH_SHA_512", "EXTERNAL_MU"),
+    ("ECC_NIST_P256", "ED25519_PH_SHA_512", "DIGEST"),
+    ("RSA_2048", "ED25519_PH_SHA_512", "DIGEST"),
     ("RSA_2048", "RSASSA_PSS_SHA_256", "EXTERNAL_MU"),
     ("ECC_NIST_P256", "ECDSA_SHA_256", "EXTERNAL_MU"),
     ("ECC_NIST_P256", "ECDSA_SHA_256", "raw"),
@@ -213,13 +234,47 @@ def test_spec_algorithm_pairing_is_the_callers_policy() -> None:
     signatures.verify(_public("ECC_NIST_P256"), "ECDSA_SHA_384", MESSAGE, "RAW", signature)
 
 
-@pytest.mark.parametrize("message_type", ["RAW", "DIGEST"])
-def test_ed25519ph_is_unsupported(message_type: str) -> None:
-    with pytest.raises(UnsupportedAlgorithmError):
-        signatures.sign(_private("ECC_NIST_EDWARDS25519"), "ED25519_PH_SHA_512", bytes(64), message_type)
-    with pytest.raises(UnsupportedAlgorithmError):
-        signatures.verify(_public("ECC_NIST_EDWARDS25519"), "ED25519_PH_SHA_512", bytes(64), message_type, bytes(64))
-    assert not issubclass(UnsupportedAlgorithmError, ValueError)
+# RFC 8032 section 7.3, "TEST abc": Ed25519ph with an empty context.
+RFC8032_PH_SECRET = "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42"
+RFC8032_PH_PUBLIC = "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf"
+RFC8032_PH_SIGNATURE = (
+    "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41"
+    "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
+)
+
+
+def test_ed25519ph_matches_the_rfc8032_vector() -> None:
+    private = ed25519.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(RFC8032_PH_SECRET))
+    public = private.public_key()
+    assert public.public_bytes_raw().hex() == RFC8032_PH_PUBLIC
+    signature = ed25519ph.sign(private, b"abc")
+    assert signature.hex() == RFC8032_PH_SIGNATURE
+    ed25519ph.verify(public, signature, b"abc")
+    for message, bad in [
+        (b"abd", signature),
+        (b"abc", signature[:-1] + b"\x07"),
+        (b"abc", signature[:63]),
+        (b"abc", b""),
+    ]:
+        with pytest.raises(InvalidSignatureError):
+            ed25519ph.verify(public, bad, message)
+    # Pure Ed25519 and Ed25519ph are domain-separated: neither signature verifies as the other.
+    with pytest.raises(InvalidSignature):
+        public.verify(signature, b"abc")
+
+
+def test_ed25519ph_signs_the_digest_with_one_more_prehash() -> None:
+    """AWS: with ED25519_PH_SHA_512 and MessageType DIGEST, KMS still applies the SHA-512 prehash."""
+    private, public = _private("ECC_NIST_EDWARDS25519"), _public("ECC_NIST_EDWARDS25519")
+    assert isinstance(private, ed25519.Ed25519PrivateKey) and isinstance(public, ed25519.Ed25519PublicKey)
+    digest = hashlib.sha512(MESSAGE).digest()
+    signature = signatures.sign(private, "ED25519_PH_SHA_512", digest, "DIGEST")
+    assert signature == ed25519ph.sign(private, digest)  # deterministic, and the digest is the Ed25519ph message
+    with pytest.raises(InvalidSignatureError):
+        ed25519ph.verify(public, signature, MESSAGE)  # not Ed25519ph of the message itself
+    for length in (0, 32, 63, 65):
+        with pytest.raises(ValueError):
+            signatures.sign(private, "ED25519_PH_SHA_512", bytes(length), "DIGEST")
 
 
 def test_digest_sizes_and_algorithm_names() -> None:

@@ -22,6 +22,8 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, utils
+from nacl import bindings as sodium
+from nacl.exceptions import BadSignatureError
 
 from tests.e2e.kmsapi import code, expect_error, fails, message, new_key, raw_client
 from tests.e2e.server import ServerProcess
@@ -250,13 +252,51 @@ def test_ed25519_signs_raw_messages(kms: Any, keys: Keys) -> None:
         SigningAlgorithm="ED25519_SHA_512",
     )
     assert "DIGEST" in message(exc)
-    # Ed25519ph (RFC 8032 prehash) takes a DIGEST; pyca/cryptography has no Ed25519ph, so openkms says so.
-    expect_error(kms.sign, "ValidationException", KeyId=key_id, Message=b"raw", SigningAlgorithm="ED25519_PH_SHA_512")
+
+
+def _ed25519ph_verify_offline(public: Any, digest: bytes, signature: bytes) -> None:
+    """libsodium's Ed25519ph over the 64-byte digest the caller sent (KMS prehashes it once more, as AWS does)."""
+    state = sodium.crypto_sign_ed25519ph_state()
+    sodium.crypto_sign_ed25519ph_update(state, digest)
+    sodium.crypto_sign_ed25519ph_final_verify(state, signature, public.public_bytes_raw())
+
+
+def test_ed25519ph_signs_digests(kms: Any, keys: Keys) -> None:
+    key_id = keys.get("ECC_NIST_EDWARDS25519", "SIGN_VERIFY")
+    public = public_key(kms, key_id)
+    digest = hashlib.sha512(b"a message too large to send").digest()
+    signed = kms.sign(KeyId=key_id, Message=digest, MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512")
+    signature = signed["Signature"]
+    assert (len(signature), signed["SigningAlgorithm"]) == (64, "ED25519_PH_SHA_512")
+    _ed25519ph_verify_offline(public, digest, signature)
+    with pytest.raises(BadSignatureError):
+        _ed25519ph_verify_offline(public, hashlib.sha512(b"another message").digest(), signature)
+    with pytest.raises(InvalidSignature):
+        public.verify(signature, digest)  # domain-separated from pure Ed25519
+    verified = kms.verify(
+        KeyId=key_id, Message=digest, MessageType="DIGEST", Signature=signature, SigningAlgorithm="ED25519_PH_SHA_512"
+    )
+    assert verified["SignatureValid"] is True
+    altered = signature[:-1] + bytes([signature[-1] ^ 1])
+    expect_error(
+        kms.verify,
+        "KMSInvalidSignatureException",
+        KeyId=key_id,
+        Message=digest,
+        MessageType="DIGEST",
+        Signature=altered,
+        SigningAlgorithm="ED25519_PH_SHA_512",
+    )
+    # AWS: ED25519_PH_SHA_512 requires MessageType DIGEST, of SHA-512's length.
+    exc = expect_error(
+        kms.sign, "ValidationException", KeyId=key_id, Message=b"raw", SigningAlgorithm="ED25519_PH_SHA_512"
+    )
+    assert "RAW" in message(exc)
     expect_error(
         kms.sign,
-        "UnsupportedOperationException",
+        "ValidationException",
         KeyId=key_id,
-        Message=hashlib.sha512(b"x").digest(),
+        Message=digest[:32],
         MessageType="DIGEST",
         SigningAlgorithm="ED25519_PH_SHA_512",
     )

@@ -26,7 +26,3 @@ class DecryptionError(Exception):
 
 class InvalidKeyError(ValueError):
     """Key bytes are malformed or are not the key spec the caller named (curve, size, algorithm)."""
-
-
-class UnsupportedAlgorithmError(Exception):
-    """A KMS algorithm that exists but that this build cannot perform (e.g. ED25519_PH_SHA_512)."""

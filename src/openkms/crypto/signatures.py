@@ -5,13 +5,14 @@
 - ``RSASSA_PKCS1_V1_5_SHA_*``: EMSA-PKCS1-v1_5 with the DigestInfo for the hash.
 - ``ECDSA_SHA_*``: the DER-encoded ``ECDSA-Sig-Value`` (not raw r || s).
 - ``ED25519_SHA_512``: pure Ed25519 (RFC 8032), ``RAW`` messages only.
-- ``ED25519_PH_SHA_512``: Ed25519ph. pyca has no Ed25519ph and we write no primitive ourselves, so it raises
-  :class:`UnsupportedAlgorithmError`.
+- ``ED25519_PH_SHA_512``: Ed25519ph (RFC 8032, empty context) over the 64-byte ``DIGEST``, which it prehashes
+  once more with SHA-512 as AWS does; libsodium performs it (:mod:`openkms.crypto.ed25519ph`).
 - ``ML_DSA_SHAKE_256``: pure ML-DSA (FIPS 204) with the empty context for ``RAW``; for ``EXTERNAL_MU`` the
   message *is* the 64-byte mu (FIPS 204 "external mu", see :func:`compute_external_mu`).
 
-Message types: ``RAW`` hashes the message as the algorithm says; ``DIGEST`` (RSA and ECDSA) takes the hash
-itself, whose length must equal the digest size; ``EXTERNAL_MU`` is ML-DSA only.
+Message types: ``RAW`` hashes the message as the algorithm says; ``DIGEST`` (RSA, ECDSA and Ed25519ph, which
+takes nothing else) takes the hash itself, whose length must equal the digest size; ``EXTERNAL_MU`` is ML-DSA
+only.
 
 Errors: an unknown algorithm or message type, an algorithm for another key *type*, a message type the
 algorithm does not take, or a digest/mu of the wrong length is ``ValueError``, checked before any key
@@ -28,7 +29,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
 
-from openkms.crypto.errors import InvalidSignatureError, UnsupportedAlgorithmError
+from openkms.crypto import ed25519ph
+from openkms.crypto.errors import InvalidSignatureError
 from openkms.crypto.keypairs import PrivateKey, PublicKey
 
 RAW = "RAW"
@@ -67,12 +69,10 @@ _ALGORITHMS: dict[str, _Algorithm] = {
     "ECDSA_SHA_384": _Algorithm(_ECDSA, hashes.SHA384(), _HASHED),
     "ECDSA_SHA_512": _Algorithm(_ECDSA, hashes.SHA512(), _HASHED),
     "ED25519_SHA_512": _Algorithm(_ED25519, None, frozenset({RAW})),
-    "ED25519_PH_SHA_512": _Algorithm(_ED25519_PH, hashes.SHA512(), _HASHED),
+    "ED25519_PH_SHA_512": _Algorithm(_ED25519_PH, hashes.SHA512(), frozenset({DIGEST})),
     "ML_DSA_SHAKE_256": _Algorithm(_ML_DSA, None, frozenset({RAW, EXTERNAL_MU})),
 }
-# Every KMS signing algorithm name; ED25519_PH_SHA_512 is known (digest_size answers) but cannot be performed.
-SIGNING_ALGORITHMS = frozenset(_ALGORITHMS)
-SUPPORTED_SIGNING_ALGORITHMS = SIGNING_ALGORITHMS - {"ED25519_PH_SHA_512"}
+SIGNING_ALGORITHMS = frozenset(_ALGORITHMS)  # every KMS signing algorithm name
 
 
 def digest_size(algorithm: str) -> int | None:
@@ -91,8 +91,6 @@ def _lookup(algorithm: str) -> _Algorithm:
 def _algorithm(algorithm: str, message: bytes, message_type: str) -> _Algorithm:
     """Look the algorithm up and check the message against its message type (all ``ValueError``)."""
     spec = _lookup(algorithm)
-    if spec.family == _ED25519_PH:
-        raise UnsupportedAlgorithmError()
     if message_type not in MESSAGE_TYPES:
         raise ValueError(f"unknown message type {message_type!r}")
     if message_type not in spec.message_types:
@@ -132,10 +130,10 @@ def sign(private: PrivateKey, algorithm: str, message: bytes, message_type: str)
         if not isinstance(private, ec.EllipticCurvePrivateKey):
             raise _wrong_key()
         return private.sign(message, ec.ECDSA(_hash_argument(spec, message_type)))
-    if spec.family == _ED25519:
+    if spec.family in (_ED25519, _ED25519_PH):
         if not isinstance(private, ed25519.Ed25519PrivateKey):
             raise _wrong_key()
-        return private.sign(message)
+        return private.sign(message) if spec.family == _ED25519 else ed25519ph.sign(private, message)
     if not isinstance(private, _MLDSA_PRIVATE):
         raise _wrong_key()
     return private.sign_mu(message) if message_type == EXTERNAL_MU else private.sign(message)
@@ -154,10 +152,13 @@ def verify(public: PublicKey, algorithm: str, message: bytes, message_type: str,
             if not isinstance(public, ec.EllipticCurvePublicKey):
                 raise _wrong_key()
             public.verify(signature, message, ec.ECDSA(_hash_argument(spec, message_type)))
-        elif spec.family == _ED25519:
+        elif spec.family in (_ED25519, _ED25519_PH):
             if not isinstance(public, ed25519.Ed25519PublicKey):
                 raise _wrong_key()
-            public.verify(signature, message)
+            if spec.family == _ED25519:
+                public.verify(signature, message)
+            else:
+                ed25519ph.verify(public, signature, message)
         elif not isinstance(public, _MLDSA_PUBLIC):
             raise _wrong_key()
         elif message_type == EXTERNAL_MU:

@@ -2,14 +2,15 @@
 
 Signatures are the standard encodings (DER ECDSA, raw RSA, 64-byte Ed25519, FIPS 204 ML-DSA), so anyone
 holding the public key from GetPublicKey can verify offline. MessageType rules follow AWS: DIGEST needs a
-digest of the algorithm's hash length; Ed25519 signs RAW messages; ML-DSA takes RAW or a 64-byte EXTERNAL_MU.
+digest of the algorithm's hash length; ED25519_SHA_512 signs RAW messages and ED25519_PH_SHA_512 64-byte DIGESTs
+only; ML-DSA takes RAW or a 64-byte EXTERNAL_MU.
 """
 
 from __future__ import annotations
 
 from openkms.crypto import signatures
-from openkms.crypto.errors import InvalidSignatureError, UnsupportedAlgorithmError
-from openkms.errors import KMSInvalidSignatureException, UnsupportedOperationException, ValidationException
+from openkms.crypto.errors import InvalidSignatureError
+from openkms.errors import KMSInvalidSignatureException, ValidationException
 from openkms.operations import common, keyspecs
 from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
@@ -54,21 +55,12 @@ def _prepare(svc: Services, ctx: RequestContext, params: Params) -> tuple[KeyRec
     return key, version, algorithm, message_type
 
 
-def _unsupported(algorithm: str) -> UnsupportedOperationException:
-    return UnsupportedOperationException(
-        f"Signing algorithm {algorithm} is not supported by openkms (its crypto library lacks it)."
-    )
-
-
 @operation("Sign")
 def sign(svc: Services, ctx: RequestContext, params: Params) -> Result:
     key, version, algorithm, message_type = _prepare(svc, ctx, params)
     common.check_dry_run(params)
     private = svc.materials.private_key(key, version)
-    try:
-        signature = signatures.sign(private, algorithm, params["Message"], message_type)
-    except UnsupportedAlgorithmError:
-        raise _unsupported(algorithm) from None
+    signature = signatures.sign(private, algorithm, params["Message"], message_type)
     return {"KeyId": key.arn, "Signature": signature, "SigningAlgorithm": algorithm}
 
 
@@ -78,8 +70,6 @@ def verify(svc: Services, ctx: RequestContext, params: Params) -> Result:
     public = svc.materials.private_key(key, version).public_key()
     try:
         signatures.verify(public, algorithm, params["Message"], message_type, params["Signature"])
-    except UnsupportedAlgorithmError:
-        raise _unsupported(algorithm) from None
     except InvalidSignatureError:
         raise KMSInvalidSignatureException() from None
     common.check_dry_run(params)
