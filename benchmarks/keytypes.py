@@ -65,7 +65,14 @@ TOLERANCE = 1.15
 REFERENCE = "Encrypt-32B"
 SLOW_REFERENCE = "Encrypt-32B+RSA"  # the control: Encrypt whose crypto also makes an RSA-2048 signature
 CONTROL = "control"  # the engine name of the server that serves it (benchmarks/slow_encrypt)
-CONTROL_ENV = {"PYTHONPATH": str(Path(__file__).resolve().parent / "slow_encrypt"), "OPENKMS_BENCH_SLOW_ENCRYPT": "1"}
+SLOW_ENCRYPT_DIR = Path(__file__).resolve().parent / "slow_encrypt"
+
+
+def control_env() -> dict[str, str]:
+    """What the control server's environment adds: the hook's directory first on PYTHONPATH, and its switch."""
+    path = os.pathsep.join(p for p in (str(SLOW_ENCRYPT_DIR), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "OPENKMS_BENCH_SLOW_ENCRYPT": "1"}
+
 
 SYMMETRIC, P256, RSA2048, HMAC256 = "SYMMETRIC_DEFAULT", "ECC_NIST_P256", "RSA_2048", "HMAC_256"
 KEY_USAGE = {SYMMETRIC: "ENCRYPT_DECRYPT", P256: "SIGN_VERIFY", RSA2048: "SIGN_VERIFY", HMAC256: "GENERATE_VERIFY_MAC"}
@@ -520,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         no_polling = ("--audit-poll-us", "0")
         main_server = run.start_openkms(run.SQLITE, workdir, args.workers, None, None, no_polling)
         stack.callback(main_server.stop)
-        control = run.start_openkms(CONTROL, workdir, args.workers, None, None, no_polling, CONTROL_ENV)
+        control = run.start_openkms(CONTROL, workdir, args.workers, None, None, no_polling, control_env())
         stack.callback(control.stop)
         servers = Servers(main_server, control)
         scripts = KeyTypeScripts(workdir, args.requests)
@@ -576,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "primitive_repeats": args.primitive_repeats,
             "primitive_seconds": args.primitive_seconds,
             "cases": [asdict(case) for case in CASES],
-            "control_env": CONTROL_ENV,
+            "control_env": control_env(),
         },
         "machine": run.machine_info(wrk),
         "summary": rows,
