@@ -196,6 +196,34 @@ def test_pairwise_puts_the_most_separable_pair_first() -> None:
     assert pairs[-1].first == "x" and pairs[-1].second == "y"
 
 
+def test_effect_floor_is_a_thousandth_of_the_call_and_at_least_20_ns() -> None:
+    assert timing.effect_floor_ns(17_600) == 20
+    assert timing.effect_floor_ns(57_000) == pytest.approx(57)
+    assert timing.effect_floor_ns(330_000) == pytest.approx(330)
+
+
+def test_separable_needs_significance_and_a_difference_above_the_floor() -> None:
+    def pair(p_value: float, difference: float, median: float = 330_000) -> timing.PairResult:
+        return timing.PairResult("a", "b", p_value, difference, median)
+
+    assert pair(1e-9, -900).separable(0.001)  # C-4's smaller RSA leak: 0.9 us on a 330 us Decrypt
+    assert pair(1e-9, 3_000).separable(0.001)
+    assert not pair(1e-9, 0, 17_600).separable(0.001)  # the SigV4 artefact: significant, 0 ns apart
+    assert not pair(1e-9, 190).separable(0.001)  # under a thousandth of the call
+    assert not pair(0.002, 5_000).separable(0.001)  # large but not significant
+    assert pair(1e-9, 1_500, 22_000).separable(0.001)  # an early-exit loop on a SigV4 check
+
+
+def test_compare_reports_the_larger_median() -> None:
+    rng = random.Random(8)
+    samples = {"fast": [rng.randrange(1_000, 1_100) for _ in range(3_000)]}
+    samples["slow"] = [value + 500 for value in samples["fast"]]
+    result = timing.compare(samples, "fast", "slow")
+    assert result.median_ns == statistics.median(samples["slow"])
+    assert result.median_difference_ns == -500
+    assert result.separable(0.001)
+
+
 def test_sample_count_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENKMS_TIMING_SAMPLES", raising=False)
     monkeypatch.delenv("OPENKMS_TIMING_SCALE", raising=False)

@@ -258,7 +258,7 @@ def test_ed25519ph_matches_the_rfc8032_vector() -> None:
     ]:
         with pytest.raises(InvalidSignatureError):
             ed25519ph.verify(public, bad, message)
-    # Pure Ed25519 and Ed25519ph are domain-separated: neither signature verifies as the other.
+    # Ed25519ph is domain-separated from pure Ed25519: its signature does not verify as a pure one.
     with pytest.raises(InvalidSignature):
         public.verify(signature, b"abc")
 

@@ -99,6 +99,7 @@ def _fresh_call(client: RecordingClient, key_id: str, ciphertext: bytes, seen: s
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_malformed_classes_are_not_separable_by_timing_over_http(
     client: RecordingClient, rsa_key: tuple[str, dict[str, bytes]]
 ) -> None:
@@ -113,8 +114,9 @@ def test_malformed_classes_are_not_separable_by_timing_over_http(
     print(timing.report("C-4 HTTP Decrypt, valid (succeeds) vs malformed, information only", {}, informational))
     assert len(distinct) == 1, distinct
     assert {status for status, _, _ in seen[VALID]} == {200}
-    worst = pairs[0]
-    assert worst.p_value >= THRESHOLD, (
-        f"{worst.first} and {worst.second} are separable: p={worst.p_value:.3g}, "
-        f"median difference {worst.median_difference_ns:+.0f} ns"
+    separable = [pair for pair in pairs if pair.separable(THRESHOLD)]
+    assert separable == [], ", ".join(
+        f"{pair.first} and {pair.second} are separable: p={pair.p_value:.3g}, "
+        f"median difference {pair.median_difference_ns:+.0f} ns"
+        for pair in separable
     )
