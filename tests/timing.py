@@ -149,7 +149,7 @@ class PairResult:
     second: str
     p_value: float
     median_difference_ns: float
-    median_ns: float = 0.0  # the larger of the two classes' medians
+    median_ns: float  # the larger of the two classes' medians: what the effect floor scales with
 
     def separable(self, threshold: float) -> bool:
         """Significant below ``threshold`` and at least :func:`effect_floor_ns` apart."""

@@ -131,15 +131,13 @@ def _open_symmetric(
     key_ref: str | None,
 ) -> tuple[KeyRecord, KeyVersionRecord, bytes, str]:
     blob = SymmetricBlob.decode(blob_bytes)  # RSA ciphertext without an RSA algorithm fails here, as at AWS
+    found = tx.get_key(blob.key_id)
     if key_ref is not None:
         named = common.resolve_key(tx, ctx, key_ref, allow_alias=True, authorize=False)
-        if named.key_id != blob.key_id:
-            # A header naming a key we do not have is no blob of ours: an RSA ciphertext's first bytes parse as
-            # one about once in 256. It gets the answer of any other malformed ciphertext.
-            if tx.get_key(blob.key_id) is None:
-                raise InvalidCiphertextException()
+        # A header naming a key we do not have is no blob of ours (an RSA ciphertext's first bytes parse as one
+        # about once in 256): it gets the answer of any other malformed ciphertext, below.
+        if named.key_id != blob.key_id and found is not None:
             raise IncorrectKeyException()
-    found = tx.get_key(blob.key_id)
     if found is None or found.region != ctx.region:
         raise InvalidCiphertextException()
     ctx.audit.add_key(found.arn, found.key_spec)
