@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from typing import Any
 
 import pytest
@@ -14,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openkms.errors import SerializationException
-from openkms.server import jsonio
 from openkms.server.jsonio import MAX_DEPTH, dumps, loads_strict
 
 SECRET = "TOP-SECRET-PLAINTEXT"
@@ -183,9 +183,8 @@ def test_deep_nesting_after_an_unterminated_string() -> None:
     _rejects(b'{"p":"TOP-SECRET-PLAINTEXT' + b"[" * 10_000)
 
 
-def test_recursion_error_never_escapes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Even without the pre-scan, the parser's own recursion limit surfaces as a SerializationException."""
-    monkeypatch.setattr(jsonio, "_check_depth", lambda text: None)
+def test_recursion_error_never_escapes() -> None:
+    """The parser's own recursion limit (it runs before the depth walk) surfaces as a SerializationException."""
     _rejects(('{"p":"TOP-SECRET-PLAINTEXT","v":' + _nested(100_000) + "}").encode())
 
 
@@ -286,3 +285,30 @@ def test_dumps_is_compact_utf8() -> None:
 def test_dumps_refuses_nan() -> None:
     with pytest.raises(ValueError):
         dumps({"a": math.nan})
+
+
+def _unterminated_escapes(count: int) -> bytes:
+    """Issue 15 item 1: more than MAX_DEPTH brackets, then a string of escaped quotes that never closes."""
+    return b"[" * (MAX_DEPTH + 1) + b'"' + b'\\"' * count
+
+
+def _parse_seconds(body: bytes) -> float:
+    started = time.perf_counter()
+    with pytest.raises(SerializationException):
+        loads_strict(body)
+    return time.perf_counter() - started
+
+
+def test_an_unterminated_string_of_escaped_quotes_costs_linear_time() -> None:
+    """The old regex pre-scan took ~12 s for 80 KiB of this (quadratic); ten times the input must cost at most
+    about ten times as much, and the whole body must be refused quickly."""
+    small = min(_parse_seconds(_unterminated_escapes(4_000)) for _ in range(3))
+    large = min(_parse_seconds(_unterminated_escapes(40_000)) for _ in range(3))
+    assert large < 0.05
+    assert large < max(small, 1e-4) * 40
+
+
+def test_a_wide_flat_body_within_the_depth_limit_parses() -> None:
+    """Many brackets at a shallow depth are fine: depth, not the bracket count, is the limit."""
+    body = b'{"a":[' + b"[]," * 20_000 + b"[]]}"
+    assert len(loads_strict(body)["a"]) == 20_001
