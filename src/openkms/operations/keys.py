@@ -15,7 +15,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.operations import authorization, common, keyspecs
+from openkms.operations import authorization, common, keyspecs, principal_ids
 from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
@@ -102,14 +102,14 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
     tags = validate_new_tags(params.get("Tags", []))
     key_id = ids.new_key_id()
     arn = ids.key_arn(ctx.region, ctx.principal.account_id, key_id)
+    with svc.storage.read() as tx:  # before the policy is read: a caller without rights gets no work done
+        authorization.authorize_account(tx, ctx)
+        if tags:  # tagging on creation also needs kms:TagResource (AWS)
+            authorization.authorize_account(tx, ctx, action="kms:TagResource")
     if params.get("Policy") is None:
         policy = default_key_policy(ctx.principal.account_id)
     else:
         policy = checked_key_policy(ctx, params["Policy"], arn, bool(params.get("BypassPolicyLockoutSafetyCheck")))
-    with svc.storage.read() as tx:
-        authorization.authorize_account(tx, ctx)
-        if tags:  # tagging on creation also needs kms:TagResource (AWS)
-            authorization.authorize_account(tx, ctx, action="kms:TagResource")
 
     version_id = None if external else random_bytes(16).hex()
     key = KeyRecord(
@@ -133,7 +133,7 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
     ctx.audit.add_key(arn, spec)
     ctx.audit.result = result
     with svc.storage.transaction() as tx:
-        tx.insert_key(key)
+        tx.insert_key(principal_ids.bound_key(tx, key))  # the users its policy names, by unique id
         if version_id is not None and wrapped is not None:
             tx.insert_version(KeyVersionRecord(key_id, version_id, ctx.now, wrapped))
         if tags:
