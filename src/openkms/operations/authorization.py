@@ -26,6 +26,7 @@ from openkms import ids
 from openkms.errors import AccessDeniedException
 from openkms.operations.context import RequestContext
 from openkms.policy import evaluate as policy_evaluate
+from openkms.policy import principals
 from openkms.policy.document import PolicyDocument, PolicyKind, parse_policy
 from openkms.policy.request import AuthorizationRequest, ContextValue, principal_type_of
 from openkms.storage.ports import Transaction
@@ -164,6 +165,7 @@ def _evaluate(
         _Same(key_policy),
         tuple(_Same(document) for document in identity),
         request.principal_arn,
+        request.principal_id,
         request.principal_account,
         request.principal_type,
         request.action,
@@ -186,10 +188,14 @@ def _evaluate(
 
 # Bounded small: keys hold policy texts (up to 32 KB each).
 @lru_cache(maxsize=1024)
-def _about(text: str, kind: PolicyKind, action: str) -> PolicyDocument:
+def _about(text: str, kind: PolicyKind, action: str, principal_ids: str | None = None) -> PolicyDocument:
     """The policy cut down to the statements whose Action covers ``action``: the others cannot apply to this
-    request, so evaluating the cut-down document decides the same, without matching them on every request."""
+    request, so evaluating the cut-down document decides the same, without matching them on every request.
+    A key policy's user ARNs are bound to the unique ids stored with it (``principal_ids``, JSON; see
+    operations/principal_ids.py), so that they name the users that existed when it was stored."""
     document = PARSED.get(text, kind)
+    if kind == "key":
+        document = principals.bind(document, json.loads(principal_ids or "{}"))
     return replace(
         document, statements=tuple(s for s in document.statements if policy_evaluate.action_matches(s, action))
     )
@@ -286,7 +292,10 @@ def _grant_allows(
 ) -> bool:
     operation = action.removeprefix("kms:")
     for grant in tx.grants_for(key.key_id, ctx.principal.arn):
-        if grant_covers(grant, operation, ctx):
+        named = principals.grant_names(
+            grant.grantee_principal, grant.grantee_principal_id, request.principal_arn, request.principal_id
+        )
+        if named and grant_covers(grant, operation, ctx):
             return True
     return False
 
@@ -295,27 +304,59 @@ def grant_covers(grant: GrantRecord, operation: str, ctx: RequestContext) -> boo
     """Whether ``grant`` allows ``operation`` for this request: listed, and its constraints hold."""
     if operation not in grant.operations:
         return False
+    constraints: dict[str, Any] = json.loads(grant.constraints) if grant.constraints is not None else {}
     if operation == "CreateGrant":
         # A grantee may pass on no more than it holds (AWS: a subset of operations, constraints as strict).
         wanted = set(ctx.params.get("Operations", ()))
-        if not wanted <= set(grant.operations):
+        if not wanted <= set(grant.operations) or not _as_strict(ctx.params.get("Constraints") or {}, constraints):
             return False
-    if grant.constraints is None:
+    if not constraints:
         return True
-    constraints: dict[str, Any] = json.loads(grant.constraints)
     if "SourceArn" in constraints and operation != "RetireGrant":
         return False  # no request here is made on behalf of an AWS resource, so aws:SourceArn never matches
     if operation not in CONTEXT_OPERATIONS:
         return True  # AWS: context constraints do not apply to operations without an encryption context
     action = f"kms:{operation}"
-    raw: Mapping[str, str] = ctx.params.get(_CONTEXT_PARAMETER.get(action, "EncryptionContext")) or {}
     # In a grant constraint the context *keys* are case-insensitive and the values case-sensitive (AWS).
-    context = {name.lower(): value for name, value in raw.items()}
-    equals: dict[str, str] | None = constraints.get("EncryptionContextEquals")
-    if equals is not None and context != {name.lower(): value for name, value in equals.items()}:
+    context = _folded(ctx.params.get(_CONTEXT_PARAMETER.get(action, "EncryptionContext")) or {})
+    equals = constraints.get("EncryptionContextEquals")
+    if equals is not None and (context is None or context != _folded(equals)):
         return False
-    subset: dict[str, str] | None = constraints.get("EncryptionContextSubset")
-    return subset is None or all(context.get(name.lower()) == value for name, value in subset.items())
+    subset = constraints.get("EncryptionContextSubset")
+    if subset is None:
+        return True
+    wanted_pairs = _folded(subset)
+    return context is not None and wanted_pairs is not None and wanted_pairs.items() <= context.items()
+
+
+def _folded(context: Mapping[str, str]) -> dict[str, str] | None:
+    """An encryption context or constraint with its keys lower-cased, as grant constraints compare them; None
+    when two keys differ only in case (AWS: "do not use" them), which then satisfies no constraint at all
+    instead of whichever spelling came last."""
+    folded = {name.lower(): value for name, value in context.items()}
+    return folded if len(folded) == len(context) else None
+
+
+def _as_strict(child: Mapping[str, Any], parent: Mapping[str, Any]) -> bool:
+    """Whether a grant with ``child``'s constraints allows no request that ``parent``'s would refuse (AWS: a grant
+    made under a grant's CreateGrant has "an equally strict or stricter encryption context constraint").
+
+    Parent EncryptionContextEquals E: the child has EncryptionContextEquals E (keys case-insensitive).
+    Parent EncryptionContextSubset S: the child has EncryptionContextSubset or EncryptionContextEquals holding
+    every pair of S. A parent's SourceArn is kept the same. A parent without constraints allows any child."""
+    if "SourceArn" in parent and child.get("SourceArn") != parent["SourceArn"]:
+        return False
+    child_equals = _folded(child["EncryptionContextEquals"]) if "EncryptionContextEquals" in child else None
+    child_subset = _folded(child["EncryptionContextSubset"]) if "EncryptionContextSubset" in child else None
+    if "EncryptionContextEquals" in parent:
+        equals = _folded(parent["EncryptionContextEquals"])
+        return equals is not None and child_equals == equals
+    if "EncryptionContextSubset" in parent:
+        subset = _folded(parent["EncryptionContextSubset"])
+        if subset is None:
+            return False
+        return any(held is not None and subset.items() <= held.items() for held in (child_equals, child_subset))
+    return True
 
 
 def authorize_key(
@@ -397,8 +438,9 @@ def _decide(
         resource_arn=resource_arn,
         resource_account=resource_account,
         context=context,
+        principal_id=caller.user.user_id,
     )
-    key_policy = _about(key_policy_text, "key", action)
+    key_policy = _about(key_policy_text, "key", action, key.policy_principal_ids if key is not None else None)
     identity = [_about(text, "identity", action) for text in caller.policies]
     result = _evaluate(key_policy, identity, request)
     if result.decision is policy_evaluate.Decision.IMPLICIT_DENY and key is not None:

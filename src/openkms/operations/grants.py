@@ -22,10 +22,11 @@ from openkms.errors import (
     NotFoundException,
     ValidationException,
 )
-from openkms.operations import authorization, common, keyspecs
+from openkms.operations import authorization, common, keyspecs, principal_ids
 from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
+from openkms.policy import principals
 from openkms.storage.ports import Transaction
 from openkms.storage.records import GrantRecord, KeyRecord
 
@@ -90,7 +91,7 @@ def grant_entry(grant: GrantRecord, key_arn: str) -> dict[str, Any]:
 
 
 def _same_grant(grant: GrantRecord, candidate: GrantRecord) -> bool:
-    fields = ("grantee_principal", "retiring_principal", "constraints")
+    fields = ("grantee_principal", "retiring_principal", "constraints", "grantee_principal_id", "retiring_principal_id")
     same_fields = all(getattr(grant, f) == getattr(candidate, f) for f in fields)
     return same_fields and sorted(grant.operations) == sorted(candidate.operations)
 
@@ -130,6 +131,8 @@ def create_grant(svc: Services, ctx: RequestContext, params: Params) -> Result:
             issuing_principal=ctx.principal.arn,
             creation_date=ctx.now,
             grant_token=secrets.token_urlsafe(48),
+            grantee_principal_id=principal_ids.principal_id(tx, grantee),  # a user by its unique id
+            retiring_principal_id=principal_ids.principal_id(tx, retiring),
         )
         if candidate.name is not None:
             for existing in tx.find_grant_by_name(key.key_id, candidate.name):
@@ -141,6 +144,13 @@ def create_grant(svc: Services, ctx: RequestContext, params: Params) -> Result:
         ctx.audit.result = {"GrantId": candidate.grant_id}
         tx.insert_grant(candidate)
     return {"GrantToken": candidate.grant_token, "GrantId": candidate.grant_id}
+
+
+def _account_of(principal: str) -> str | None:
+    """The account of an IAM or STS principal ARN, or None for anything else (a service principal, ``*``)."""
+    if not _PRINCIPAL_RE.fullmatch(principal) or not principal.startswith("arn:"):
+        return None
+    return principal.split(":", 5)[4]
 
 
 def _page_limit(params: Params) -> int:
@@ -155,12 +165,15 @@ def list_grants(svc: Services, ctx: RequestContext, params: Params) -> Result:
     with svc.storage.read() as tx:
         key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         found = tx.list_grants(key.key_id, after, limit + 1, grant_id=params.get("GrantId"), grantee_principal=grantee)
+        found = principal_ids.shown_grants(tx, found)  # a deleted user by its unique id, as AWS shows it
     page, paging = common.page_result(found, limit, "grants", lambda g: g.grant_id)
     return {"Grants": [grant_entry(g, key.arn) for g in page], **paging}
 
 
 @operation("ListRetirableGrants")
 def list_retirable_grants(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    """AWS: the retiring principal must be in the caller's account, and is the resource authorised; the grants
+    listed may be on any account's keys. A service principal never calls here, so none may be named."""
     retiring = params.get("RetiringPrincipal") or params.get("RetiringServicePrincipal")
     if retiring is None:
         raise ValidationException("RetiringPrincipal is required.")
@@ -169,7 +182,12 @@ def list_retirable_grants(svc: Services, ctx: RequestContext, params: Params) ->
     after = common.decode_marker("retirable", params.get("Marker"))
     entries: list[dict[str, Any]] = []
     with svc.storage.read() as tx:
-        authorization.authorize_account(tx, ctx)
+        if _account_of(retiring) != ctx.principal.account_id:
+            raise AccessDeniedException(
+                f"User: {ctx.principal.arn} is not authorized to perform: kms:ListRetirableGrants on resource: "
+                f"{retiring} because the retiring principal is not in the caller's account"
+            )
+        authorization.authorize_account(tx, ctx, retiring)
         found = tx.list_retirable_grants(retiring, after, limit + 1)
         page, paging = common.page_result(found, limit, "retirable", lambda g: g.grant_id)
         for grant in page:
@@ -204,9 +222,10 @@ def retire_grant(svc: Services, ctx: RequestContext, params: Params) -> Result:
     RetireGrant; key policies play no part."""
     with svc.storage.transaction() as tx:
         key, grant = _grant_to_retire(tx, ctx, params)
-        caller = ctx.principal.arn
-        may = caller == grant.retiring_principal or (
-            caller == grant.grantee_principal and "RetireGrant" in grant.operations
+        caller, caller_id = ctx.principal.arn, ctx.principal.user_id
+        may = principals.grant_names(grant.retiring_principal, grant.retiring_principal_id, caller, caller_id) or (
+            principals.grant_names(grant.grantee_principal, grant.grantee_principal_id, caller, caller_id)
+            and "RetireGrant" in grant.operations
         )
         if not may:
             raise AccessDeniedException(
