@@ -24,6 +24,7 @@ from tests.e2e.kmsapi import (
     unknown_key_id,
     walk_pages,
 )
+from tests.e2e.principals import ADMINISTRATOR, allow, make_user, put_policy
 from tests.e2e.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -151,3 +152,46 @@ def test_tag_operations_take_a_key_id_or_key_arn_only(kms: Any, key_id: str) -> 
         expect_error(kms.untag_resource, "NotFoundException", KeyId=ref, TagKeys=["t"])
         expect_error(kms.list_resource_tags, "NotFoundException", KeyId=ref)
     assert _tags(kms, key_id) == {}
+
+
+# -- tag keys that differ only in case, under aws:ResourceTag (issue 15, item 12) --------------------------------
+
+_ENV_IS_DEV = {"StringEquals": {"aws:ResourceTag/env": "dev"}}
+_ENV_IS_PROD = {"StringEquals": {"aws:ResourceTag/env": "prod"}}
+
+
+def deny(actions: str, **extra: Any) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": actions, "Resource": "*", **extra}]}
+
+
+def _key_tagged(kms: Any, *tags: tuple[str, str]) -> str:
+    """A key given ``tags`` one TagResource call at a time, in this order."""
+    key: str = kms.create_key(Description="case collision")["KeyMetadata"]["KeyId"]
+    for tag_key, tag_value in tags:
+        kms.tag_resource(KeyId=key, Tags=[{"TagKey": tag_key, "TagValue": tag_value}])
+    return key
+
+
+@pytest.mark.parametrize("tags", [(("env", "prod"), ("Env", "dev")), (("Env", "dev"), ("env", "prod"))])
+def test_a_tag_key_in_two_cases_never_allows_and_always_denies(
+    server: ServerProcess, kms: Any, tags: tuple[tuple[str, str], ...]
+) -> None:
+    """``aws:ResourceTag/env`` names both ``env`` and ``Env`` (condition key names are case-insensitive, KMS tag
+    keys are not). Neither value is picked, whatever the order the tags were added in: an Allow on the key
+    fails and a Deny on it holds (docs/policies.md)."""
+    collided = _key_tagged(kms, *tags)
+    plain_dev = _key_tagged(kms, ("env", "dev"))
+    plain_prod = _key_tagged(kms, ("env", "prod"))
+    allowed_on_dev = make_user(server, "dev-only", policy=allow("kms:Encrypt", Condition=_ENV_IS_DEV))
+    allowed_on_dev.kms.encrypt(KeyId=key_arn(plain_dev), Plaintext=b"p")
+    expect_error(allowed_on_dev.kms.encrypt, "AccessDeniedException", KeyId=key_arn(collided), Plaintext=b"p")
+    denied_on_prod = make_user(server, "not-prod", policy=ADMINISTRATOR)
+    put_policy(server, denied_on_prod.name, deny("kms:Encrypt", Condition=_ENV_IS_PROD), name="deny")
+    denied_on_prod.kms.encrypt(KeyId=key_arn(plain_dev), Plaintext=b"p")
+    expect_error(denied_on_prod.kms.encrypt, "AccessDeniedException", KeyId=key_arn(plain_prod), Plaintext=b"p")
+    expect_error(denied_on_prod.kms.encrypt, "AccessDeniedException", KeyId=key_arn(collided), Plaintext=b"p")
+    kms.untag_resource(KeyId=collided, TagKeys=["Env"])  # one spelling left: the tag decides again
+    assert _tags(kms, collided) == {"env": "prod"}
+    expect_error(allowed_on_dev.kms.encrypt, "AccessDeniedException", KeyId=key_arn(collided), Plaintext=b"p")
+    kms.tag_resource(KeyId=collided, Tags=[{"TagKey": "env", "TagValue": "dev"}])
+    allowed_on_dev.kms.encrypt(KeyId=key_arn(collided), Plaintext=b"p")

@@ -16,7 +16,7 @@ from openkms.policy.conditions import (
     validate_values,
 )
 from openkms.policy.document import parse_policy
-from openkms.policy.request import ContextValue
+from openkms.policy.request import Conflicting, ContextValue, folded_pairs
 
 from .builders import ACCOUNT, document_text, request, statement, user
 
@@ -339,3 +339,56 @@ def test_policy_variables(op: str, policy: str | list[str], value: str, ctx: dic
 def test_variables_are_literal_text_in_legacy_documents() -> None:
     assert holds("StringEquals", "${aws:username}", "${aws:username}", variables=False, aws__username="alice")
     assert not holds("StringEquals", "${aws:username}", "alice", variables=False, aws__username="alice")
+
+
+# ---- keys held under several spellings (issue 15, item 12) ----------------------------------------------------
+
+
+def _colliding(first: tuple[str, str], second: tuple[str, str]) -> dict[str, ContextValue]:
+    """The request context of a key tagged with ``first`` then ``second`` (tag keys differing only in case)."""
+    built = folded_pairs("aws:ResourceTag/", [first, second])
+    return dict(request(user("alice"), context=built).context)
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_folded_pairs_does_not_depend_on_insertion_order(order: int) -> None:
+    pairs = [("Env", "prod"), ("env", "dev")]
+    built = folded_pairs("aws:ResourceTag/", pairs if order == 0 else pairs[::-1])
+    assert built == {"aws:ResourceTag/Env": ["prod", "dev"]}
+    assert isinstance(built["aws:ResourceTag/Env"], Conflicting)
+    assert folded_pairs("p/", [("Env", "prod"), ("team", "a")]) == {"p/Env": "prod", "p/team": "a"}
+
+
+@pytest.mark.parametrize("pairs", [(("Env", "prod"), ("env", "dev")), (("env", "dev"), ("Env", "prod"))])
+@pytest.mark.parametrize(
+    "op, values",
+    [
+        ("StringEquals", ("dev",)),
+        ("StringEquals", ("prod",)),
+        ("StringNotEquals", ("prod",)),
+        ("StringLike", ("*",)),
+        ("ForAnyValue:StringEquals", ("dev",)),
+        ("ForAllValues:StringEquals", ("dev", "prod")),
+        ("StringEqualsIfExists", ("dev",)),
+        ("Null", ("false",)),
+    ],
+)
+def test_a_tag_key_spelled_twice_never_allows_and_always_denies(
+    pairs: tuple[tuple[str, str], tuple[str, str]], op: str, values: tuple[str, ...]
+) -> None:
+    """Tag keys are case-sensitive (``Env`` and ``env`` coexist); condition key names are not. No single
+    value is picked: any test of the key fails in an Allow and holds in a Deny, whichever tag came first."""
+    context = _colliding(*pairs)
+    cond = Condition(parse_operator(op), "aws:resourcetag/env", values)
+    assert condition_holds(cond, context, variables=True, deny=False) is False
+    assert condition_holds(cond, context, variables=True, deny=True) is True
+
+
+def test_a_policy_variable_naming_a_key_spelled_twice_counts_too() -> None:
+    context = _colliding(("Team", "a"), ("team", "b"))
+    context["aws:principaltag/team"] = "a"
+    cond = Condition(parse_operator("StringEquals"), "aws:principaltag/team", ("${aws:ResourceTag/TEAM}",))
+    assert condition_holds(cond, context, variables=True, deny=False) is False
+    assert condition_holds(cond, context, variables=True, deny=True) is True
+    unrelated = Condition(parse_operator("StringEquals"), "aws:principaltag/team", ("a",))
+    assert condition_holds(unrelated, context, variables=True, deny=False) is True

@@ -28,7 +28,7 @@ from openkms.operations.context import RequestContext
 from openkms.policy import evaluate as policy_evaluate
 from openkms.policy import principals
 from openkms.policy.document import PolicyDocument, PolicyKind, parse_policy
-from openkms.policy.request import AuthorizationRequest, ContextValue, principal_type_of
+from openkms.policy.request import AuthorizationRequest, ContextValue, folded_pairs, principal_type_of
 from openkms.storage.ports import Transaction
 from openkms.storage.records import GrantRecord, KeyRecord, PrincipalAuthorization
 
@@ -233,8 +233,7 @@ def _global_keys(
         "aws:PrincipalIsAWSService": False,
         "kms:GrantIsForAWSResource": False,
     }
-    for tag_key, tag_value in caller.tags.items():
-        keys[f"aws:PrincipalTag/{tag_key}"] = tag_value
+    keys.update(folded_pairs("aws:PrincipalTag/", caller.tags.items()))
     return keys
 
 
@@ -242,8 +241,7 @@ def _parameter_keys(ctx: RequestContext, action: str) -> dict[str, ContextValue]
     params = ctx.params
     keys: dict[str, ContextValue] = {}
     context: Mapping[str, str] = params.get(_CONTEXT_PARAMETER.get(action, "EncryptionContext")) or {}
-    for name, value in context.items():
-        keys.setdefault(f"kms:EncryptionContext:{name}", value)
+    keys.update(folded_pairs("kms:EncryptionContext:", context.items()))
     if context:
         keys["kms:EncryptionContextKeys"] = sorted(context)
     for parameter, key in _ALGORITHM_KEYS.items():
@@ -257,8 +255,7 @@ def _parameter_keys(ctx: RequestContext, action: str) -> dict[str, ContextValue]
         keys["kms:GrantConstraintType"] = sorted(constraints)
     tags = params.get("Tags")
     if tags:
-        for tag in tags:
-            keys[f"aws:RequestTag/{tag['TagKey']}"] = tag["TagValue"]
+        keys.update(folded_pairs("aws:RequestTag/", ((tag["TagKey"], tag["TagValue"]) for tag in tags)))
         keys["aws:TagKeys"] = [tag["TagKey"] for tag in tags]
     elif "TagKeys" in params:
         keys["aws:TagKeys"] = list(params["TagKeys"])
@@ -279,8 +276,8 @@ def _key_keys(
     if request_alias is not None:
         keys["kms:RequestAlias"] = request_alias
     if "aws:resourcetag" in mentioned:
-        for tag in tx.list_tags(key.key_id, None, 1000):
-            keys[f"aws:ResourceTag/{tag.tag_key}"] = tag.tag_value
+        tags = tx.list_tags(key.key_id, None, 1000)
+        keys.update(folded_pairs("aws:ResourceTag/", ((tag.tag_key, tag.tag_value) for tag in tags)))
     if "kms:resourcealiases" in mentioned:
         aliases = tx.list_aliases(key.account_id, key.region, key.key_id, None, 1000)
         keys["kms:ResourceAliases"] = [alias.alias_name for alias in aliases]
@@ -408,8 +405,8 @@ def _family(name: str) -> str | None:
 
 
 def _only(context: Mapping[str, ContextValue], mentioned: frozenset[str]) -> dict[str, ContextValue]:
-    """The keys some policy mentions, lower-cased. Condition key names are case-insensitive: two request keys
-    differing only in case (a context or tags with ``Env`` and ``env``) collide; the first wins, never a merge."""
+    """The keys some policy mentions, lower-cased. Condition key names are case-insensitive; tags and context
+    pairs whose keys differ only in case were already folded into one ``Conflicting`` key (policy/request.py)."""
     result: dict[str, ContextValue] = {}
     families = not mentioned.isdisjoint(_FAMILIES)
     for name, value in context.items():

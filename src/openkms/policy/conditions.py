@@ -12,7 +12,10 @@ values", "Single-valued vs. multivalued context keys"):
 - a multivalued request key under a plain operator behaves as ``ForAnyValue:`` for a positive operator and,
   for a negated one, as its exact negation (no request value may match any policy value). AWS advises a set
   operator there and documents no rule: this one keeps ``StringNotEquals`` equal to ``not StringEquals``;
-- ``Null``: ``"true"`` holds when the key is absent (``None`` or an empty list), ``"false"`` when present.
+- ``Null``: ``"true"`` holds when the key is absent (``None`` or an empty list), ``"false"`` when present;
+- a key the request holds under several spellings (:class:`~openkms.policy.request.Conflicting`: tags
+  ``Env`` and ``env``) fails every test in an ``Allow`` statement and passes every test in a ``Deny``, as key
+  or as policy variable. AWS documents no rule; this one is deterministic and can only take access away.
 
 A comparison that cannot be made (a request value that is not a number for ``NumericEquals``, an
 unresolvable policy variable) never helps a condition become true, whether the operator is negated or not.
@@ -36,7 +39,7 @@ from enum import Enum
 from functools import lru_cache
 
 from openkms.policy import patterns
-from openkms.policy.request import ContextValue
+from openkms.policy.request import Conflicting, ContextValue
 
 Scalar = str | bool | int
 # A positive comparison of one request value with one policy value; None when they cannot be compared.
@@ -303,8 +306,33 @@ def _one_value_holds(
     return any(result is True for result in results)
 
 
-def condition_holds(cond: Condition, context: Mapping[str, ContextValue], *, variables: bool) -> bool:
-    """Evaluate one key test against the request context (keys lower-cased, see ``AuthorizationRequest``)."""
+_VARIABLE_NAME_RE = re.compile(r"\$\{([^,}]*)")  # linear: one negated class, nothing after it
+
+
+def _names_a_conflict(cond: Condition, context: Mapping[str, ContextValue], variables: bool) -> bool:
+    """Whether ``cond`` tests a key the request holds under several spellings, as its key or as a policy
+    variable in one of its values (see :class:`Conflicting`)."""
+    if isinstance(context.get(cond.key), Conflicting):
+        return True
+    if not variables:
+        return False
+    return any(
+        isinstance(context.get(name.strip().lower()), Conflicting)
+        for value in cond.values
+        if "$" in value
+        for name in _VARIABLE_NAME_RE.findall(value)
+    )
+
+
+def condition_holds(
+    cond: Condition, context: Mapping[str, ContextValue], *, variables: bool, deny: bool = False
+) -> bool:
+    """Evaluate one key test against the request context (keys lower-cased, see ``AuthorizationRequest``).
+
+    ``deny`` says the statement is a ``Deny``: a test of a key held under several spellings (tags ``Env`` and
+    ``env``) holds there and fails in an ``Allow``, so that such a collision can only take access away."""
+    if _names_a_conflict(cond, context, variables):
+        return deny
     raw = context.get(cond.key)
     values: list[Scalar] = [] if raw is None else list(raw) if isinstance(raw, list) else [raw]
     op = cond.operator
@@ -326,6 +354,9 @@ def condition_holds(cond: Condition, context: Mapping[str, ContextValue], *, var
     return all(holds) if base.negated else any(holds)
 
 
-def conditions_hold(conditions: Iterable[Condition], context: Mapping[str, ContextValue], *, variables: bool) -> bool:
-    """All key tests of a statement's ``Condition`` block must hold (an empty block holds)."""
-    return all(condition_holds(cond, context, variables=variables) for cond in conditions)
+def conditions_hold(
+    conditions: Iterable[Condition], context: Mapping[str, ContextValue], *, variables: bool, deny: bool = False
+) -> bool:
+    """All key tests of a statement's ``Condition`` block must hold (an empty block holds); ``deny`` for a
+    ``Deny`` statement (see :func:`condition_holds`)."""
+    return all(condition_holds(cond, context, variables=variables, deny=deny) for cond in conditions)

@@ -101,7 +101,9 @@ def _applies(statement: Statement, request: AuthorizationRequest, variables: boo
     return (
         action_matches(statement, request.action)
         and resource_matches(statement, request, variables)
-        and conditions_hold(statement.conditions, request.context, variables=variables)
+        and conditions_hold(
+            statement.conditions, request.context, variables=variables, deny=statement.effect is Effect.DENY
+        )
     )
 
 

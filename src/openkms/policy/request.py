@@ -8,15 +8,42 @@ are the same key); values keep their case.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
 from openkms import ids
 
+
+class Conflicting(list[str]):
+    """The values of one condition key that the request holds under several spellings: tags (or encryption
+    context pairs) whose keys differ only in case, such as ``Env`` and ``env``. Tag keys are case-sensitive,
+    condition key names are not, so ``aws:ResourceTag/env`` names both and no value can be chosen. Such a key
+    can only take access away: every condition on it fails in an ``Allow`` statement and holds in a ``Deny``
+    (policy/conditions.py), whatever the order the tags were added in."""
+
+
 ContextValue = str | list[str] | bool | int | None
 """A condition key's value: a string, a multivalued key's list, a bool or an int; ``None`` means absent."""
+
+
+def folded_pairs(prefix: str, pairs: Iterable[tuple[str, str]]) -> dict[str, ContextValue]:
+    """Condition keys ``<prefix><name>`` for ``pairs`` (tags, an encryption context), one per name compared
+    case-insensitively: a name spelled once keeps its value; a name spelled several ways gets
+    :class:`Conflicting` with every value, in the order of the spellings (so the result never depends on the
+    order the pairs came in)."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, value in pairs:
+        groups.setdefault(name.lower(), []).append((name, value))
+    keys: dict[str, ContextValue] = {}
+    for group in groups.values():
+        if len(group) == 1:
+            name, value = group[0]
+            keys[prefix + name] = value
+        else:
+            keys[prefix + min(name for name, _ in group)] = Conflicting(value for _, value in sorted(group))
+    return keys
 
 
 class PrincipalType(Enum):
@@ -44,7 +71,9 @@ def _normalised(context: Mapping[str, ContextValue]) -> dict[str, ContextValue]:
     result: dict[str, ContextValue] = {}
     for name, value in context.items():
         key = name.lower()
-        copied = list(value) if isinstance(value, list) else value
+        copied: ContextValue = value
+        if isinstance(value, list):  # a copy, of the same kind
+            copied = Conflicting(value) if isinstance(value, Conflicting) else list(value)
         if key in result and result[key] != copied:
             # Two spellings of one key with different values cannot both be true; the caller must decide.
             raise ValueError(f"condition key {name!r} is given twice with different values")
