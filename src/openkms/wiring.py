@@ -49,8 +49,14 @@ def build_app(
     )
     if services.settings.console:
         sessions = SessionStore(storage, authenticator, services.settings.console_session_seconds)
+        keyring = services.keyring
         console = Console(
-            sessions, app.call_operation, app.write_record, services.clock, services.settings.default_region
+            sessions,
+            app.call_operation,
+            app.write_record,
+            services.clock,
+            services.settings.default_region,
+            sealed=lambda: keyring.sealed,
         )
         app.mount_console(console)
     return app

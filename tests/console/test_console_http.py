@@ -74,7 +74,7 @@ def test_the_session_cookie_is_httponly_samesite_scoped_and_expires(server: Serv
     assert attributes["SameSite"] == "SameSite=Strict"
     assert attributes["Path"] == "Path=/console"
     assert attributes["Max-Age"] == "Max-Age=28800"
-    assert "Secure" not in attributes  # plain HTTP here; under TLS the cookie is Secure (tests/console/test_web.py)
+    assert "Secure" not in attributes  # plain HTTP here; under TLS: __Host-, Secure, Path=/ (test_console_hostile.py)
     token = browser.jar["openkms_session"]
     assert len(token) >= 43 and SECRET_ACCESS_KEY not in answer.body
 

@@ -96,7 +96,7 @@ def test_under_tls_the_cookies_are_secure(kms: InProcessKms) -> None:
     assert all(c.endswith("; Secure") for c in presession)
     signed = browser.sign_in(kms)
     assert signed.status == 303
-    session = [c for c in signed.headers["set-cookie"] if c.startswith("openkms_session=")]
+    session = [c for c in signed.headers["set-cookie"] if c.startswith("__Host-openkms_session=")]
     assert session and session[0].endswith("HttpOnly; SameSite=Strict; Secure")
 
 

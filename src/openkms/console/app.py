@@ -1,7 +1,8 @@
 """The console's request path, top to bottom in :meth:`Console.handle`:
 
-static file? -> sign-in/out? -> session from cookie (else to sign-in) -> POST: same origin + CSRF token
--> route -> page (operations as the signed-in principal) -> HTML with security headers
+static file? -> sealed? (a static page, nothing read) -> sign-in/out? -> session from cookie (else to sign-in)
+-> POST: same origin + CSRF token -> route -> page (operations as the signed-in principal) -> HTML with
+security headers
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ log = logging.getLogger("openkms.console")
 PREFIX = "/console"
 USER_AGENT_PREFIX = "openkms-console"
 PRESESSION_SECONDS = 900
+# Longer sign-in fields are not credentials (access key ids are at most 128 characters, secrets 40): a wrong
+# sign-in, without a lookup. A page to return to longer than MAX_NEXT_CHARS is dropped.
+MAX_ACCESS_KEY_ID_CHARS = 128
+MAX_SECRET_CHARS = 128
+MAX_NEXT_CHARS = 2048
+MAX_LOGGED_PATH_CHARS = 200
 
 
 @dataclass(slots=True)
@@ -77,34 +84,48 @@ def _routes() -> list[Route]:
 
 
 class Console:
+    """``sealed`` says whether the server is sealed right now: then every page is :attr:`_sealed_page` (503),
+    made once here, and nothing reads storage or writes a record (README "Production start", TESTS.md P-4)."""
+
     def __init__(
-        self, sessions: SessionStore, call_operation: CallOperation, record: Record, clock: Clock, region: str
+        self,
+        sessions: SessionStore,
+        call_operation: CallOperation,
+        record: Record,
+        clock: Clock,
+        region: str,
+        sealed: Callable[[], bool],
     ) -> None:
         self._sessions = sessions
         self._call_operation = call_operation
         self._record = record
         self._clock = clock
         self._region = region  # of the sign-in record (the console acts in the default region)
+        self._sealed = sealed
         self._routes = _routes()
+        self._static = render.static_files()
+        self._sealed_page = render.page("sealed.html", principal=None)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         try:
             return await self._handle(request)
         except Exception:  # a bug or storage down: an honest error page, the details only in the log
-            log.exception("console request %s %s failed", request.method, request.path)
+            shown = request.path[:MAX_LOGGED_PATH_CHARS].encode("unicode_escape").decode("ascii")
+            log.exception("console request %s %s failed", request.method[:16], shown)
             return web.plain(500, "The console could not answer this request. The server log has the details.")
 
     async def _handle(self, request: HttpRequest) -> HttpResponse:
         path = request.path
+        if path.startswith(PREFIX + "/static/") and request.method in ("GET", "HEAD"):
+            found = self._static.get(path[len(PREFIX + "/static/") :])  # the shipped files only, from memory
+            return web.static(*found) if found else web.plain(404, "Not found")
+        if self._sealed():
+            return web.html(self._sealed_page, 503)
         if path in (PREFIX, PREFIX + "/"):
             return web.redirect(PREFIX + "/keys")
-        if path.startswith(PREFIX + "/static/") and request.method in ("GET", "HEAD"):
-            found = render.static_file(path[len(PREFIX + "/static/") :])
-            return web.static(*found) if found else web.plain(404, "Not found")
         if path == PREFIX + "/sign-in":
             return await self._sign_in(request)
-        jar = web.cookies(request)
-        session = self._sessions.resolve(jar.get(web.SESSION_COOKIE), self._clock.now())
+        session = self._sessions.resolve(web.cookie(request, web.SESSION_COOKIE), self._clock.now())
         if path == PREFIX + "/sign-out" and request.method == "POST":
             return self._sign_out(request, session)
         if session is None:
@@ -125,15 +146,18 @@ class Console:
 
     # -- sign-in and sign-out ---------------------------------------------------------------------------------
     async def _sign_in(self, request: HttpRequest) -> HttpResponse:
-        jar = web.cookies(request)
-        anchor = jar.get(web.PRESESSION_COOKIE, "")
+        anchor = web.cookie(request, web.PRESESSION_COOKIE) or ""
         if request.method != "POST":
-            return self._sign_in_form(request, "", web.query(request).get("next", ""), "")
+            return self._sign_in_form(request, "", _local(web.query(request).get("next", ""), ""), "")
         try:
             fields = {name: values[0] for name, values in web.form(request).items()}
         except web.FormError:
             return web.plain(400, "The form could not be read.")
         access_key_id = fields.get("access_key_id", "").strip()
+        secret = fields.get("secret_access_key", "")
+        plausible = len(access_key_id) <= MAX_ACCESS_KEY_ID_CHARS and len(secret) <= MAX_SECRET_CHARS
+        if len(access_key_id) > MAX_ACCESS_KEY_ID_CHARS:
+            access_key_id = ""  # not echoed back into the form
         next_path = _local(fields.get("next", ""), "")
         if not anchor or not web.same_origin(request) or not tokens.csrf_matches(anchor, fields.get("csrf", "")):
             return self._sign_in_form(request, access_key_id, next_path, "The form expired. Please sign in again.", 403)
@@ -148,8 +172,9 @@ class Console:
         )
         session: Session | None = None
         try:
-            session = self._sessions.sign_in(access_key_id, fields.get("secret_access_key", ""), now)
-            call.principal = session.principal
+            if plausible:
+                session = self._sessions.sign_in(access_key_id, secret, now)
+                call.principal = session.principal
         except KmsError:
             pass
         except Exception:  # storage down: no session, and nothing recorded as a success
@@ -172,7 +197,7 @@ class Console:
         self, request: HttpRequest, access_key_id: str, next_path: str, error: str, status: int = 200
     ) -> HttpResponse:
         # One anchor per browser while it lasts, so two sign-in tabs both work; a new one if none or not ours.
-        anchor = web.cookies(request).get(web.PRESESSION_COOKIE, "")
+        anchor = web.cookie(request, web.PRESESSION_COOKIE) or ""
         if not re.fullmatch(r"[A-Za-z0-9_-]{43}", anchor):
             anchor = tokens.new_token()
         cookie = web.set_cookie(web.PRESESSION_COOKIE, anchor, PRESESSION_SECONDS, request.secure)
@@ -221,7 +246,9 @@ def _user_agent(request: HttpRequest) -> str:
 
 
 def _local(path: str, query: str) -> str:
-    """A console path to return to after sign-in; anything else (another site, a scheme) is dropped."""
+    """A console path to return to after sign-in; anything else (another site, a scheme, too long) is dropped."""
+    if len(path) + len(query) + 1 > MAX_NEXT_CHARS:
+        return ""
     if not path.startswith(PREFIX + "/") or path.startswith("//") or "\\" in path or not path.isprintable():
         return ""
     if path.startswith((PREFIX + "/sign-in", PREFIX + "/sign-out", PREFIX + "/static/")):

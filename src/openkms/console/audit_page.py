@@ -12,11 +12,20 @@ from openkms.server.app import HttpResponse
 
 FILTERS = ("key", "principal", "operation", "outcome", "since", "until", "source_ip")
 PAGE_SIZE = 50
+# The longest text each filter can usefully hold (an ARN, an error code, an IPv6 address, an ISO time); a
+# longer one is refused before anything runs, and is not echoed back into the form.
+MAX_CHARS = {"key": 2048, "principal": 2048, "operation": 128, "outcome": 128, "since": 64, "until": 64,
+             "source_ip": 45}  # fmt: skip
+MAX_SEQ = 2**63 - 1  # LookupEvents' BeforeSeq
 
 
 async def explore(page: Page) -> HttpResponse:
     filters = {name: page.query.get(name, "").strip() for name in FILTERS}
     problems: list[str] = []
+    for name in FILTERS:
+        if len(filters[name]) > MAX_CHARS[name]:
+            problems.append(f"{_label(name)} is too long (at most {MAX_CHARS[name]} characters).")
+            filters[name] = ""
     params: dict[str, Any] = {"MaxResults": PAGE_SIZE}
     for name, member in (
         ("key", "KeyId"),
@@ -31,12 +40,16 @@ async def explore(page: Page) -> HttpResponse:
         if filters[name]:
             parsed = _time(filters[name])
             if parsed is None:
-                problems.append(f"{name.title()} must be a date and time such as 2026-11-28T10:00 (UTC).")
+                problems.append(f"{_label(name)} must be a date and time such as 2026-11-28T10:00 (UTC).")
             else:
                 params[member] = parsed
     before = page.query.get("before", "")
-    if before.isdigit():
-        params["BeforeSeq"] = int(before)
+    if before:
+        seq = web.whole_number(before, MAX_SEQ)
+        if seq is None or seq < 1:
+            problems.append(f"Before must be a record number: digits only, from 1 to {MAX_SEQ}.")
+        else:
+            params["BeforeSeq"] = seq
     events: list[dict[str, Any]] = []
     next_url = ""
     status = 400 if problems else 200
@@ -59,6 +72,10 @@ async def explore(page: Page) -> HttpResponse:
         next_url=next_url,
         first_url=web.with_query(PREFIX + "/audit", filters) if before else "",
     )
+
+
+def _label(name: str) -> str:
+    return {"source_ip": "Source IP", "since": "From", "until": "Until"}.get(name, name.title())
 
 
 def _time(text: str) -> float | None:

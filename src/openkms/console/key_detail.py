@@ -19,6 +19,7 @@ from openkms.server.app import HttpResponse
 
 DEFAULT_WAITING_DAYS = 30
 POLICY_NAME = "default"
+MAX_DAYS = 999_999_999  # nine digits: the operation refuses what is out of its range, with its own message
 
 _NOTICES = {
     "created": "Key created.",
@@ -103,10 +104,11 @@ class _Invalid(Exception):
 
 
 def _whole_number(text: str, name: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise _Invalid(f"{name} must be a whole number.") from None
+    """ASCII digits only: ``int()`` would take an Arabic-Indic seven as 7 and ``'1_0'`` as 10 (web.whole_number)."""
+    value = web.whole_number(text, MAX_DAYS)
+    if value is None:
+        raise _Invalid(f"{name} must be a whole number (the digits 0-9 only).")
+    return value
 
 
 def _alias_name(page: Page) -> str:

@@ -21,16 +21,20 @@ KEY_SPECS = tuple(apimodel.shape("KeySpec")["enum"])
 KEY_USAGES = tuple(apimodel.shape("KeyUsageType")["enum"])
 KEY_STATES = ("Enabled", "Disabled", "PendingDeletion", "PendingImport", "Unavailable")
 MAX_TAG_ROWS = 5
+MAX_MARKER_CHARS = 1024  # ListKeys' Marker
 
 
 async def list_keys(page: Page) -> HttpResponse:
     filters = {name: page.query.get(name, "").strip() for name in ("alias", "tag", "state", "spec")}
     problems = _filter_problems(filters)
+    marker = page.query.get("marker") or None
+    if marker is not None and len(marker) > MAX_MARKER_CHARS:
+        problems.append("The page marker is not one this console made. Start again from the first page.")
     if problems:
         return page.render("keys.html", status=400, keys=[], filters=filters, problems=problems, next_url="",
                            states=KEY_STATES, specs=KEY_SPECS, notice="")  # fmt: skip
     try:
-        keys, marker = await _matching_keys(page, filters, page.query.get("marker") or None)
+        keys, marker = await _matching_keys(page, filters, marker)
     except OperationFailed as failed:
         return page.render("error.html", status=403 if failed.code == "AccessDeniedException" else 400,
                            error=failed)  # fmt: skip
@@ -55,6 +59,7 @@ def _filter_problems(filters: dict[str, str]) -> list[str]:
         problems.append("Spec must be one of the key specs listed.")
     if len(filters["tag"]) > 385 or len(filters["alias"]) > 256:
         problems.append("A filter is too long.")
+        filters["tag"], filters["alias"] = filters["tag"][:385], filters["alias"][:256]
     return problems
 
 

@@ -52,13 +52,15 @@ def page(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
-@functools.cache
-def static_file(name: str) -> tuple[bytes, str] | None:
-    """A file of ``console/static`` by bare name (no paths: nothing else of the package can be read)."""
-    suffix = name[name.rfind(".") :] if "." in name else ""
-    if "/" in name or "\\" in name or name.startswith(".") or suffix not in STATIC_TYPES:
-        return None
-    found = resources.files("openkms.console").joinpath("static", name)
-    if not found.is_file():
-        return None
-    return found.read_bytes(), STATIC_TYPES[suffix]
+def static_files() -> dict[str, tuple[bytes, str]]:
+    """Every file the package ships in ``console/static`` (name to content and type), read once at start.
+
+    Requests look names up in this fixed table: an unknown name is a 404 that reaches no filesystem call (a
+    name too long for it raised ENAMETOOLONG) and leaves nothing behind (no cache grows with the names asked).
+    """
+    found: dict[str, tuple[bytes, str]] = {}
+    for entry in resources.files("openkms.console").joinpath("static").iterdir():
+        suffix = entry.name[entry.name.rfind(".") :] if "." in entry.name else ""
+        if entry.is_file() and not entry.name.startswith(".") and suffix in STATIC_TYPES:
+            found[entry.name] = (entry.read_bytes(), STATIC_TYPES[suffix])
+    return found

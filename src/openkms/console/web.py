@@ -10,6 +10,9 @@ from openkms.server.app import HttpRequest, HttpResponse
 SESSION_COOKIE = "openkms_session"
 PRESESSION_COOKIE = "openkms_presession"  # the sign-in form's CSRF anchor, before there is a session
 COOKIE_PATH = "/console"
+# Under TLS the cookies carry this prefix: browsers then accept them only with Secure, Path=/ and no Domain,
+# so neither a sibling subdomain nor a plain-HTTP page can plant one that shadows ours (docs/console.md).
+HOST_PREFIX = "__Host-"
 MAX_FIELDS = 200
 
 # Everything is served by openkms itself: no script or style from anywhere else, no framing, no inline
@@ -56,14 +59,37 @@ def query(request: HttpRequest) -> dict[str, str]:
     return found
 
 
-def cookies(request: HttpRequest) -> dict[str, str]:
-    found: dict[str, str] = {}
+def whole_number(text: str, high: int) -> int | None:
+    """``text`` as a whole number from 0 to ``high``, or None unless it is ASCII digits alone.
+
+    ``int()`` also takes a sign, spaces, underscores and other scripts' digits (``int('٣') == 3``), and raises
+    on 4,301 digits; ``str.isdigit()`` accepts ``'²'``, which ``int()`` refuses. The length is checked first.
+    """
+    if not text or len(text) > len(str(high)) or not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= high else None
+
+
+def cookie_name(name: str, secure: bool) -> str:
+    """The name a console cookie has on this request: ``__Host-`` prefixed under TLS."""
+    return HOST_PREFIX + name if secure else name
+
+
+def cookie(request: HttpRequest, name: str) -> str | None:
+    """The value of the console cookie ``name`` (:func:`cookie_name`), or None if absent or sent more than once.
+
+    A browser sends every cookie whose domain and path match, so a second cookie of one name was set by
+    someone else (another path, a parent domain): which one is ours cannot be told, so neither counts.
+    """
+    wanted = cookie_name(name, request.secure)
+    found: list[str] = []
     for _, header in (h for h in request.headers if h[0] == "cookie"):
         for part in header.split(";"):
-            name, sep, value = part.strip().partition("=")
-            if sep:
-                found.setdefault(name, value)
-    return found
+            key, sep, value = part.strip().partition("=")
+            if sep and key == wanted:
+                found.append(value.strip())
+    return found[0] if len(found) == 1 else None
 
 
 def same_origin(request: HttpRequest) -> bool:
@@ -77,7 +103,10 @@ def same_origin(request: HttpRequest) -> bool:
 
 
 def set_cookie(name: str, value: str, max_age: int, secure: bool) -> tuple[bytes, bytes]:
-    attributes = f"{name}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict"
+    """Under TLS ``__Host-<name>``, Secure, ``Path=/`` (the prefix demands it) and no Domain; over plain HTTP
+    (development, loopback) the bare name, scoped to ``/console``."""
+    path = "/" if secure else COOKIE_PATH
+    attributes = f"{cookie_name(name, secure)}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict"
     if secure:
         attributes += "; Secure"
     return (b"set-cookie", attributes.encode("latin-1"))
