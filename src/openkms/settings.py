@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openkms.ids import is_valid_region
+from openkms.regions import aws_regions
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_PORT = 8080
@@ -26,6 +27,16 @@ JOB_LEASE_SECONDS = 300.0
 DEFAULT_AUDIT_POLL_MICROSECONDS = 2000
 
 
+# The request line and headers together (server/connections.py): a SigV4 request needs about 1.5 KiB; Node's
+# default is the same 16 KiB. Larger heads are refused with 431 before they are parsed further.
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+# A connection must deliver each whole request (head and body) this long after its first byte, and its first
+# byte this long after it opens; idle keep-alive connections close after KEEP_ALIVE_SECONDS.
+REQUEST_READ_SECONDS = 15.0
+KEEP_ALIVE_SECONDS = 30.0
+# Open connections per worker; at the cap an idle one is closed to make room, else the new one is refused.
+MAX_CONNECTIONS_PER_WORKER = 1024
+
 # AWS's console sessions last up to 12 hours; a working day is the default here.
 CONSOLE_SESSION_SECONDS = 8 * 3600
 
@@ -37,7 +48,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     workers: int = 1
-    # None serves every region a request is signed for (dev mode); otherwise only these.
+    # None serves AWS's own region names (regions.py); otherwise exactly these, which may be private names.
     regions: frozenset[str] | None = None
     default_region: str = DEFAULT_REGION
     dev: bool = False
@@ -50,6 +61,10 @@ class Settings:
     audit_sink: str = "database"
     audit_digest_interval_seconds: float = 300.0  # a signed digest over the trail at least this often
     audit_retention_days: float | None = None  # None keeps every record
+    # Where signed digests are anchored outside the database (audit/anchor.py): a directory meant for another
+    # volume or host, and/or a syslog address ("/dev/log", "host:port"). Production start requires a choice.
+    audit_anchor_dir: Path | None = None
+    audit_anchor_syslog: str | None = None
     # The longest the audit hub polls for the next record before it sleeps (a lone request's worker polls
     # for its ack half as long): CPU traded for latency at low concurrency (audit/poll.py). 0: never poll.
     audit_poll_microseconds: int = DEFAULT_AUDIT_POLL_MICROSECONDS
@@ -62,6 +77,13 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     tls_cert: Path | None = None  # serve HTTPS with this certificate chain (PEM) and tls_key
     tls_key: Path | None = None
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    request_read_seconds: float = REQUEST_READ_SECONDS
+    keep_alive_seconds: float = KEEP_ALIVE_SECONDS
+    max_connections_per_worker: int = MAX_CONNECTIONS_PER_WORKER
+    # Networks POST /unseal answers from (server/unseal_gate.py); empty: any peer. "127.0.0.1/32,::1/128"
+    # keeps the passphrase off the network entirely.
+    unseal_networks: tuple[str, ...] = ()
     console: bool = True  # serve the web console at /console
     console_session_seconds: int = CONSOLE_SESSION_SECONDS  # a console sign-in lasts this long, at most
 
@@ -92,18 +114,24 @@ class Settings:
             raise ValueError("the on-demand rotation limit cannot be negative")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both a certificate (--tls-cert) and its key (--tls-key)")
-        for proxy in self.trusted_proxies:
+        if not 1024 <= self.max_header_bytes <= 1024 * 1024:
+            raise ValueError("the header limit must be between 1 KiB and 1 MiB")
+        if not 1 <= self.request_read_seconds <= 3600 or not 1 <= self.keep_alive_seconds <= 3600:
+            raise ValueError("request read and keep-alive timeouts must be between 1 second and 1 hour")
+        if not 16 <= self.max_connections_per_worker <= 1_000_000:
+            raise ValueError("the connection cap must be between 16 and 1000000 per worker")
+        for proxy in (*self.trusted_proxies, *self.unseal_networks):
             try:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
-                raise ValueError(f"trusted proxy {proxy!r} is not an IP address or network") from None
+                raise ValueError(f"{proxy!r} is not an IP address or network") from None
         if not 60 <= self.console_session_seconds <= 43_200:
             raise ValueError("a console session lasts between 1 minute and 12 hours")
         if not self.job_poll_seconds > 0 or not self.job_lease_seconds > 0:
             raise ValueError("job poll interval and job lease must be positive (seconds)")
 
     def serves_region(self, region: str) -> bool:
-        return self.regions is None or region in self.regions
+        return region in (aws_regions() if self.regions is None else self.regions)
 
 
 def default_data_dir() -> Path:
@@ -115,7 +143,7 @@ def default_database_url(data_dir: Path) -> str:
 
 
 def parse_regions(text: str | None) -> frozenset[str] | None:
-    """``"us-east-1,eu-west-1"`` -> a set; empty or ``*`` -> every region."""
+    """``"us-east-1,eu-west-1"`` -> a set; empty or ``*`` -> None, AWS's own region names."""
     if text is None or text.strip() in ("", "*"):
         return None
     return frozenset(part.strip() for part in text.split(",") if part.strip())

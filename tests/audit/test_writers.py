@@ -19,7 +19,9 @@ PRINCIPAL = Principal("111122223333", "arn:aws:iam::111122223333:user/w", "w", "
 
 
 def _event(n: int) -> events.AuditEvent:
-    call = events.Call(f"req-{n}", 1_790_000_000.0 + n, "127.0.0.1", "t", "us-east-1", "Encrypt", PRINCIPAL, None, {})
+    # A millisecond apart: a trail whose calls span more than two digest intervals unsigned is stale (verify.py).
+    when = 1_790_000_000.0 + n / 1000
+    call = events.Call(f"req-{n}", when, "127.0.0.1", "t", "us-east-1", "Encrypt", PRINCIPAL, None, {})
     return events.build(call, None, None)
 
 

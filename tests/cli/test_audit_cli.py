@@ -755,8 +755,18 @@ def test_verify_the_database_table_and_json(trail: Trail, tmp_path: Path) -> Non
     pinned = openkms("audit", "verify", *trail.db(), "--public-key", str(key_file), "--json")
     assert pinned.code == 0 and pinned.err == ""
     result = pinned.json()
-    assert set(result) == {"ok", "records", "digests", "firstSeq", "lastSeq", "unsignedTail", "problems"}
+    assert set(result) == {
+        "ok", "records", "digests", "firstSeq", "lastSeq", "unsignedTail", "newestDigest", "anchoredDigestSeq",
+        "problems",
+    }  # fmt: skip
     assert result["ok"] is True and result["problems"] == [] and result["firstSeq"] == 1
+    assert result["anchoredDigestSeq"] is None  # no --anchor-dir
+    assert set(result["newestDigest"]) == {"digestSeq", "toSeq", "periodEnd", "digestHash"}
+
+
+def test_verify_anchor_dir_is_for_the_database_not_an_export(trail: Trail, tmp_path: Path) -> None:
+    run = openkms("audit", "verify", *trail.db(), "--export", str(tmp_path / "x.jsonl"), "--anchor-dir", str(tmp_path))
+    refused(run, 2, "--anchor-dir checks the database's trail")
 
 
 def test_verify_with_another_pinned_key_exits_3(trail: Trail, tmp_path: Path) -> None:

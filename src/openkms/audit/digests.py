@@ -5,7 +5,12 @@ A digest's body (canonical JSON, signed with Ed25519)::
     {"version": 1, "digestSeq": n, "fromSeq": first record covered, "toSeq": last record covered
      (fromSeq - 1 if the interval was empty), "periodStart": ..., "periodEnd": ...,
      "headHash": hash of record toSeq, "previousDigestHash": SHA-256 of the previous digest's body and
-     signature, "signingKeyId": ..., "signatureAlgorithm": "ED25519_SHA_512"}
+     signature, "signingKeyId": ..., "signatureAlgorithm": "ED25519_SHA_512",
+     "digestIntervalSeconds": the schedule it was signed on (absent from digests signed on demand)}
+
+``digestIntervalSeconds`` is the signer's promise that the next digest follows within that interval while
+the service runs; the verifier holds a trail to it (audit/verify.py, "stale"), and an attacker cannot
+relax it without breaking the signature.
 
 Digests chain among themselves, so removing or replacing one breaks the next; the signature makes the
 chain's head unforgeable without the service's key, which is what an attacker who rewrote every record
@@ -73,8 +78,10 @@ def write_digest(
         key, private = _signing_key(tx, root_key, now)
         digest_seq = 1 if last is None else last.digest_seq + 1
         from_seq = 1 if last is None else last.to_seq + 1
+        fields: dict[str, object] = {} if force else {"digestIntervalSeconds": interval}
         body = canonical_json(
             {
+                **fields,
                 "version": BODY_VERSION,
                 "digestSeq": digest_seq,
                 "fromSeq": from_seq,

@@ -1,4 +1,4 @@
-"""The trail's background work: sign digests, roll up usage counts, prune what retention lets go.
+"""The trail's background work: sign digests, anchor them, roll up usage counts, prune what retention lets go.
 
 :func:`run_once` is one pass; the service's job scheduler calls it on every node, and each step is its own
 transaction that re-checks whether it is due while holding the chain head, so passes on several nodes (or
@@ -7,6 +7,9 @@ a pass cut short by kill -9) never sign twice or prune what is still needed.
 Pruning removes only whole digest intervals older than the retention period: the last pruned interval's
 digest stays and stands for everything before it (its signed head hash is where the remaining chain
 continues), so the trail still verifies, and the head remembers the pruned point should every record go.
+
+Anchoring (audit/anchor.py) delivers each digest to the sinks outside the database right after it is
+signed, and catches up on any a sink missed; it needs no root key, so it runs while sealed too.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from openkms.audit import digests, usage
+from openkms.audit.anchor import Anchor
 from openkms.storage.ports import Storage
 
 DAY = 86_400.0
@@ -26,6 +30,7 @@ _log = logging.getLogger("openkms.audit")
 @dataclass(frozen=True, slots=True)
 class Pass:
     digest_seq: int | None  # the digest signed in this pass, if one was due
+    anchored: int  # deliveries to the anchor's sinks
     usage_records: int  # records counted into key_usage_daily
     pruned: int  # records removed by retention
 
@@ -51,12 +56,18 @@ def prune(storage: Storage, now: float, retention_days: float) -> int:
 
 
 def run_once(
-    storage: Storage, root_key: bytes, now: float, digest_interval: float, retention_days: float | None
+    storage: Storage,
+    root_key: bytes,
+    now: float,
+    digest_interval: float,
+    retention_days: float | None,
+    anchor: Anchor | None = None,
 ) -> Pass:
     digest = digests.write_digest(storage, root_key, now, digest_interval)
+    anchored = anchor.deliver(storage, digest) if anchor is not None else 0
     counted = usage.roll_up(storage)
     pruned = prune(storage, now, retention_days) if retention_days is not None else 0
-    return Pass(digest.digest_seq if digest is not None else None, counted, pruned)
+    return Pass(digest.digest_seq if digest is not None else None, anchored, counted, pruned)
 
 
 class Maintenance:
@@ -69,8 +80,10 @@ class Maintenance:
         clock: Callable[[], float],
         digest_interval: float,
         retention_days: float | None,
+        anchor: Anchor | None = None,
     ) -> None:
         self._storage = storage
+        self._anchor = anchor
         self._root_key = root_key
         self._clock = clock
         self._digest_interval = digest_interval
@@ -86,13 +99,17 @@ class Maintenance:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+        if self._anchor is not None and not self._thread.is_alive():
+            self._anchor.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self._period):
             root = self._root_key()
-            if root is None:  # sealed: nothing can be signed yet
-                continue
             try:
-                run_once(self._storage, root, self._clock(), self._digest_interval, self._retention_days)
+                if root is None:  # sealed: nothing can be signed yet, but what was signed is still anchored
+                    if self._anchor is not None:
+                        self._anchor.deliver(self._storage)
+                    continue
+                run_once(self._storage, root, self._clock(), self._digest_interval, self._retention_days, self._anchor)
             except Exception as exc:  # the next pass retries; requests are not affected
                 _log.error("audit maintenance failed (%s); retrying in %.0f s", type(exc).__name__, self._period)

@@ -17,6 +17,7 @@ import functools
 import io
 import ipaddress
 import json
+import os
 import re
 import sys
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from openkms import ids
+from openkms.audit import anchor as audit_anchor
 from openkms.audit import digests as audit_digests
 from openkms.audit import exportfmt, verify
 from openkms.cli import cloudtrail, exports, signing_keys
@@ -48,6 +50,7 @@ from openkms.settings import DEFAULT_REGION
 from openkms.storage.audit import AuditFilter, AuditHead, AuditRow, DigestRow, SigningKeyRow
 from openkms.storage.ports import Storage
 
+ANCHOR_DIR_ENV = "OPENKMS_AUDIT_ANCHOR_DIR"  # the same variable `openkms serve` reads
 EXIT_ALTERED = 3  # `verify` found a problem: distinct from 1 (could not run) so scripts can tell them apart
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 10_000
@@ -140,13 +143,24 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "Checks the hash chain, the signed digests and (in the database) the indexed columns, and names the first "
         "problem. Pin the signing key with --public-key (from `openkms audit public-key`); without it the keys "
         "stored beside the trail are trusted, which guards against accidents, not against someone who could "
-        f"replace them. Exit 0 when intact, {EXIT_ALTERED} when a problem is found, 1 when it could not check.",
-        "--public-key audit-signing-key.pem",
+        "replace them. With --anchor-dir, the database is also checked against the digests the server delivered "
+        "outside it, which shows a tail cut together with its digests. Calls recorded over more than two digest "
+        "intervals after the newest digest are reported as stale. "
+        f"Exit 0 when intact, {EXIT_ALTERED} when a problem is found, 1 when it could not check.",
+        "--public-key audit-signing-key.pem --anchor-dir /mnt/openkms-anchor",
         "--export exports/trail.jsonl --public-key audit-signing-key.pem --json",
         "--seal-now     (sign a digest of the newest records first: needs the root key)",
     )
     check.add_argument(
         "--export", type=Path, default=None, help="verify this JSON-lines export instead of the database"
+    )
+    check.add_argument(
+        "--anchor-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="check the database against the digests the server anchored in DIR (`serve --audit-anchor-dir`): "
+        f"records or digests deleted after them show as truncation (default: env {ANCHOR_DIR_ENV})",
     )
     check.add_argument(
         "--public-key",
@@ -465,9 +479,14 @@ def _verify_export(path: Path, pinned: list[tuple[str | None, bytes]]) -> verify
 def _verify(c: _Context) -> int:
     a = c.args
     pinned = [key for path in a.public_key for key in signing_keys.load_public_keys(path)]
+    anchored: audit_anchor.AnchoredFiles | None = None
     if a.export is not None:
         if a.seal_now:
             raise CliValidationError("--seal-now signs the database trail; it does not apply to --export")
+        if a.anchor_dir is not None:
+            raise CliValidationError(
+                "--anchor-dir checks the database's trail; an export ends where it was taken (verify the database)"
+            )
         report = _verify_export(a.export, pinned)
     else:
         if a.seal_now:
@@ -476,11 +495,19 @@ def _verify(c: _Context) -> int:
         if pinned:
             known = [(k.key_id, k.public_key) for k in audit_digests.public_keys(c.storage)]
             keys = signing_keys.pinned_mapping(pinned, known)
+        anchor_dir = a.anchor_dir or (Path(os.environ[ANCHOR_DIR_ENV]) if os.environ.get(ANCHOR_DIR_ENV) else None)
+        if anchor_dir is not None:  # read before the database: whatever it holds, the database held first
+            try:
+                anchored = audit_anchor.read_directory(anchor_dir)
+            except audit_anchor.AnchorError as exc:
+                raise CliValidationError(str(exc)) from None
+            except OSError as exc:
+                raise CliError(f"cannot read the anchor directory {anchor_dir}: {exc.strerror or exc}") from None
         with c.storage.read() as tx:
             total = tx.audit_head().seq
         progress = Progress("verifying records", total)
         try:
-            report = verify.verify_storage(c.storage, keys, progress=progress.update)
+            report = verify.verify_storage(c.storage, keys, progress=progress.update, anchor=anchored)
         finally:
             progress.finish()
     if not pinned:
@@ -500,8 +527,9 @@ def _verify(c: _Context) -> int:
             "FirstSeq": "-" if report.first_seq is None else report.first_seq,
             "LastSeq": "-" if report.last_seq is None else report.last_seq,
             "UnsignedTail": report.unsigned_tail,
+            "Anchored": "-" if report.anchored_digest_seq is None else f"digest {report.anchored_digest_seq}",
         }
-        emit([row], REPORT_COLUMNS, False)
+        emit([row], REPORT_COLUMNS + (["Anchored"] if anchored is not None else []), False)
         for problem in report.problems:
             print(f"problem: {problem}")
     return 0 if report.ok else EXIT_ALTERED

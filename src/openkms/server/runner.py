@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from openkms.audit.anchor import open_sinks
 from openkms.audit.hub import NodeWriter, socket_pair
 from openkms.audit.retention import Maintenance
 from openkms.clock import SystemClock
@@ -52,6 +53,7 @@ def worker_main(
     from openkms.audit.hub import HubClient
     from openkms.jobs.scheduler import Scheduler
     from openkms.seal.keyring import Keyring
+    from openkms.server.connections import ConnectionLimits, protocol_for
     from openkms.storage.factory import open_storage
     from openkms.wiring import build_app, build_services
 
@@ -85,15 +87,18 @@ def worker_main(
     ack_poll = settings.audit_poll_microseconds / 2e6  # half the hub's: a commit is shorter than a request
     audit = HubClient(audit_end, ack_poll) if audit_end is not None else None
     app = build_app(services, on_unsealed=on_unsealed, on_startup=on_startup, audit=audit)
+    limits = ConnectionLimits(
+        settings.max_header_bytes, settings.request_read_seconds, settings.max_connections_per_worker
+    )
     config = uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=protocol_for(limits),  # httptools, with head, read-time and connection bounds (connections.py)
         lifespan="on",
         access_log=False,
         log_level="warning",
         server_header=False,
-        timeout_keep_alive=30,
+        timeout_keep_alive=int(settings.keep_alive_seconds),
         backlog=2048,
         # Forwarded headers only from the proxies the operator named (uvicorn would trust loopback).
         proxy_headers=bool(settings.trusted_proxies),
@@ -153,6 +158,7 @@ class Supervisor:
             clock.now,
             self._settings.audit_digest_interval_seconds,
             self._settings.audit_retention_days,
+            open_sinks(self._settings.audit_anchor_dir, self._settings.audit_anchor_syslog),
         )
         self._maintenance.start()
 
