@@ -80,7 +80,7 @@ class Server(ServerProcess):
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "openkms", "serve", *(["--dev"] if self.dev else []),
+            sys.executable, "-m", "openkms", "serve", *(["--dev"] if self.dev else ["--no-audit-anchor"]),
             "--data-dir", str(self.data_dir), "--database-url", self.database_url,
             "--host", self.host, "--port", str(self.port), "--workers", str(self.workers), *self.extra_args,
         ]  # fmt: skip

@@ -8,6 +8,7 @@ import getpass
 import json
 import os
 import re
+import stat
 import sys
 import textwrap
 import time
@@ -151,10 +152,35 @@ def open_migrated(url: str, data_dir: Path) -> Storage:
     return storage
 
 
+def read_secret_file(path: Path, what: str = "passphrase") -> str:
+    """The text of a secret file (a passphrase, the dev secret), without its final newline.
+
+    Refused with exit 2 if the group or others have any access to it, as ssh refuses a private key: whoever
+    can read an unseal passphrase can decrypt every key. The mode is read from the opened file, so a file
+    swapped after the check is not read. Pipes (``<(...)``) and other non-regular files are taken as they are.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise CliError(f"cannot read the {what} file {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+            raise CliValidationError(
+                f"the {what} file {path} has mode {stat.S_IMODE(info.st_mode):04o}: it must not be accessible by "
+                f"group or others (chmod 600 {path})"
+            )
+        try:
+            return stream.read().decode("utf-8").rstrip("\n")
+        except UnicodeDecodeError:
+            raise CliError(f"the {what} file {path} is not UTF-8 text") from None
+
+
 def read_passphrase(passphrase_file: Path | None, *, confirm: bool = False, env: str = PASSPHRASE_ENV) -> str:
-    """From a file, then the environment, then a prompt (a prompt needs a terminal)."""
+    """From a file (which only its owner may read: :func:`read_secret_file`), then the environment, then a
+    prompt (a prompt needs a terminal)."""
     if passphrase_file is not None:
-        return passphrase_file.read_text("utf-8").rstrip("\n")
+        return read_secret_file(passphrase_file)
     from_env = os.environ.get(env)
     if from_env:
         return from_env

@@ -13,12 +13,14 @@ import urllib.request
 from pathlib import Path
 
 from openkms import identity
+from openkms.audit.anchor import DEFAULT_SYSLOG_ADDRESS, AnchorError, check_sinks
 from openkms.cli.common import (
     CliError,
     CliValidationError,
     add_storage_arguments,
     open_migrated,
     read_passphrase,
+    read_secret_file,
     resolve_paths,
 )
 from openkms.clock import SystemClock
@@ -44,6 +46,17 @@ from openkms.settings import (
 from openkms.storage.ports import Storage
 
 DEV_USER = "admin"
+DEV_SECRET_ENV = "OPENKMS_DEV_SECRET_ACCESS_KEY"  # noqa: S105 (a variable name, not a secret)
+ANCHOR_DIR_ENV = "OPENKMS_AUDIT_ANCHOR_DIR"
+ANCHOR_SYSLOG_ENV = "OPENKMS_AUDIT_ANCHOR_SYSLOG"
+NO_ANCHOR_ENV = "OPENKMS_NO_AUDIT_ANCHOR"
+
+
+def _syslog_from_env() -> str | None:
+    value = os.environ.get(ANCHOR_SYSLOG_ENV, "").strip()
+    if value.lower() in ("", "0", "false", "no"):
+        return None
+    return DEFAULT_SYSLOG_ADDRESS if value.lower() in ("1", "true", "yes") else value
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,7 +77,18 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument("--regions", default=os.environ.get("OPENKMS_REGIONS"), help="comma list; default: any")
     serve.add_argument("--dev", action="store_true", help="initialise and unseal automatically (key-file seal)")
     serve.add_argument("--dev-access-key-id", default=None, help="pin the dev administrator's access key id")
-    serve.add_argument("--dev-secret-access-key", default=None, help="pin the dev administrator's secret")
+    serve.add_argument(
+        "--dev-secret-access-key",
+        default=None,
+        help=f"pin the dev administrator's secret (visible in ps: prefer env {DEV_SECRET_ENV} or the -file option)",
+    )
+    serve.add_argument(
+        "--dev-secret-access-key-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="read the dev administrator's secret from FILE (mode 0600 or stricter)",
+    )
     serve.add_argument("--dev-account-id", default=None, help="pin the dev account id (12 digits)")
     serve.add_argument(
         "--dev-clock-offset",
@@ -101,6 +125,30 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         type=float,
         default=os.environ.get("OPENKMS_AUDIT_RETENTION_DAYS") or None,
         help="prune audit records older than this (whole signed intervals; default: keep everything)",
+    )
+    serve.add_argument(
+        "--audit-anchor-dir",
+        type=Path,
+        default=os.environ.get(ANCHOR_DIR_ENV) or None,
+        metavar="DIR",
+        help="also write every signed audit digest to DIR, meant for another volume or host, so that truncating "
+        f"the database's trail shows (`openkms audit verify --anchor-dir DIR`; env {ANCHOR_DIR_ENV})",
+    )
+    serve.add_argument(
+        "--audit-anchor-syslog",
+        nargs="?",
+        const=DEFAULT_SYSLOG_ADDRESS,
+        default=_syslog_from_env(),
+        metavar="ADDRESS",
+        help=f"also log a line per signed audit digest to syslog: a socket path (default {DEFAULT_SYSLOG_ADDRESS}) or "
+        f"host[:port] over UDP (env {ANCHOR_SYSLOG_ENV}: 1 or an address)",
+    )
+    serve.add_argument(
+        "--no-audit-anchor",
+        action="store_true",
+        default=os.environ.get(NO_ANCHOR_ENV, "") not in ("", "0"),
+        help="anchor audit digests nowhere outside the database: whoever can write the database can then cut the "
+        f"trail's newest records unseen (env {NO_ANCHOR_ENV}=1). Production start needs an anchor or this",
     )
     serve.add_argument(
         "--audit-poll-us",
@@ -173,6 +221,8 @@ def _settings(args: argparse.Namespace, data_dir: Path, url: str) -> Settings:
             audit_sink="memory" if args.dev_audit_in_memory else "database",
             audit_digest_interval_seconds=args.audit_digest_interval,
             audit_retention_days=args.audit_retention_days,
+            audit_anchor_dir=args.audit_anchor_dir,
+            audit_anchor_syslog=args.audit_anchor_syslog,
             audit_poll_microseconds=args.audit_poll_us,
             job_poll_seconds=args.job_poll_seconds,
             job_lease_seconds=args.job_lease_seconds,
@@ -189,9 +239,19 @@ def _settings(args: argparse.Namespace, data_dir: Path, url: str) -> Settings:
 
 def run_serve(args: argparse.Namespace) -> int:
     data_dir, url = resolve_paths(args)
-    if not args.dev and (args.dev_access_key_id or args.dev_secret_access_key or args.dev_account_id):
+    pinned = (args.dev_access_key_id, args.dev_secret_access_key, args.dev_secret_access_key_file, args.dev_account_id)
+    if not args.dev and any(pinned):
         raise CliValidationError("--dev-* options need --dev")
+    _refuse_without_anchor_choice(args)
+    # Secret files are read before anything starts: a file others may read is refused (exit 2) at once.
+    args.dev_secret_access_key = _dev_secret(args) if args.dev else None
+    unseal_file = None if args.dev else args.unseal_passphrase_file
+    unseal_secret = read_secret_file(unseal_file) if unseal_file is not None else None
     settings = _settings(args, data_dir, url)
+    try:
+        check_sinks(settings.audit_anchor_dir, settings.audit_anchor_syslog)
+    except AnchorError as exc:
+        raise CliValidationError(str(exc)) from None
     if (
         not args.dev
         and url.startswith("sqlite")
@@ -210,7 +270,7 @@ def run_serve(args: argparse.Namespace) -> int:
         if args.dev:
             root_key: bytes | None = _dev_root_key(args, settings, storage)
         else:
-            root_key = _production_root_key(args, storage)
+            root_key = _production_root_key(storage, unseal_secret)
     except BaseException:
         for sock in set(sockets):
             sock.close()
@@ -218,6 +278,44 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         storage.close()
     return serve(settings, root_key, sockets)
+
+
+def _refuse_without_anchor_choice(args: argparse.Namespace) -> None:
+    """Production start names where digests are anchored outside the database, or says it wants none."""
+    chosen = args.audit_anchor_dir is not None or args.audit_anchor_syslog is not None
+    if chosen and args.no_audit_anchor:
+        raise CliValidationError(
+            f"--no-audit-anchor (or {NO_ANCHOR_ENV}) contradicts --audit-anchor-dir/--audit-anchor-syslog: give one"
+        )
+    if not chosen and not args.no_audit_anchor and not args.dev:
+        raise CliValidationError(
+            "choose where signed audit digests are anchored outside the database, so that whoever can write the "
+            "database cannot cut the trail's newest records unseen: --audit-anchor-dir DIR (another volume or "
+            f"host; env {ANCHOR_DIR_ENV}), --audit-anchor-syslog [ADDRESS] (env {ANCHOR_SYSLOG_ENV}), or both; "
+            f"or accept that risk with --no-audit-anchor (env {NO_ANCHOR_ENV}=1)"
+        )
+
+
+def _dev_secret(args: argparse.Namespace) -> str | None:
+    """The pinned dev secret: from --dev-secret-access-key-file, the environment, or (visible in ps) the flag."""
+    given = [
+        name
+        for name, value in (
+            ("--dev-secret-access-key", args.dev_secret_access_key),
+            ("--dev-secret-access-key-file", args.dev_secret_access_key_file),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise CliValidationError("give the dev secret once: --dev-secret-access-key or --dev-secret-access-key-file")
+    if args.dev_secret_access_key_file is not None:
+        secret = read_secret_file(args.dev_secret_access_key_file, "dev secret")
+        if not secret:
+            raise CliValidationError(f"the dev secret file {args.dev_secret_access_key_file} is empty")
+        return secret
+    if args.dev_secret_access_key is not None:
+        return str(args.dev_secret_access_key)
+    return os.environ.get(DEV_SECRET_ENV) or None
 
 
 def _dev_root_key(args: argparse.Namespace, settings: Settings, storage: Storage) -> bytes:
@@ -240,7 +338,7 @@ def _dev_root_key(args: argparse.Namespace, settings: Settings, storage: Storage
     print(f"  account id:            {account_id}")
     print(f"  access key id:         {credentials.access_key_id}")
     # A secret given on the command line is not echoed: the caller has it, and logs should not.
-    shown = "(as given by --dev-secret-access-key)" if args.dev_secret_access_key else credentials.secret_access_key
+    shown = "(as given)" if args.dev_secret_access_key else credentials.secret_access_key
     print(f"  secret access key:     {shown}")
     print(f"  data directory:        {settings.data_dir}", flush=True)
     return root_key
@@ -270,7 +368,10 @@ def _dev_admin(
         existing = [k for k in tx.list_access_keys(account_id, DEV_USER) if k.status == identity.ACTIVE]
     if args.dev_access_key_id or args.dev_secret_access_key:
         if not (args.dev_access_key_id and args.dev_secret_access_key):
-            raise CliError("give both --dev-access-key-id and --dev-secret-access-key")
+            raise CliError(
+                "give both --dev-access-key-id and the secret (--dev-secret-access-key-file, env "
+                f"{DEV_SECRET_ENV}, or --dev-secret-access-key)"
+            )
         if pinned is None:
             return account_id, identity.create_access_key(
                 storage,
@@ -292,17 +393,17 @@ def _dev_admin(
     return account_id, identity.create_access_key(storage, root_key, account_id, DEV_USER, clock)
 
 
-def _production_root_key(args: argparse.Namespace, storage: Storage) -> bytes | None:
+def _production_root_key(storage: Storage, unseal_secret: str | None) -> bytes | None:
     kind = seal_kind(storage)
     if kind is None:
         raise CliError("this data directory is not initialised: run `openkms init` first (or use --dev)")
     if kind == keyfile.KIND:
         raise CliError("this data directory was created by --dev (key-file seal); start it with --dev")
-    if args.unseal_passphrase_file is None and not os.environ.get("OPENKMS_UNSEAL_PASSPHRASE"):
+    if unseal_secret is None and not os.environ.get("OPENKMS_UNSEAL_PASSPHRASE"):
         print("openkms: starting sealed; run `openkms unseal` to unseal", file=sys.stderr, flush=True)
         return None
     try:
-        return unseal_root_key(storage, secret=read_passphrase(args.unseal_passphrase_file))
+        return unseal_root_key(storage, secret=unseal_secret if unseal_secret is not None else read_passphrase(None))
     except UnsealError as exc:
         raise CliError(str(exc)) from None
 
