@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from openkms import apimodel as model
 from openkms.errors import SerializationException, ValidationException
 from openkms.server.jsonio import loads_strict
-from openkms.server.validate import _java_regex, serialize_output, validate_input
+from openkms.server.validate import MAX_ECHO, MAX_LISTED, _java_regex, serialize_output, validate_input
 
 KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -125,9 +125,51 @@ def test_string_too_long() -> None:
     maximum = model.shape("KeyIdType")["max"]
     key_id = "k" * (maximum + 1)
     assert _validation_error("DescribeKey", {"KeyId": key_id}) == (
-        f"1 validation error detected: Value '{key_id}' at 'keyId' failed to satisfy constraint: "
-        f"Member must have length less than or equal to {maximum}"
+        f"1 validation error detected: Value '{'k' * MAX_ECHO}...' ({maximum + 1} characters) at 'keyId' failed to "
+        f"satisfy constraint: Member must have length less than or equal to {maximum}"
     )
+
+
+# -- bounded echoes (issue 15, item 16): the message goes to the caller and into the audit record -------------
+
+
+def test_a_64_kib_alias_is_echoed_truncated_once_per_rule() -> None:
+    alias = "alias/ " + "a" * 65536  # breaks the length and the pattern rule
+    message = _validation_error("CreateAlias", {"AliasName": alias, "TargetKeyId": KEY_ARN})
+    assert message.startswith("2 validation errors detected: ")
+    shown = f"Value '{alias[:MAX_ECHO]}...' ({len(alias)} characters) at 'aliasName' failed to satisfy constraint"
+    assert message.count(shown) == 2
+    assert len(message) < 2 * MAX_ECHO + 600
+
+
+def test_a_long_list_is_echoed_truncated() -> None:
+    maximum = model.shape("GrantTokenList")["max"]
+    tokens = ["t" * model.shape("GrantTokenType")["max"]] * (maximum + 1)
+    message = _validation_error("DescribeKey", {"KeyId": "k", "GrantTokens": tokens})
+    assert f"Value '[{'t' * (MAX_ECHO - 1)}...' (" in message
+    assert len(message) < MAX_ECHO + 300
+
+
+def test_many_violations_are_listed_up_to_a_bound_and_counted_exactly() -> None:
+    tags = [{"TagKey": "k" * 129, "TagValue": "v"} for _ in range(1000)]
+    message = _validation_error("CreateKey", {"Tags": tags})
+    assert message.startswith("1000 validation errors detected: ")
+    assert message.endswith(f"; and {1000 - MAX_LISTED} more")
+    assert message.count("failed to satisfy constraint") == MAX_LISTED
+    assert len(message) < MAX_LISTED * 300
+
+
+def test_long_sensitive_values_are_never_echoed_even_in_part() -> None:
+    secret = "S" * 65536
+    params = {
+        "CustomKeyStoreName": "store",
+        "XksProxyAuthenticationCredential": {"AccessKeyId": "A" * 30, "RawSecretAccessKey": secret},
+    }
+    message = _validation_error("CreateCustomKeyStore", params)
+    assert "SSSS" not in message and "characters)" not in message
+    assert "Value at 'xksProxyAuthenticationCredential.rawSecretAccessKey' failed to satisfy constraint" in message
+    blob = _validation_error("Encrypt", {"KeyId": "k", "Plaintext": _b64(b"P" * 4097)})
+    assert "Value at 'plaintext' failed to satisfy constraint" in blob and len(blob) < 200
 
 
 def test_empty_string_matches_aws() -> None:

@@ -12,6 +12,11 @@ Paths follow AWS: member names with the first letter lower-cased, joined by ``.`
 ``sensitive`` shapes (``Plaintext``), of blobs and of containers holding either are left out, as AWS does
 ("Value at 'plaintext' failed to satisfy constraint: ...").
 
+Echoes are bounded, since the message goes back to the caller and into the audit record: a value is shown up
+to ``MAX_ECHO`` characters, then ``...' (<n> characters)``; at most ``MAX_LISTED`` violations are listed,
+then ``; and <n> more`` (the count stays exact). AWS documents no bound; a 64 KB alias breaking two rules
+made a 131 KB record.
+
 Checkers are compiled once per shape into closures, so a request pays only for the members it sends.
 """
 
@@ -32,6 +37,8 @@ from openkms.errors import SerializationException, ValidationException
 Checker = Callable[[Any, str, list[str]], Any]
 
 _INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+MAX_ECHO = 256  # characters of one echoed value
+MAX_LISTED = 10  # violations spelled out in one message
 _CACHE: dict[tuple[str, bool], Checker] = {}
 
 
@@ -47,7 +54,9 @@ def validate_input(operation: str, params: dict[str, Any]) -> dict[str, Any]:
     if errors:
         count = len(errors)
         plural = "error" if count == 1 else "errors"
-        raise ValidationException(f"{count} validation {plural} detected: " + "; ".join(errors))
+        listed = "; ".join(errors[:MAX_LISTED])
+        more = f"; and {count - MAX_LISTED} more" if count > MAX_LISTED else ""
+        raise ValidationException(f"{count} validation {plural} detected: {listed}{more}")
     return result
 
 
@@ -291,7 +300,10 @@ def _timestamp(value: Any, path: str, errors: list[str]) -> float:
 
 
 def _quote(text: str) -> str:
-    return f"'{text}'"
+    """A value as echoed: quoted, and cut to ``MAX_ECHO`` characters with its full length when longer."""
+    if len(text) <= MAX_ECHO:
+        return f"'{text}'"
+    return f"'{text[:MAX_ECHO]}...' ({len(text)} characters)"
 
 
 def _shown(value: str, sensitive: bool) -> str | None:
