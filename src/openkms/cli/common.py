@@ -205,6 +205,16 @@ def root_key_for_admin(storage: Storage, data_dir: Path, passphrase_file: Path |
         raise CliError(str(exc)) from None
 
 
+def root_key_for_change(storage: Storage, data_dir: Path, passphrase_file: Path | None) -> bytes | None:
+    """What every identity change through ``openkms iam`` must show: the root key, read as
+    :func:`root_key_for_admin` reads it (the key file of a dev install, else the passphrase), so that changing
+    identities takes what unsealing takes. None for a database no ``init`` or ``serve`` has initialised yet:
+    there is no root key to show (docs/iam.md, "Who may change identities")."""
+    if seal_kind(storage) is None:
+        return None
+    return root_key_for_admin(storage, data_dir, passphrase_file)
+
+
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, single: bool = False) -> None:
     """A readable table by default; ``--json`` for scripts."""
     if as_json:

@@ -2,9 +2,13 @@
 
 Every command works straight against the data directory or database (``--data-dir``/``--database-url``),
 also while the server runs: the server reads identities, policies and tags from storage on every request,
-so a change applies to the very next one. Only ``create-access-key`` needs the root key (to wrap the
-secret). Output is a table, or JSON with ``--json``; exit codes are 0 (done), 1 (refused, with a message on
-stderr) and 2 (usage).
+so a change applies to the very next one. Output is a table, or JSON with ``--json``; exit codes are 0
+(done), 1 (refused, with a message on stderr) and 2 (usage).
+
+Every change (the commands in :data:`CHANGES`) is a privilege change, so it needs the root key, as
+unsealing does (the key file of a dev install, else the passphrase; reads need none), and leaves one record
+in the audit trail, written in the change's own transaction (audit/iam_events.py): both commit or neither.
+docs/iam.md says why and what the record holds.
 """
 
 from __future__ import annotations
@@ -12,27 +16,51 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from openkms import identity
+from openkms.audit import iam_events
 from openkms.cli.common import (
     CliError,
     add_storage_arguments,
     emit,
+    iso,
     only_account,
     open_migrated,
     resolve_paths,
-    root_key_for_admin,
+    root_key_for_change,
 )
 from openkms.clock import SystemClock
-from openkms.storage.ports import Storage
+from openkms.storage.ports import Storage, StorageError, Transaction
 
 FILE_PREFIX = "file://"
 _SHORTHAND_TAG = re.compile(r"Key=(?P<key>.*?)(?:,Value=(?P<value>.*))?|Value=(?P<value2>.*?),Key=(?P<key2>.*)", re.S)
 _EXAMPLE_POLICY = '\'{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}\''
+
+
+# The commands that change something, and the eventName (IAM's operation) each is recorded as.
+CHANGES: dict[str, str] = {
+    "create-account": "CreateAccount",
+    "create-user": "CreateUser",
+    "delete-user": "DeleteUser",
+    "create-access-key": "CreateAccessKey",
+    "update-access-key": "UpdateAccessKey",
+    "delete-access-key": "DeleteAccessKey",
+    "put-user-policy": "PutUserPolicy",
+    "delete-user-policy": "DeleteUserPolicy",
+    "create-group": "CreateGroup",
+    "delete-group": "DeleteGroup",
+    "add-user-to-group": "AddUserToGroup",
+    "remove-user-from-group": "RemoveUserFromGroup",
+    "put-group-policy": "PutGroupPolicy",
+    "delete-group-policy": "DeleteGroupPolicy",
+    "tag-user": "TagUser",
+    "untag-user": "UntagUser",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +69,40 @@ class _Context:
     storage: Storage
     data_dir: Path
     clock: SystemClock
+    operator: iam_events.Operator = field(default_factory=iam_events.Operator.current)
 
     def account(self) -> str:
         """``--account-id``, or the only account there is."""
         return only_account(self.storage, self.args.account_id)
+
+    @contextmanager
+    def change(
+        self,
+        account_id: str,
+        request: Mapping[str, Any],
+        response: iam_events.Response | None = None,
+    ) -> Iterator[bytes | None]:
+        """Run the command's change under its audit record; yields the root key (None on a database not
+        initialised yet).
+
+        The root key is asked for first: without it nothing is written. The record joins the change's write
+        transaction as the storage's commit hook, so a record that cannot be written fails the change.
+        """
+        root_key = root_key_for_change(self.storage, self.data_dir, self.args.passphrase_file)
+        event_name = CHANGES[self.args.iam_command]
+        change = iam_events.OperatorChange(self.operator, event_name, account_id, request, self.clock, response)
+        self.storage.before_commit = change
+        try:
+            yield root_key
+        except StorageError as exc:
+            if change.attempted and not change.written:
+                reason = " ".join(str(exc).split())  # one line: PostgreSQL's messages carry a CONTEXT line
+                raise CliError(f"nothing was changed: the audit record could not be written ({reason})") from None
+            raise
+        finally:
+            self.storage.before_commit = None
+        if not change.written:  # every change takes one write transaction; this one took none
+            raise RuntimeError(f"{event_name} wrote nothing, so nothing recorded it")
 
 
 # ---- argument types ------------------------------------------------------------------------------------------
@@ -148,6 +206,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         add_storage_arguments(parser)
         parser.add_argument("--json", action="store_true", help="machine-readable output")
         parser.add_argument("--account-id", default=None, help="12-digit account (default: the only account)")
+        if name in CHANGES:  # a change: needs the root key (docs/iam.md, "Who may change identities")
+            parser.add_argument(
+                "--passphrase-file",
+                type=Path,
+                default=None,
+                help="unseal passphrase of a passphrase-sealed install (or env OPENKMS_UNSEAL_PASSPHRASE)",
+            )
         for option in options:
             flag, settings = _COMMON_OPTIONS[option]
             parser.add_argument(flag, **settings)
@@ -168,13 +233,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
 
     # access keys
-    create_key = command(
+    command(
         "create-access-key",
         "issue an access key; the secret is shown only now",
         "--user-name alice --json",
         options=("user",),
     )
-    create_key.add_argument("--passphrase-file", type=Path, default=None, help="unseal passphrase (or env)")
     command("list-access-keys", "list access keys (never their secrets)", "--user-name alice", options=("user?",))
     update = command(
         "update-access-key", "activate or deactivate an access key", "--access-key-id AKIAEXAMPLE --status Inactive"
@@ -284,7 +348,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _create_account(c: _Context) -> None:
     account_id = c.args.account_id or identity.new_account_id()
-    identity.ensure_account(c.storage, account_id, c.clock)
+    request = {"accountId": c.args.account_id} if c.args.account_id else {}
+    with c.change(account_id, request, lambda tx: {"accountId": account_id}):
+        identity.ensure_account(c.storage, account_id, c.clock)
     emit([{"AccountId": account_id}], ["AccountId"], c.args.json, single=True)
 
 
@@ -295,20 +361,68 @@ def _list_users(c: _Context) -> None:
     emit(rows, ["AccountId", "UserName", "UserId", "Arn"], c.args.json)
 
 
+def _created_user(account_id: str, user_name: str) -> iam_events.Response:
+    """CreateUser's responseElements, as IAM's record: the user as stored (its unique id is made inside)."""
+
+    def response(tx: Transaction) -> dict[str, Any] | None:
+        user = tx.get_user(account_id, user_name)
+        if user is None:
+            return None
+        return {
+            "user": {
+                "path": "/",
+                "userName": user.user_name,
+                "userId": user.user_id,
+                "arn": user.arn,
+                "createDate": iso(user.created_at),
+            }
+        }
+
+    return response
+
+
 def _create_user(c: _Context) -> None:
-    user = identity.create_user(c.storage, c.account(), c.args.user_name, c.clock)
+    account_id, name = c.account(), c.args.user_name
+    with c.change(account_id, {"userName": name}, _created_user(account_id, name)):
+        user = identity.create_user(c.storage, account_id, name, c.clock)
     row = {"UserName": user.user_name, "UserId": user.user_id, "Arn": user.arn}
     emit([row], list(row), c.args.json, single=True)
 
 
 def _delete_user(c: _Context) -> None:
-    identity.delete_user(c.storage, c.account(), c.args.user_name)
+    account_id = c.account()
+    with c.change(account_id, {"userName": c.args.user_name}):
+        identity.delete_user(c.storage, account_id, c.args.user_name)
+
+
+def _created_access_key(access_key_id: str) -> iam_events.Response:
+    """CreateAccessKey's responseElements, as IAM's record: the key's id and status, never its secret."""
+
+    def response(tx: Transaction) -> dict[str, Any] | None:
+        key = tx.get_access_key(access_key_id)
+        if key is None:
+            return None
+        return {
+            "accessKey": {
+                "accessKeyId": key.access_key_id,
+                "status": key.status,
+                "userName": key.user_name,
+                "createDate": iso(key.created_at),
+            }
+        }
+
+    return response
 
 
 def _create_access_key(c: _Context) -> None:
     account_id = c.account()
-    root_key = root_key_for_admin(c.storage, c.data_dir, c.args.passphrase_file)
-    new = identity.create_access_key(c.storage, root_key, account_id, c.args.user_name, c.clock)
+    key_id = identity._new_access_key_id()  # chosen here so that the record can name it
+    with c.change(account_id, {"userName": c.args.user_name}, _created_access_key(key_id)) as root_key:
+        if root_key is None:
+            raise CliError("this database is not initialised: run `openkms init` or `openkms serve --dev`")
+        new = identity.create_access_key(
+            c.storage, root_key, account_id, c.args.user_name, c.clock, access_key_id=key_id
+        )
     row = {
         "UserName": new.user_name,
         "AccessKeyId": new.access_key_id,
@@ -329,12 +443,24 @@ def _list_access_keys(c: _Context) -> None:
     emit(rows, ["AccountId", "UserName", "AccessKeyId", "Status"], c.args.json)
 
 
+def _account_of_access_key(c: _Context) -> str:
+    """The account the access key belongs to (the record's), read before the change."""
+    with c.storage.read() as tx:
+        key = tx.get_access_key(c.args.access_key_id)
+    if key is None:
+        raise identity.IdentityError(f"no access key {c.args.access_key_id}")
+    return key.account_id
+
+
 def _update_access_key(c: _Context) -> None:
-    identity.set_access_key_status(c.storage, c.args.access_key_id, c.args.status)
+    request = {"accessKeyId": c.args.access_key_id, "status": c.args.status}
+    with c.change(_account_of_access_key(c), request):
+        identity.set_access_key_status(c.storage, c.args.access_key_id, c.args.status)
 
 
 def _delete_access_key(c: _Context) -> None:
-    identity.delete_access_key(c.storage, c.args.access_key_id)
+    with c.change(_account_of_access_key(c), {"accessKeyId": c.args.access_key_id}):
+        identity.delete_access_key(c.storage, c.args.access_key_id)
 
 
 def _emit_policy(c: _Context, owner_field: str, owner: str, document: str) -> None:
@@ -356,7 +482,9 @@ def _emit_policy_list(c: _Context, owner_field: str, owner: str, policies: dict[
 
 def _put_user_policy(c: _Context) -> None:
     document = _text_or_file(c.args.policy_document)
-    identity.put_user_policy(c.storage, c.account(), c.args.user_name, c.args.policy_name, document)
+    account_id, user, policy = c.account(), c.args.user_name, c.args.policy_name
+    with c.change(account_id, {"userName": user, "policyName": policy, "policyDocument": document}):
+        identity.put_user_policy(c.storage, account_id, user, policy, document)
 
 
 def _get_user_policy(c: _Context) -> None:
@@ -365,7 +493,9 @@ def _get_user_policy(c: _Context) -> None:
 
 
 def _delete_user_policy(c: _Context) -> None:
-    identity.delete_user_policy(c.storage, c.account(), c.args.user_name, c.args.policy_name)
+    account_id, user, policy = c.account(), c.args.user_name, c.args.policy_name
+    with c.change(account_id, {"userName": user, "policyName": policy}):
+        identity.delete_user_policy(c.storage, account_id, user, policy)
 
 
 def _list_user_policies(c: _Context) -> None:
@@ -373,8 +503,30 @@ def _list_user_policies(c: _Context) -> None:
     _emit_policy_list(c, "UserName", c.args.user_name, policies)
 
 
+def _created_group(account_id: str, group_name: str) -> iam_events.Response:
+    """CreateGroup's responseElements, as IAM's record: the group as stored."""
+
+    def response(tx: Transaction) -> dict[str, Any] | None:
+        group = tx.get_group(account_id, group_name)
+        if group is None:
+            return None
+        return {
+            "group": {
+                "path": "/",
+                "groupName": group.group_name,
+                "groupId": group.group_id,
+                "arn": group.arn,
+                "createDate": iso(group.created_at),
+            }
+        }
+
+    return response
+
+
 def _create_group(c: _Context) -> None:
-    group = identity.create_group(c.storage, c.account(), c.args.group_name, c.clock)
+    account_id, name = c.account(), c.args.group_name
+    with c.change(account_id, {"groupName": name}, _created_group(account_id, name)):
+        group = identity.create_group(c.storage, account_id, name, c.clock)
     row = {"GroupName": group.group_name, "GroupId": group.group_id, "Arn": group.arn}
     emit([row], list(row), c.args.json, single=True)
 
@@ -389,7 +541,9 @@ def _get_group(c: _Context) -> None:
 
 
 def _delete_group(c: _Context) -> None:
-    identity.delete_group(c.storage, c.account(), c.args.group_name)
+    account_id = c.account()
+    with c.change(account_id, {"groupName": c.args.group_name}):
+        identity.delete_group(c.storage, account_id, c.args.group_name)
 
 
 def _list_groups(c: _Context) -> None:
@@ -405,16 +559,22 @@ def _list_groups_for_user(c: _Context) -> None:
 
 
 def _add_user_to_group(c: _Context) -> None:
-    identity.add_user_to_group(c.storage, c.account(), c.args.user_name, c.args.group_name)
+    account_id, user, group = c.account(), c.args.user_name, c.args.group_name
+    with c.change(account_id, {"userName": user, "groupName": group}):
+        identity.add_user_to_group(c.storage, account_id, user, group)
 
 
 def _remove_user_from_group(c: _Context) -> None:
-    identity.remove_user_from_group(c.storage, c.account(), c.args.user_name, c.args.group_name)
+    account_id, user, group = c.account(), c.args.user_name, c.args.group_name
+    with c.change(account_id, {"userName": user, "groupName": group}):
+        identity.remove_user_from_group(c.storage, account_id, user, group)
 
 
 def _put_group_policy(c: _Context) -> None:
     document = _text_or_file(c.args.policy_document)
-    identity.put_group_policy(c.storage, c.account(), c.args.group_name, c.args.policy_name, document)
+    account_id, group, policy = c.account(), c.args.group_name, c.args.policy_name
+    with c.change(account_id, {"groupName": group, "policyName": policy, "policyDocument": document}):
+        identity.put_group_policy(c.storage, account_id, group, policy, document)
 
 
 def _get_group_policy(c: _Context) -> None:
@@ -423,7 +583,9 @@ def _get_group_policy(c: _Context) -> None:
 
 
 def _delete_group_policy(c: _Context) -> None:
-    identity.delete_group_policy(c.storage, c.account(), c.args.group_name, c.args.policy_name)
+    account_id, group, policy = c.account(), c.args.group_name, c.args.policy_name
+    with c.change(account_id, {"groupName": group, "policyName": policy}):
+        identity.delete_group_policy(c.storage, account_id, group, policy)
 
 
 def _list_group_policies(c: _Context) -> None:
@@ -436,12 +598,17 @@ def _tag_user(c: _Context) -> None:
     tags = dict(pairs)
     if len(tags) != len(pairs):
         raise CliError("a tag key is given more than once")
-    identity.tag_user(c.storage, c.account(), c.args.user_name, tags)
+    account_id, user = c.account(), c.args.user_name
+    request = {"userName": user, "tags": [{"key": key, "value": value} for key, value in pairs]}
+    with c.change(account_id, request):
+        identity.tag_user(c.storage, account_id, user, tags)
 
 
 def _untag_user(c: _Context) -> None:
     keys = [key for item in c.args.tag_keys for key in item]
-    identity.untag_user(c.storage, c.account(), c.args.user_name, keys)
+    account_id, user = c.account(), c.args.user_name
+    with c.change(account_id, {"userName": user, "tagKeys": keys}):
+        identity.untag_user(c.storage, account_id, user, keys)
 
 
 def _list_user_tags(c: _Context) -> None:

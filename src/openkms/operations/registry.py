@@ -84,11 +84,13 @@ def admin_operation_for(name: str) -> AdminOperation | None:
 
 def recorded_event_names() -> frozenset[str]:
     """Every eventName the audit trail can hold: the KMS operations, the admin operations, the console's
-    sign-in, and ``Unknown`` (a request that named no operation). Audit queries refuse other names."""
+    sign-in, the identity changes of ``openkms iam``, and ``Unknown`` (a request that named no operation).
+    Audit queries refuse other names."""
     from openkms import apimodel
+    from openkms.audit import iam_events
 
     _load_all()
-    return apimodel.operation_names() | frozenset(_ADMIN) | {CONSOLE_LOGIN, "Unknown"}
+    return apimodel.operation_names() | frozenset(_ADMIN) | iam_events.EVENT_NAMES | {CONSOLE_LOGIN, "Unknown"}
 
 
 def is_slow(name: str) -> bool:
