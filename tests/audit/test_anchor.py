@@ -329,6 +329,19 @@ def test_each_digest_is_one_syslog_line(db: Db) -> None:
     assert report.as_dict()["newestDigest"]["digestHash"] == digests.digest_hash(newest)
 
 
+def test_syslog_over_a_local_socket(db: Db, tmp_path: Path) -> None:
+    path = str(tmp_path / "log")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(path)
+        receiver.settimeout(5)
+        sink = anchor.open_sinks(None, path)
+        run_intervals(db, 0, 1, sink)
+        line = receiver.recv(4096).decode()
+        assert sink is not None
+        sink.close()
+    assert "openkms: openkms audit digest digestSeq=1 fromSeq=1 toSeq=10 " in line
+
+
 @pytest.mark.parametrize(
     ("text", "address"),
     [("/dev/log", "/dev/log"), ("logs.example:5140", ("logs.example", 5140)), ("10.0.0.9", ("10.0.0.9", 514)),
