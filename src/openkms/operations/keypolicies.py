@@ -3,6 +3,10 @@
 A new policy is parsed with the full policy language (MalformedPolicyDocumentException says what is wrong) and,
 unless BypassPolicyLockoutSafetyCheck is set, must still let the caller call PutKeyPolicy. It takes effect for
 the very next request on every worker and node: policies are read from storage on every request.
+
+The users a policy names are bound to their unique ids when it is stored, and GetKeyPolicy shows a deleted
+user's unique id in place of its ARN (operations/principal_ids.py). Putting a policy again, even the same
+text, binds its ARNs to the users that exist now.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from openkms.errors import NotFoundException
-from openkms.operations import common
+from openkms.operations import common, principal_ids
 from openkms.operations.context import RequestContext
 from openkms.operations.keys import checked_key_policy
 from openkms.operations.registry import Params, Result, operation
@@ -31,7 +35,8 @@ def get_key_policy(svc: Services, ctx: RequestContext, params: Params) -> Result
     name = _checked_name(params)
     with svc.storage.read() as tx:
         key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
-    return {"Policy": key.policy, "PolicyName": name}
+        policy = principal_ids.shown_policy(tx, key)
+    return {"Policy": policy, "PolicyName": name}
 
 
 @operation("ListKeyPolicies")
@@ -49,6 +54,7 @@ def put_key_policy(svc: Services, ctx: RequestContext, params: Params) -> Result
         common.require_customer_managed(key, ctx)
         common.require_not_pending_deletion(key)
         policy = checked_key_policy(ctx, params["Policy"], key.arn, bool(params.get("BypassPolicyLockoutSafetyCheck")))
-        if policy != key.policy:
-            tx.update_key(replace(key, policy=policy))
+        updated = principal_ids.bound_key(tx, replace(key, policy=policy))
+        if updated != key:
+            tx.update_key(updated)
     return {}

@@ -99,6 +99,8 @@ class AuthorizationRequest:
     resource_arn: str  # the key's ARN
     resource_account: str
     context: Mapping[str, ContextValue] = field(default_factory=dict)
+    # The caller's unique id (AIDA...): a key policy bound to unique ids names the user by it (policy/principals.py).
+    principal_id: str = ""
 
     def __post_init__(self) -> None:
         context = _normalised(self.context)

@@ -7,7 +7,7 @@ call's writes commit together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -99,12 +99,20 @@ class Transaction(AuditTransaction, Protocol):
     def account_exists(self, account_id: str) -> bool: ...
     def list_accounts(self) -> list[str]: ...
     def insert_user(self, user: UserRecord) -> None:
-        """Raises :class:`DuplicateError` if the name is taken in the account."""
+        """Raises :class:`DuplicateError` if the name is taken in the account, also in another case."""
         ...
 
     def get_user(self, account_id: str, user_name: str) -> UserRecord | None:
         """In a write transaction the row is locked until commit, so that read-check-write sequences on the
         user's children (the aggregate size of its inline policies, say) cannot interleave."""
+        ...
+
+    def find_user_ignoring_case(self, account_id: str, user_name: str) -> UserRecord | None:
+        """The account's user whose name equals ``user_name`` ignoring case (IAM user names are unique so)."""
+        ...
+
+    def existing_user_ids(self, user_ids: Collection[str]) -> set[str]:
+        """Those of ``user_ids`` that some user has now (a deleted user's unique id is never reused)."""
         ...
 
     def list_users(self, account_id: str | None) -> list[UserRecord]: ...

@@ -31,6 +31,9 @@ class KeyRecord:
     rotation_enabled: bool = False
     rotation_period_days: int | None = None
     next_rotation_date: float | None = None
+    # JSON object: the unique id (AIDA...) of each user ARN the policy names, bound when the policy was stored
+    # (operations/principal_ids.py); a user ARN missing from it named no user then and matches nobody.
+    policy_principal_ids: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,11 @@ class PrincipalAuthorization:
 @dataclass(frozen=True, slots=True)
 class GrantRecord:
     """A KMS grant. ``operations`` are KMS operation names (``Decrypt``...); ``constraints`` is the JSON of
-    AWS ``GrantConstraints`` (``EncryptionContextEquals``/``EncryptionContextSubset``) or None."""
+    AWS ``GrantConstraints`` (``EncryptionContextEquals``/``EncryptionContextSubset``) or None.
+
+    ``grantee_principal_id`` and ``retiring_principal_id`` bind a user principal to the unique id of the user
+    it named at CreateGrant (``""`` when no such user existed: it matches nobody); None for a principal that
+    is not a user (an account, a service), which matches by ARN."""
 
     key_id: str
     grant_id: str  # 64 lowercase hex characters, unique across keys
@@ -138,6 +145,8 @@ class GrantRecord:
     issuing_principal: str
     creation_date: float
     grant_token: str
+    grantee_principal_id: str | None = None
+    retiring_principal_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ import json
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
@@ -312,6 +312,8 @@ class _Queries:
             "list_accounts": "SELECT account_id FROM accounts ORDER BY account_id",
             "insert_user": f"INSERT INTO users ({u}) VALUES ({_marks(len(_USER_COLS))}) ON CONFLICT DO NOTHING",
             "get_user": f"SELECT {u} FROM users WHERE account_id = ? AND user_name = ?{lock}",
+            "find_user_ignoring_case": f"SELECT {u} FROM users WHERE account_id = ? AND lower(user_name) = lower(?)",
+            "user_id_exists": "SELECT 1 FROM users WHERE user_id = ?",
             "list_users": f"SELECT {u} FROM users ORDER BY account_id, user_name",
             "list_users_account": f"SELECT {u} FROM users WHERE account_id = ? ORDER BY user_name",
             "delete_user_access_keys": "DELETE FROM access_keys" + user_key,
@@ -605,6 +607,14 @@ class SQLTransaction(AuditQueriesMixin):
     def get_user(self, account_id: str, user_name: str) -> UserRecord | None:
         row = self._one(self._q.get_user, (account_id, user_name))
         return None if row is None else UserRecord(*row)
+
+    def find_user_ignoring_case(self, account_id: str, user_name: str) -> UserRecord | None:
+        row = self._one(self._q.find_user_ignoring_case, (account_id, user_name))
+        return None if row is None else UserRecord(*row)
+
+    def existing_user_ids(self, user_ids: Collection[str]) -> set[str]:
+        """One indexed lookup per distinct id: few per call (a policy's principals, a page of grants)."""
+        return {user_id for user_id in set(user_ids) if self._one(self._q.user_id_exists, (user_id,)) is not None}
 
     def list_users(self, account_id: str | None) -> list[UserRecord]:
         """Ordered by account id, then user name."""
