@@ -9,6 +9,8 @@ Names, policies and tags are checked as IAM checks them (IAM API reference, ``Cr
 ``PutUserPolicy``, ``TagUser``; IAM quotas):
 
 - user and group names: 1-64 of ``[A-Za-z0-9+=,.@_-]``; policy names: 1-128 of ``[A-Za-z0-9_+=,.@-]``;
+  user names are unique in an account ignoring case (``Dave`` cannot join ``dave``, IAM's
+  EntityAlreadyExists), and the database's index on the lower-cased name holds the same rule;
 - an inline policy is an identity policy (:func:`openkms.policy.document.parse_policy`), and a user's inline
   policies together hold at most 2,048 non-whitespace characters, a group's 5,120;
 - at most 50 tags per user, keys 1-128 and values 0-256 characters of letters, digits, spaces and
@@ -168,13 +170,16 @@ def ensure_account(storage: Storage, account_id: str, clock: Clock) -> None:
 def create_user(storage: Storage, account_id: str, user_name: str, clock: Clock) -> UserRecord:
     validate_user_name(user_name)
     user = UserRecord(account_id, user_name, _new_user_id(), ids.user_arn(account_id, user_name), clock.now())
+    taken = f"User with name {user_name} already exists."  # IAM's words
     with storage.transaction() as tx:
         if not tx.account_exists(account_id):
             raise IdentityError(f"no account {account_id}")
+        if tx.find_user_ignoring_case(account_id, user_name) is not None:
+            raise IdentityError(taken)
         try:
             tx.insert_user(user)
         except DuplicateError:
-            raise IdentityError(f"user {user_name} already exists in account {account_id}") from None
+            raise IdentityError(taken) from None
     return user
 
 

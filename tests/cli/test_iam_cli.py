@@ -183,6 +183,25 @@ def test_create_user_and_list_users(data_dir: Path) -> None:
     refused(iam(data_dir, "create-user", "--account-id", "999988887777", "--user-name", "carol"), "no account")
 
 
+def test_user_names_are_unique_ignoring_case(data_dir: Path) -> None:
+    """IAM: creating ``Dave`` where ``dave`` exists is EntityAlreadyExists, "User with name Dave already exists."
+    (issue 15); another account is another namespace, and a deleted user's name is free in any case."""
+    account, other = "222211113333", "222211114444"
+    for made in (account, other):
+        ok(iam(data_dir, "create-account", "--account-id", made))
+    ok(iam(data_dir, "create-user", "--account-id", account, "--user-name", "dave"))
+    for variant in ("Dave", "DAVE", "dave"):
+        refused(
+            iam(data_dir, "create-user", "--account-id", account, "--user-name", variant),
+            f"User with name {variant} already exists.",
+        )
+    ok(iam(data_dir, "create-user", "--account-id", other, "--user-name", "Dave"))
+    ok(iam(data_dir, "delete-user", "--account-id", account, "--user-name", "dave"))
+    ok(iam(data_dir, "create-user", "--account-id", account, "--user-name", "Dave"))
+    listed = json.loads(ok(iam(data_dir, "list-users", "--account-id", account, "--json")))
+    assert [u["UserName"] for u in listed] == ["Dave"]
+
+
 def test_list_users_of_an_account_without_users_is_an_empty_list(data_dir: Path) -> None:
     ok(iam(data_dir, "create-account", "--account-id", "333344445555"))
     assert json.loads(ok(iam(data_dir, "list-users", "--account-id", "333344445555", "--json"))) == []
