@@ -9,7 +9,7 @@ digest stays and stands for everything before it (its signed head hash is where 
 continues), so the trail still verifies, and the head remembers the pruned point should every record go.
 
 Anchoring (audit/anchor.py) delivers each digest to the sinks outside the database right after it is
-signed, and catches up on any a sink missed; it needs no root key, so it runs while sealed too.
+signed, and catches up on any a sink missed. A sealed server runs no pass at all: it touches no storage.
 """
 
 from __future__ import annotations
@@ -105,11 +105,9 @@ class Maintenance:
     def _run(self) -> None:
         while not self._stop.wait(self._period):
             root = self._root_key()
+            if root is None:  # sealed: nothing can be signed yet (a sealed server touches no storage)
+                continue
             try:
-                if root is None:  # sealed: nothing can be signed yet, but what was signed is still anchored
-                    if self._anchor is not None:
-                        self._anchor.deliver(self._storage)
-                    continue
                 run_once(self._storage, root, self._clock(), self._digest_interval, self._retention_days, self._anchor)
             except Exception as exc:  # the next pass retries; requests are not affected
                 _log.error("audit maintenance failed (%s); retrying in %.0f s", type(exc).__name__, self._period)
