@@ -45,7 +45,9 @@ ALLOWED = {
                      "openkms.operations.context", "openkms.seal", "openkms.storage"},
     "openkms.operations": {"openkms.errors", "openkms.ids", "openkms.crypto", "openkms.storage", "openkms.seal",
                            "openkms.clock", "openkms.settings", "openkms.policy", "openkms.apimodel",
-                           "openkms.audit.usage"},
+                           "openkms.audit.usage",
+                           # the event names audit queries accept (registry.recorded_event_names)
+                           "openkms.audit.iam_events", "openkms.audit.server_events"},
     "openkms.policy": {"openkms.errors", "openkms.ids"},
     "openkms.apimodel": set(),
     "openkms.audit": {"openkms.apimodel", "openkms.ids", "openkms.operations.context", "openkms.storage",

@@ -15,6 +15,7 @@ from openkms.operations.services import Services
 from openkms.seal.keyring import Keyring
 from openkms.seal.service import unseal_root_key
 from openkms.server.app import KmsApplication
+from openkms.server.unseal_gate import UnsealGate
 from openkms.settings import Settings
 from openkms.storage.ports import Storage
 
@@ -29,6 +30,7 @@ def build_app(
     on_unsealed: Callable[[bytes], None] | None = None,
     on_startup: Callable[[], None] | None = None,
     audit: AuditWriter | None = None,
+    unseal_gate: UnsealGate | None = None,
 ) -> KmsApplication:
     storage = services.storage
     storage.before_commit = audit_scope.before_commit  # state changes commit with their records
@@ -46,6 +48,7 @@ def build_app(
         unseal=unseal,
         on_unsealed=on_unsealed,
         on_startup=on_startup,
+        unseal_gate=unseal_gate,
     )
     if services.settings.console:
         sessions = SessionStore(storage, authenticator, services.settings.console_session_seconds)

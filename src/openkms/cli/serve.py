@@ -36,10 +36,14 @@ from openkms.seal.service import (
 from openkms.settings import (
     CONSOLE_SESSION_SECONDS,
     DEFAULT_AUDIT_POLL_MICROSECONDS,
+    DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_PORT,
     JOB_LEASE_SECONDS,
     JOB_POLL_SECONDS,
+    KEEP_ALIVE_SECONDS,
+    MAX_CONNECTIONS_PER_WORKER,
     ON_DEMAND_ROTATION_LIMIT,
+    REQUEST_READ_SECONDS,
     Settings,
     parse_regions,
 )
@@ -74,7 +78,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument("--host", default=os.environ.get("OPENKMS_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=os.environ.get("OPENKMS_PORT", str(DEFAULT_PORT)))
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
-    serve.add_argument("--regions", default=os.environ.get("OPENKMS_REGIONS"), help="comma list; default: any")
+    serve.add_argument(
+        "--regions",
+        default=os.environ.get("OPENKMS_REGIONS"),
+        help="comma list of the regions served, private names allowed (default: AWS's own region names)",
+    )
     serve.add_argument("--dev", action="store_true", help="initialise and unseal automatically (key-file seal)")
     serve.add_argument("--dev-access-key-id", default=None, help="pin the dev administrator's access key id")
     serve.add_argument(
@@ -169,6 +177,38 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         help="comma list of load balancer addresses or networks whose X-Forwarded-For/-Proto are believed "
         "(default: none, not even loopback; env OPENKMS_TRUSTED_PROXIES)",
     )
+    serve.add_argument(
+        "--unseal-from",
+        default=os.environ.get("OPENKMS_UNSEAL_FROM", ""),
+        help="comma list of addresses or networks POST /unseal answers (default: any; 127.0.0.1/32,::1/128 keeps "
+        "the passphrase off the network; env OPENKMS_UNSEAL_FROM)",
+    )
+    serve.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=os.environ.get("OPENKMS_MAX_HEADER_BYTES", str(DEFAULT_MAX_HEADER_BYTES)),
+        help=f"request line and headers together; larger heads get 431 (default {DEFAULT_MAX_HEADER_BYTES})",
+    )
+    serve.add_argument(
+        "--request-read-seconds",
+        type=float,
+        default=os.environ.get("OPENKMS_REQUEST_READ_SECONDS", str(REQUEST_READ_SECONDS)),
+        help="a new connection's first byte, and each whole request after its first byte, must arrive within "
+        f"this time, else the connection closes (default {REQUEST_READ_SECONDS:g})",
+    )
+    serve.add_argument(
+        "--keep-alive-seconds",
+        type=float,
+        default=os.environ.get("OPENKMS_KEEP_ALIVE_SECONDS", str(KEEP_ALIVE_SECONDS)),
+        help=f"an idle connection between requests closes after this (default {KEEP_ALIVE_SECONDS:g})",
+    )
+    serve.add_argument(
+        "--max-connections-per-worker",
+        type=int,
+        default=os.environ.get("OPENKMS_MAX_CONNECTIONS_PER_WORKER", str(MAX_CONNECTIONS_PER_WORKER)),
+        help="open connections per worker; at the cap an idle one is closed for a new one, else the new one "
+        f"(default {MAX_CONNECTIONS_PER_WORKER})",
+    )
     serve.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this PEM certificate chain")
     serve.add_argument("--tls-key", type=Path, default=None, help="the PEM private key of --tls-cert")
     serve.add_argument("--no-console", action="store_true", help="do not serve the web console at /console")
@@ -232,6 +272,11 @@ def _settings(args: argparse.Namespace, data_dir: Path, url: str) -> Settings:
             tls_key=args.tls_key,
             console=not args.no_console,
             console_session_seconds=args.console_session_minutes * 60,
+            unseal_networks=tuple(n.strip() for n in args.unseal_from.split(",") if n.strip()),
+            max_header_bytes=args.max_header_bytes,
+            request_read_seconds=args.request_read_seconds,
+            keep_alive_seconds=args.keep_alive_seconds,
+            max_connections_per_worker=args.max_connections_per_worker,
         )
     except ValueError as exc:  # a value no server could honour: refused before anything starts (exit 2)
         raise CliValidationError(str(exc)) from None
@@ -334,7 +379,7 @@ def _dev_root_key(args: argparse.Namespace, settings: Settings, storage: Storage
     print(f"  endpoint:              {scheme}://{settings.host}:{settings.port}")
     if settings.console:
         print(f"  console:               {scheme}://{settings.host}:{settings.port}/console")
-    print(f"  region:                {region}{' (any region is served)' if settings.regions is None else ''}")
+    print(f"  region:                {region}{' (and every other AWS region)' if settings.regions is None else ''}")
     print(f"  account id:            {account_id}")
     print(f"  access key id:         {credentials.access_key_id}")
     # A secret given on the command line is not echoed: the caller has it, and logs should not.
@@ -443,6 +488,15 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
+# How long `openkms unseal` keeps retrying while the server answers 429 (server/unseal_gate.py).
+UNSEAL_RETRY_SECONDS = 120.0
+
+
+def _retry_after(error: urllib.error.HTTPError) -> float | None:
+    value = error.headers.get("retry-after", "") if error.headers is not None else ""
+    return float(value) if value.isascii() and value.isdigit() and len(value) < 6 else None
+
+
 def run_unseal(args: argparse.Namespace) -> int:
     secret = read_passphrase(args.passphrase_file)
     endpoint = args.endpoint.rstrip("/")
@@ -454,14 +508,24 @@ def run_unseal(args: argparse.Namespace) -> int:
         headers={"content-type": "application/json"},
         method="POST",
     )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (operator-given URL)
-            response.read()
-    except urllib.error.HTTPError as exc:
-        body = json.loads(exc.read() or b"{}")
-        raise CliError(f"unseal refused: {body.get('message', exc.reason)}") from None
-    except urllib.error.URLError as exc:
-        raise CliError(f"cannot reach {endpoint}: {exc.reason}") from None
+    give_up = time.monotonic() + UNSEAL_RETRY_SECONDS
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (operator-given URL)
+                response.read()
+            break
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read() or b"{}")
+            if body.get("__type") == "ValidationException" and "already unsealed" in str(body.get("message")):
+                print("already unsealed (the server did not check this passphrase)")
+                return 0
+            wait = _retry_after(exc)
+            if exc.code == 429 and wait is not None and time.monotonic() + wait < give_up:
+                time.sleep(wait)  # another attempt is running, or the server backs off after a wrong one
+                continue
+            raise CliError(f"unseal refused: {body.get('message', exc.reason)}") from None
+        except urllib.error.URLError as exc:
+            raise CliError(f"cannot reach {endpoint}: {exc.reason}") from None
     # Every worker learns the key from the supervisor within milliseconds; wait until health says so.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -84,13 +84,16 @@ def admin_operation_for(name: str) -> AdminOperation | None:
 
 def recorded_event_names() -> frozenset[str]:
     """Every eventName the audit trail can hold: the KMS operations, the admin operations, the console's
-    sign-in, the identity changes of ``openkms iam``, and ``Unknown`` (a request that named no operation).
+    sign-in, the identity changes of ``openkms iam``, unseal attempts and summaries of unauthenticated calls
+    (audit/server_events.py), and ``Unknown`` (a request that named no operation).
     Audit queries refuse other names."""
     from openkms import apimodel
-    from openkms.audit import iam_events
+    from openkms.audit.iam_events import EVENT_NAMES as IAM_EVENT_NAMES
+    from openkms.audit.server_events import UNAUTHENTICATED_SUMMARY, UNSEAL
 
     _load_all()
-    return apimodel.operation_names() | frozenset(_ADMIN) | iam_events.EVENT_NAMES | {CONSOLE_LOGIN, "Unknown"}
+    own = {CONSOLE_LOGIN, "Unknown", UNSEAL, UNAUTHENTICATED_SUMMARY}
+    return apimodel.operation_names() | frozenset(_ADMIN) | IAM_EVENT_NAMES | own
 
 
 def is_slow(name: str) -> bool:

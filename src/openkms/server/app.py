@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from openkms import ids
-from openkms.audit import events
+from openkms.audit import events, server_events
 from openkms.audit import scope as audit_scope
 from openkms.audit.events import AuditEvent
+from openkms.audit.unauthenticated import UnauthenticatedBudget
 from openkms.audit.writer import AuditWriter
 from openkms.auth.credentials import Authenticator
 from openkms.auth.sigv4 import SignedRequest
@@ -38,6 +39,8 @@ from openkms.seal.base import UnsealError
 from openkms.server import protocol
 from openkms.server.error_map import as_kms_error, error_body
 from openkms.server.jsonio import dumps, loads_strict
+from openkms.server.loop_lag import LoopLagMonitor
+from openkms.server.unseal_gate import Refusal, UnsealGate
 from openkms.server.validate import serialize_output, validate_input
 
 Scope = MutableMapping[str, Any]
@@ -46,6 +49,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("openkms.server")
+
+# How often each worker writes the summaries of unauthenticated calls it counted instead of recording.
+SUMMARY_INTERVAL_SECONDS = 60.0
 
 _JSON_HEADERS = [(b"content-type", protocol.JSON_CONTENT_TYPE.encode())]
 
@@ -100,6 +106,13 @@ def _error_response(error: KmsError, request_id: str) -> HttpResponse:
     return HttpResponse(error.status, error_body(error), headers)
 
 
+def _unseal_answer(status: int, code: str, message: str, retry_after: int | None = None) -> HttpResponse:
+    headers = list(_JSON_HEADERS)
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    return HttpResponse(status, dumps({"__type": code, "message": message}), headers)
+
+
 def _audit_failed(record: AuditEvent, exc: BaseException | None) -> HttpResponse:
     """The answer when a record could not be written: fail closed, same request id, no detail."""
     log.error("request %s failed: its audit record could not be written (%s)", record.request_id, type(exc).__name__)
@@ -126,6 +139,7 @@ class KmsApplication:
         unseal: Callable[[str], bytes] | None = None,
         on_unsealed: Callable[[bytes], None] | None = None,
         on_startup: Callable[[], None] | None = None,
+        unseal_gate: UnsealGate | None = None,
     ) -> None:
         self._services = services
         self._auth = authenticator
@@ -134,6 +148,10 @@ class KmsApplication:
         self._on_unsealed = on_unsealed
         self._on_startup = on_startup
         self._console: ConsoleFront | None = None
+        self._unseal_gate = unseal_gate if unseal_gate is not None else UnsealGate(services.settings.unseal_networks)
+        self._unauthenticated = UnauthenticatedBudget(services.settings.default_region)
+        self._loop_lag = LoopLagMonitor()
+        self._summaries: asyncio.Task[None] | None = None
 
     # -- the KMS request path -------------------------------------------------------------------------
     def execute(self, request: HttpRequest) -> tuple[HttpResponse, AuditEvent | None]:
@@ -341,12 +359,32 @@ class KmsApplication:
         except BaseException:  # cancelled while a thread ran it: the record is lost with the answer
             self._audit.forget()
             raise
-        if record is None:
+        if record is None or not self._admitted(record):
             self._audit.forget()
             return response
         if not await self._audit.submit(record):
             return _audit_failed(record, None)  # no answer, least of all a secret, leaves without its record
         return response
+
+    def _admitted(self, record: AuditEvent) -> bool:
+        """Whether to write ``record`` now: always for a verified caller; for a call nobody signed, within
+        the unauthenticated budget (audit/unauthenticated.py), else it is counted into a summary record."""
+        return bool(record.principal_arn) or self._unauthenticated.admit(record, record.event_time)
+
+    async def _write_summaries(self) -> None:
+        """The counted unauthenticated calls as summary records (fail-open here: their answers are gone)."""
+        for summary in self._unauthenticated.drain(self._services.clock.now()):
+            self._audit.expect()
+            if not await self._audit.submit(summary):
+                log.error(
+                    "a summary of %s unauthenticated requests could not be written",
+                    summary.event.get("serviceEventDetails", {}).get("count"),
+                )
+
+    async def _summaries_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SUMMARY_INTERVAL_SECONDS)
+            await self._write_summaries()
 
     def mount_console(self, console: ConsoleFront) -> None:
         """Serve ``/console`` with ``console`` (built after this app: it calls :meth:`call_operation`)."""
@@ -391,7 +429,9 @@ class KmsApplication:
             claimed_access_key_id=events.claimed_access_key(found.get("authorization")),
         )
         record = events.build(call, error.code, error.message)
-        if not await self._audit.submit(record):
+        if not self._admitted(record):
+            self._audit.forget()
+        elif not await self._audit.submit(record):
             return _audit_failed(record, None)
         return _error_response(error, call.request_id)
 
@@ -425,28 +465,65 @@ class KmsApplication:
         return HttpResponse(503 if sealed else 200, body, list(_JSON_HEADERS))
 
     async def _handle_unseal(self, scope: Scope, receive: Receive) -> HttpResponse:
-        """Derive the root key from a passphrase off the event loop (Argon2id is deliberately slow)."""
+        """Try a passphrase, within the gate's bounds (server/unseal_gate.py), with an audit record either way.
+
+        Argon2id is deliberately slow and large, so it runs off the event loop, one derivation per node.
+        """
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        client = scope.get("client")
+        client_ip = client[0] if client else ""
+        user_agent = next((v for k, v in headers if k == "user-agent"), "")
         body = await self._read_body(headers, receive)
         if self._unseal is None or body is None:
-            return HttpResponse(400, dumps({"__type": "ValidationException", "message": "unseal unavailable"}), [])
-        try:
-            secret = loads_strict(body).get("passphrase")
+            return _unseal_answer(400, "ValidationException", "unseal unavailable")
+        gate = self._unseal_gate
+        refusal: Refusal | None = None
+        secret: object = None
+        if not gate.allows_peer(client_ip):
+            refusal = Refusal(403, "AccessDeniedException", "Unseal is not allowed from this address.")
+        elif not self._services.keyring.sealed:
+            refusal = Refusal(400, "ValidationException", "The service is already unsealed.")
+        else:
+            try:
+                secret = loads_strict(body).get("passphrase")  # linear; a malformed body is not a guess
+            except KmsError:
+                secret = None
             if not isinstance(secret, str):
-                raise UnsealError('the body must be {"passphrase": "..."}')
+                refusal = Refusal(400, "InvalidUnsealKeyException", 'the body must be {"passphrase": "..."}')
+            else:
+                refusal = gate.try_begin()
+        if refusal is not None or not isinstance(secret, str):
+            refusal = refusal or Refusal(400, "InvalidUnsealKeyException", "unseal unavailable")
+            await self._record_unseal(client_ip, user_agent, (refusal.code, refusal.message))
+            return _unseal_answer(refusal.status, refusal.code, refusal.message, refusal.retry_after)
+        try:
             root_key = await asyncio.to_thread(self._unseal, secret)
         except (UnsealError, KmsError) as exc:
             message = exc.message if isinstance(exc, KmsError) else str(exc)
-            return HttpResponse(
-                400, dumps({"__type": "InvalidUnsealKeyException", "message": message}), list(_JSON_HEADERS)
-            )
-        if not self._services.keyring.sealed:
-            # Already unsealed: the passphrase was still checked above, so a typo is never reported as success.
-            return self._health()
-        self._services.keyring.unseal(root_key)
-        if self._on_unsealed is not None:
-            self._on_unsealed(root_key)
+            gate.finish(succeeded=False)
+            await self._record_unseal(client_ip, user_agent, ("InvalidUnsealKeyException", message))
+            return _unseal_answer(400, "InvalidUnsealKeyException", message)
+        except BaseException:
+            gate.finish(succeeded=False)
+            raise
+        gate.finish(succeeded=True)
+        if self._services.keyring.sealed:  # another worker may have been unsealed meanwhile
+            self._services.keyring.unseal(root_key)
+            if self._on_unsealed is not None:
+                self._on_unsealed(root_key)
+        await self._record_unseal(client_ip, user_agent, None)
         return self._health()
+
+    async def _record_unseal(self, client_ip: str, user_agent: str, error: tuple[str, str] | None) -> None:
+        """Every attempt is recorded (failed ones within the unauthenticated budget). The answer does not wait
+        on a failed write: the key derivation already happened, and refusing the unseal would change nothing."""
+        now = self._services.clock.now()
+        record = server_events.unseal_attempt(now, client_ip, user_agent, self._services.settings.default_region, error)
+        if error is not None and not self._unauthenticated.admit(record, now):
+            return
+        self._audit.expect()
+        if not await self._audit.submit(record):
+            log.error("the record of an unseal attempt could not be written")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -454,7 +531,13 @@ class KmsApplication:
             if message["type"] == "lifespan.startup":
                 if self._on_startup is not None:
                     self._on_startup()
+                self._loop_lag.start(asyncio.get_running_loop())
+                self._summaries = asyncio.create_task(self._summaries_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self._loop_lag.stop()
+                if self._summaries is not None:
+                    self._summaries.cancel()
+                await self._write_summaries()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -22,6 +22,7 @@ from openkms.audit.anchor import open_sinks
 from openkms.audit.hub import NodeWriter, socket_pair
 from openkms.audit.retention import Maintenance
 from openkms.clock import SystemClock
+from openkms.server.unseal_gate import UnsealGate
 from openkms.settings import Settings
 from openkms.storage.ports import Storage
 
@@ -46,8 +47,9 @@ def worker_main(
     conn: Connection,
     root_key: bytes | None,
     audit_end: socket.socket | None = None,
+    unseal_gate: UnsealGate | None = None,
 ) -> None:
-    """Entry point of a worker process (spawned, so it starts with no inherited state)."""
+    """Entry point of a worker process (spawned, so it starts with no inherited state but what it is given)."""
     import uvicorn
 
     from openkms.audit.hub import HubClient
@@ -86,7 +88,7 @@ def worker_main(
 
     ack_poll = settings.audit_poll_microseconds / 2e6  # half the hub's: a commit is shorter than a request
     audit = HubClient(audit_end, ack_poll) if audit_end is not None else None
-    app = build_app(services, on_unsealed=on_unsealed, on_startup=on_startup, audit=audit)
+    app = build_app(services, on_unsealed=on_unsealed, on_startup=on_startup, audit=audit, unseal_gate=unseal_gate)
     limits = ConnectionLimits(
         settings.max_header_bytes, settings.request_read_seconds, settings.max_connections_per_worker
     )
@@ -117,6 +119,7 @@ class Supervisor:
         self._sockets = sockets
         self._root_key = root_key
         self._ctx = multiprocessing.get_context("spawn")
+        self._unseal_gate = UnsealGate(settings.unseal_networks, self._ctx)  # shared by every worker
         self._workers: list[tuple[BaseProcess, Connection]] = []
         self._stopping = False
         self._audit: NodeWriter | None = None
@@ -131,7 +134,7 @@ class Supervisor:
             hub_end, worker_end = socket_pair()
         process = self._ctx.Process(
             target=worker_main,
-            args=(self._settings, self._sockets[index], child_end, self._root_key, worker_end),
+            args=(self._settings, self._sockets[index], child_end, self._root_key, worker_end, self._unseal_gate),
             name="openkms-worker",
             daemon=False,
         )
