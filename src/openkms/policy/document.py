@@ -44,9 +44,10 @@ _INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid prin
 
 _ACCOUNT_RE = re.compile(r"[0-9]{12}")
 _NAME = r"[^*?\s]+"  # no wildcards in a principal's ARN: "*" alone is the only wildcard principal
+_SEGMENT = r"[^*?\s/]+"  # one path segment: "role/x/y" split two ways would backtrack quadratically
 _PRINCIPAL_ARN_RE = re.compile(
     rf"arn:aws:iam::[0-9]{{12}}:(root|user/{_NAME}|role/{_NAME})"
-    rf"|arn:aws:sts::[0-9]{{12}}:(assumed-role/{_NAME}/{_NAME}|federated-user/{_NAME})"
+    rf"|arn:aws:sts::[0-9]{{12}}:(assumed-role/{_SEGMENT}/{_SEGMENT}|federated-user/{_NAME})"
 )
 _UNIQUE_ID_RE = re.compile(r"A(IDA|ROA|IPA|GPA)[A-Z0-9]{12,}")  # what AWS shows for a deleted principal
 _SERVICE_RE = re.compile(r"[a-z0-9][a-z0-9.-]*")
