@@ -16,6 +16,10 @@ Hierarchy::
 
 from __future__ import annotations
 
+# The longest message an error carries, in its answer and its audit record. Messages that quote input (a policy's
+# condition value, a validation echo) are cut here whatever their source; AWS's own messages are far shorter.
+MAX_MESSAGE_CHARS = 4096
+
 
 class KmsError(Exception):
     """Base of every error that has an AWS wire representation."""
@@ -26,7 +30,10 @@ class KmsError(Exception):
     default_message: str = ""
 
     def __init__(self, message: str | None = None) -> None:
-        self.message = self.default_message if message is None else message
+        text = self.default_message if message is None else message
+        if len(text) > MAX_MESSAGE_CHARS:  # a message quoting input must not carry it whole (issue 15 item 16)
+            text = f"{text[:MAX_MESSAGE_CHARS]}... ({len(text)} characters)"
+        self.message = text
         super().__init__(self.message)
 
     def __repr__(self) -> str:
