@@ -289,7 +289,12 @@ class KmsApplication:
         return Invocation(invocation.request_id, None, KMSInternalException(), invocation.record)
 
     async def write_record(self, record: AuditEvent) -> bool:
-        """Make a record of this front's own (a console sign-in) durable; False if it could not be written."""
+        """Make a record of this front's own (a console sign-in) durable; False if it could not be written.
+
+        A failed sign-in has no principal: like any unauthenticated call it is recorded within the budget and
+        counted into a summary beyond it (True: accounted for)."""
+        if not self._admitted(record):
+            return True
         self._audit.expect()
         return await self._audit.submit(record)
 
