@@ -159,6 +159,8 @@ def test_a_recreated_user_gets_nothing_from_the_old_grant(server: ServerProcess,
     # ListGrants shows a deleted principal's unique id, as AWS does.
     listed = kms.list_grants(KeyId=key["KeyId"])["Grants"]
     assert [(g["GranteePrincipal"], g["RetiringPrincipal"]) for g in listed] == [(dave.user_id, dave.user_id)]
+    retirable = kms.list_retirable_grants(RetiringPrincipal=dave.arn)["Grants"]
+    assert [g["RetiringPrincipal"] for g in retirable if g["GrantId"] == grant["GrantId"]] == [dave.user_id]
     # Nor may the namesake retire the old grant as its retiring principal.
     expect_error(new_dave.kms.retire_grant, "AccessDeniedException", KeyId=key["Arn"], GrantId=grant["GrantId"])
 

@@ -190,7 +190,7 @@ def list_retirable_grants(svc: Services, ctx: RequestContext, params: Params) ->
         authorization.authorize_account(tx, ctx, retiring)
         found = tx.list_retirable_grants(retiring, after, limit + 1)
         page, paging = common.page_result(found, limit, "retirable", lambda g: g.grant_id)
-        for grant in page:
+        for grant in principal_ids.shown_grants(tx, page):  # a deleted user by its unique id, as ListGrants
             key = tx.get_key(grant.key_id)
             if key is not None:
                 entries.append(grant_entry(grant, key.arn))
