@@ -16,14 +16,12 @@ The CLI runs in this process (tests/cli/running.py); the server is a real ``open
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
@@ -34,6 +32,7 @@ from openkms.clock import SystemClock
 from openkms.seal import keyfile
 from openkms.seal.service import initialize_with_keyfile
 from openkms.storage.factory import open_storage
+from tests.audit_faults import install_audit_fault
 from tests.cli.running import Run, openkms
 from tests.e2e.server import ACCOUNT_ID, ServerProcess, free_port
 from tests.pg_helpers import create_temp_database, drop_database
@@ -357,43 +356,8 @@ def test_a_change_takes_one_write_transaction_and_one_record(install: Install) -
 # ---- the audit insert fails: the change fails with it ----------------------------------------------------------
 
 
-def _install_fault(install: Install) -> Callable[[bool], None]:
-    """A trigger that makes every audit insert fail while audit_fault.active is true (as TESTS.md A-3)."""
-    if install.url.startswith("sqlite"):
-        path = install.url.removeprefix("sqlite:///")
-
-        def run(statement: str) -> None:
-            with sqlite3.connect(path, timeout=30) as conn:
-                conn.execute(statement)
-
-        run("CREATE TABLE audit_fault (active INTEGER NOT NULL)")
-        run("INSERT INTO audit_fault VALUES (0)")
-        run(
-            "CREATE TRIGGER audit_fault_trigger BEFORE INSERT ON audit_events"
-            " WHEN (SELECT active FROM audit_fault) = 1 BEGIN SELECT RAISE(ABORT, 'injected audit fault'); END"
-        )
-        return lambda on: run(f"UPDATE audit_fault SET active = {1 if on else 0}")
-
-    def run_pg(statement: str) -> None:
-        with psycopg.connect(install.url, autocommit=True) as conn:
-            conn.execute(statement)  # type: ignore[arg-type]
-
-    run_pg("CREATE TABLE audit_fault (active BOOLEAN NOT NULL)")
-    run_pg("INSERT INTO audit_fault VALUES (false)")
-    run_pg(
-        "CREATE FUNCTION audit_fault_raise() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-        " IF (SELECT active FROM audit_fault) THEN RAISE EXCEPTION 'injected audit fault'; END IF;"
-        " RETURN NEW; END $$"
-    )
-    run_pg(
-        "CREATE TRIGGER audit_fault_trigger BEFORE INSERT ON audit_events FOR EACH ROW"
-        " EXECUTE FUNCTION audit_fault_raise()"
-    )
-    return lambda on: run_pg(f"UPDATE audit_fault SET active = {'true' if on else 'false'}")
-
-
 def test_a_failing_audit_insert_fails_the_change_and_changes_nothing(install: Install) -> None:
-    set_fault = _install_fault(install)
+    set_fault = install_audit_fault(install.url)
     created: dict[str, str] = {}
     for step in _steps():
         args = [_fill(a, created.get("AccessKeyId", "")) for a in step.args]

@@ -12,7 +12,6 @@ import json
 import os
 import random
 import secrets
-import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
 from openkms.audit import verify
 from openkms.storage.audit import AuditRow
 from openkms.storage.factory import open_storage
+from tests.audit_faults import install_audit_fault
 from tests.e2e import rawhttp
 from tests.e2e.kmsapi import key_arn
 from tests.e2e.principals import make_user
@@ -218,47 +217,12 @@ def test_a2_no_plaintext_data_key_or_secret_reaches_files_logs_or_errors(own_ser
     assert hits == []
 
 
-def _install_fault(server: ServerProcess) -> Any:
-    """A trigger that makes every audit insert fail while audit_fault.active is true (TESTS.md A-3)."""
-    if server.database_url.startswith("sqlite"):
-        path = server.database_url.removeprefix("sqlite:///")
-
-        def run(statement: str) -> None:
-            with sqlite3.connect(path, timeout=30) as conn:
-                conn.execute(statement)
-
-        run("CREATE TABLE audit_fault (active INTEGER NOT NULL)")
-        run("INSERT INTO audit_fault VALUES (0)")
-        run(
-            "CREATE TRIGGER audit_fault_trigger BEFORE INSERT ON audit_events"
-            " WHEN (SELECT active FROM audit_fault) = 1 BEGIN SELECT RAISE(ABORT, 'injected audit fault'); END"
-        )
-        return lambda on: run(f"UPDATE audit_fault SET active = {1 if on else 0}")
-
-    def run_pg(statement: str) -> None:
-        with psycopg.connect(server.database_url, autocommit=True) as conn:
-            conn.execute(statement)  # type: ignore[arg-type]
-
-    run_pg("CREATE TABLE audit_fault (active BOOLEAN NOT NULL)")
-    run_pg("INSERT INTO audit_fault VALUES (false)")
-    run_pg(
-        "CREATE FUNCTION audit_fault_raise() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-        " IF (SELECT active FROM audit_fault) THEN RAISE EXCEPTION 'injected audit fault'; END IF;"
-        " RETURN NEW; END $$"
-    )
-    run_pg(
-        "CREATE TRIGGER audit_fault_trigger BEFORE INSERT ON audit_events FOR EACH ROW"
-        " EXECUTE FUNCTION audit_fault_raise()"
-    )
-    return lambda on: run_pg(f"UPDATE audit_fault SET active = {'true' if on else 'false'}")
-
-
 def test_a3_fail_closed_and_recover_without_restart(own_server: ServerProcess) -> None:
     server = own_server
     admin = server.client()
     key = admin.create_key(Description="a3")["KeyMetadata"]["KeyId"]
     blob = admin.encrypt(KeyId=key, Plaintext=b"before the fault")["CiphertextBlob"]
-    set_fault = _install_fault(server)
+    set_fault = install_audit_fault(server.database_url)
     keys_before = {k["KeyId"] for k in admin.list_keys()["Keys"]}
     set_fault(True)
     attempts: list[tuple[str, str]] = []
