@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-WYCHEPROOF = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors" / "wycheproof"
+WYCHEPROOF = Path(__file__).resolve().parents[1] / "vectors" / "wycheproof"  # vendored: tests/vectors/README.md
 
 Vectors = list[tuple[dict[str, Any], dict[str, Any]]]
 
@@ -60,10 +58,9 @@ class Summary:
 
 
 def load(name: str) -> Vectors:
-    """Every (group, test) of one file; skips with the reason when the vectors are not beside the repo."""
+    """Every (group, test) of one file; a missing file fails (the vectors ship with the repository)."""
     path = WYCHEPROOF / name
-    if not path.exists():
-        pytest.skip(f"Wycheproof vectors not found at {path.resolve()} (expected ../shared/vectors beside the repo)")
+    assert path.is_file(), f"Wycheproof vector file missing: {path}"
     data = json.loads(path.read_text("utf-8"))
     return [(group, test) for group in data["testGroups"] for test in group["tests"]]
 
