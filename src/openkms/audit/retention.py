@@ -1,8 +1,8 @@
 """The trail's background work: sign digests, anchor them, roll up usage counts, prune what retention lets go.
 
-:func:`run_once` is one pass; the service's job scheduler calls it on every node, and each step is its own
-transaction that re-checks whether it is due while holding the chain head, so passes on several nodes (or
-a pass cut short by kill -9) never sign twice or prune what is still needed.
+:func:`run_once` is one pass; each node's supervisor runs it from a :class:`Maintenance` thread, and each step
+is its own transaction that re-checks whether it is due while holding the chain head, so passes on several
+nodes (or a pass cut short by kill -9) never sign twice or prune what is still needed.
 
 Pruning removes only whole digest intervals older than the retention period: the last pruned interval's
 digest stays and stands for everything before it (its signed head hash is where the remaining chain

@@ -6,7 +6,8 @@ runs on exactly one of them at a time: before running a job, a worker must claim
 That works the same on SQLite and PostgreSQL, survives a node dying (its lease simply ends), and shows in
 the database who ran what and when. A sealed server runs no job until it is unsealed.
 
-Adding a job (the audit digest and imported-material expiry are meant to come this way)::
+Adding a job (rotation, deletion and imported-material expiry came this way; the audit digest still runs in
+the supervisor, audit/retention.py)::
 
     # src/openkms/jobs/digests.py
     from openkms.jobs.registry import job

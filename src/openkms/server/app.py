@@ -1,10 +1,14 @@
-"""The HTTP front of openkms: one ASGI app whose KMS request path reads top to bottom in :meth:`handle_kms`.
+"""The HTTP front of openkms: one ASGI app serving the KMS API, ``/healthz``, ``/unseal`` and the console.
 
-    size limit -> sealed? -> SigV4 -> region -> X-Amz-Target -> strict JSON -> model validation
-    -> operation (resolve key, state, crypto, storage) -> JSON response
+A KMS request, from the socket in (server/connections.py bounds what comes before the app):
 
-Everything after the body is read is synchronous and runs on the event loop: each step costs
-microseconds (PERFORMANCE.md), and a thread hop would cost more than it saves.
+    head size and read deadline (connections.py) -> body size -> sealed? -> SigV4 -> region -> X-Amz-Target
+    -> strict JSON -> model validation -> operation (resolve key, authorise, crypto, storage) -> JSON response
+    -> its audit record made durable (or counted, for an unauthenticated call over its budget) -> the answer
+
+:meth:`execute` runs it; :meth:`_handle_kms_http` adds the body, the thread hop for slow operations and the
+record. Everything after the body is read is synchronous and runs on the event loop (each step costs
+microseconds, PERFORMANCE.md), except operations registered as slow, which run in a thread.
 """
 
 from __future__ import annotations
