@@ -1,4 +1,4 @@
-"""A database trigger that makes every audit insert fail while switched on (TESTS.md A-3), for SQLite and
+"""A database trigger that makes every audit insert fail while switched on (docs/tests.md A-3), for SQLite and
 PostgreSQL: the fault the fail-closed tests of the server and of ``openkms iam`` inject."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""TESTS.md C-4's ciphertext classes for ``RSAES_OAEP_SHA_256``, shared by the in-process and HTTP timing tests.
+"""docs/tests.md C-4's ciphertext classes for ``RSAES_OAEP_SHA_256``, shared by the in-process and HTTP timing tests.
 
 Each malformed class fails a different check of a careless decryptor: the label hash (Manger's attack learns
 from *which* OAEP check fails), the leading zero byte, the range test against n, and the length. Textbook RSA

@@ -1,4 +1,4 @@
-"""The import direction of DESIGN.md section 7, checked on the source tree.
+"""The import direction of docs/design.md section 7, checked on the source tree.
 
 server -> operations -> policy/crypto/storage ports; only ``crypto`` touches ``cryptography.hazmat`` (and PyNaCl);
 nothing below the server imports ``server`` or ``cli``.

@@ -1,4 +1,4 @@
-"""Timing-side-channel statistics for TESTS.md C-4 and C-5 (b), standard library only.
+"""Timing-side-channel statistics for docs/tests.md C-4 and C-5 (b), standard library only.
 
 :func:`interleaved_timings` times several classes of call in a fresh random order every round, each on freshly
 built inputs and with the garbage collector off, so that drift (CPU frequency, other tenants of a shared machine,
@@ -170,7 +170,7 @@ def pairwise(samples: Mapping[str, Sequence[int]], names: Iterable[str]) -> list
 
 
 def sample_count(default: int) -> int:
-    """Samples per class for a test whose TESTS.md figure is ``default``.
+    """Samples per class for a test whose docs/tests.md figure is ``default``.
 
     ``OPENKMS_TIMING_SAMPLES=N`` sets N for every timing test (a quick local run, or a soak);
     ``OPENKMS_TIMING_SCALE=f`` multiplies each test's own figure instead (``0.1`` for a tenth). At least 100.
@@ -186,7 +186,7 @@ def sample_count(default: int) -> int:
 def report(
     title: str, samples: Mapping[str, Sequence[int]], pairs: Sequence[PairResult], distinct: int | None = None
 ) -> str:
-    """The figures TESTS.md asks for (distinct responses, worst-pair p-value, median differences), for ``-s``."""
+    """The figures docs/tests.md asks for (distinct responses, worst-pair p-value, median differences), for ``-s``."""
     worst = min(pairs, key=lambda pair: pair.p_value) if pairs else None
     head = [title]
     if distinct is not None:

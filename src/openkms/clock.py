@@ -1,4 +1,4 @@
-"""Injected time: every component that needs "now" takes a :class:`Clock` (DESIGN.md section 6)."""
+"""Injected time: every component that needs "now" takes a :class:`Clock` (docs/design.md section 6)."""
 
 from __future__ import annotations
 

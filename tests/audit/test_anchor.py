@@ -271,7 +271,7 @@ def test_a_new_anchor_starts_at_the_head_and_an_old_one_catches_up(db: Db) -> No
     sink.close()
 
 
-# ---- path rules (TESTS.md A-6, as for exports) ---------------------------------------------------------------
+# ---- path rules (docs/tests.md A-6, as for exports) ---------------------------------------------------------------
 
 
 def test_an_anchor_directory_with_dotdot_a_link_or_loose_mode_is_refused(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""TESTS.md A-4: tamper evidence. A trail of records and signed digests over injected-clock intervals (empty
+"""docs/tests.md A-4: tamper evidence. A trail of records and signed digests over injected-clock intervals (empty
 ones included); random single mutations of copies are all detected and the first bad record or digest is
 named; untouched copies verify; the chain verifies across restarts."""
 

@@ -6,7 +6,7 @@ and signature for header signing, plus ``header-signed-request.txt``. The ``quer
 variants that KMS does not support, so only the ``header-*`` files are used.
 
 One case cannot be accepted as-is by design: ``post-sts-header-after`` adds ``X-Amz-Security-Token`` after signing,
-and DESIGN.md section 8 requires every ``x-amz-*`` header present to be signed. It must be rejected as sent and
+and docs/design.md section 8 requires every ``x-amz-*`` header present to be signed. It must be rejected as sent and
 accepted once the unsigned header is removed (which proves the signature itself verifies).
 """
 

@@ -1,4 +1,4 @@
-"""TESTS.md C-5 (b) for SigV4, in-process: a signature wrong in its first hex digit and one wrong in its last are
+"""docs/tests.md C-5 (b) for SigV4, in-process: a signature wrong in its first hex digit and one wrong in its last are
 refused alike and in the same time by :func:`openkms.auth.sigv4.verify`.
 
 With an early-exit comparison a caller could forge a signature digit by digit. Samples: 200k per class
@@ -20,7 +20,7 @@ from openkms.errors import AuthError, InvalidSignatureException
 from tests import timing
 from tests.auth.test_sigv4_negative import boto_signed, header, lookup, set_auth_params, signed_at
 
-SAMPLES_PER_CLASS = 200_000  # TESTS.md C-5 (b)
+SAMPLES_PER_CLASS = 200_000  # docs/tests.md C-5 (b)
 THRESHOLD = 0.001
 NAMES = ("first-digit-wrong", "last-digit-wrong")
 

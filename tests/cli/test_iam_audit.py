@@ -2,7 +2,7 @@
 
 - Every write command leaves exactly one record, CloudTrail's IAM shape (``eventSource`` ``iam.amazonaws.com``,
   the operator as the account's ``Root``), in the same transaction as the change: when the record cannot be
-  written (a trigger makes every audit insert fail, as TESTS.md A-3 does for the server) the command fails and
+  written (a trigger makes every audit insert fail, as docs/tests.md A-3 does for the server) the command fails and
   nothing changes. Reads and refused changes leave none.
 - No secret is recorded: CreateAccessKey's record names the access key id, never the secret.
 - On a passphrase-sealed install every write needs the passphrase (the root key); without it, or with a wrong

@@ -1,6 +1,6 @@
 """The console against hostile input and a hostile environment (issue 15, items 11, 13, 17 and 20):
 
-- a sealed server's console answers a static "sealed" page and touches no storage (TESTS.md P-4);
+- a sealed server's console answers a static "sealed" page and touches no storage (docs/tests.md P-4);
 - ``/console/static/`` serves only the files the package ships, from memory: no filesystem call, no cache that
   grows with the names asked for, no 500 for a name the filesystem refuses;
 - query and form numbers are ASCII digits of bounded length (``int()`` takes ``'٣'``, ``'1_0'`` and refuses
@@ -36,7 +36,7 @@ __all__ = ["initialised", "sealed"]  # fixtures of the production start, reused 
 
 
 class CountingStorage(SQLiteStorage):
-    """SQLite that counts every transaction and read it opens (TESTS.md P-4: "checked by storage call count")."""
+    """SQLite that counts every transaction and read it opens (docs/tests.md P-4: "checked by storage call count")."""
 
     calls = 0
 

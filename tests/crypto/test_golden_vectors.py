@@ -1,4 +1,4 @@
-"""TESTS.md C-9: the frozen blob v1 and wrap v1 fixtures must decrypt in every build, forever.
+"""docs/tests.md C-9: the frozen blob v1 and wrap v1 fixtures must decrypt in every build, forever.
 
 Three checks per case: our decrypt recovers the plaintext; our deterministic seam reproduces the exact bytes;
 and an independent verifier, written from docs/formats.md with raw pyca primitives and no openkms.crypto code,

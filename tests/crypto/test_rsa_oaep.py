@@ -1,4 +1,5 @@
-"""RSAES-OAEP with AWS's parameters, and TESTS.md C-4 at the crypto layer: every malformed ciphertext fails alike."""
+"""RSAES-OAEP with AWS's parameters, and docs/tests.md C-4 at the crypto layer: every malformed ciphertext fails
+alike."""
 
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def test_mgf1_sha1_with_sha256_label_hash_is_not_awss() -> None:
 
 
 def _malformed(private: rsa.RSAPrivateKey, algorithm: str) -> dict[str, bytes]:
-    """Malformed-ciphertext classes of TESTS.md C-4 and more, for ``algorithm`` under ``private``."""
+    """Malformed-ciphertext classes of docs/tests.md C-4 and more, for ``algorithm`` under ``private``."""
     public = private.public_key()
     numbers = public.public_numbers()
     n, e, size = numbers.n, numbers.e, private.key_size // 8

@@ -1,4 +1,5 @@
-"""SYMMETRIC_DEFAULT encrypt/decrypt: round trip, freshness, and tamper detection (TESTS.md C-6/C-7, in-process)."""
+"""SYMMETRIC_DEFAULT encrypt/decrypt: round trip, freshness, and tamper detection (docs/tests.md C-6/C-7,
+in-process)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Wrap v1: round trip, binding (Vault MoveIntegrityV2, TESTS.md C-8 in-process), tamper detection."""
+"""Wrap v1: round trip, binding (Vault MoveIntegrityV2, docs/tests.md C-8 in-process), tamper detection."""
 
 from __future__ import annotations
 

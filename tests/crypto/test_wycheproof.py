@@ -1,4 +1,4 @@
-"""TESTS.md C-1 (symmetric part): Wycheproof vectors routed through openkms.crypto's own wrappers.
+"""docs/tests.md C-1 (symmetric part): Wycheproof vectors routed through openkms.crypto's own wrappers.
 
 Recorded decisions (each is asserted, none is a skip):
 

@@ -1,4 +1,4 @@
-"""TESTS.md C-1 (asymmetric part): Wycheproof vectors routed through openkms.crypto's own wrappers.
+"""docs/tests.md C-1 (asymmetric part): Wycheproof vectors routed through openkms.crypto's own wrappers.
 
 Keys go through ``keypairs`` (public keys via :func:`load_public_key` with the KMS spec of the file; RSA private
 keys via :func:`import_private_key`, the path for foreign material, then :func:`load_private_key`), signatures

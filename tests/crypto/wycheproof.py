@@ -1,4 +1,4 @@
-"""The machinery of TESTS.md C-1 shared by the Wycheproof test modules: where the vectors are, how a file is
+"""The machinery of docs/tests.md C-1 shared by the Wycheproof test modules: where the vectors are, how a file is
 read, how a verdict is compared with a vector's (``acceptable`` through a recorded decision), and the per-file
 tally printed as the C-1 report."""
 

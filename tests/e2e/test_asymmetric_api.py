@@ -519,7 +519,7 @@ def test_rsa_encryption_refuses_context_and_the_default_algorithm(kms: Any, keys
 
 
 def test_malformed_rsa_ciphertexts_all_fail_the_same_way(kms: Any, keys: Keys) -> None:
-    """TESTS.md C-4 over HTTP: one error code and one message, whatever is wrong with the ciphertext."""
+    """docs/tests.md C-4 over HTTP: one error code and one message, whatever is wrong with the ciphertext."""
     key_id = keys.get("RSA_2048", "ENCRYPT_DECRYPT")
     good = kms.encrypt(KeyId=key_id, Plaintext=b"secret", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
     flipped = bytearray(good)

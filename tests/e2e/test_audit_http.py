@@ -1,4 +1,4 @@
-"""The audit trail through real clients on both engines: TESTS.md A-1 (exactly one record per request), A-2 (no
+"""The audit trail through real clients on both engines: docs/tests.md A-1 (exactly one record per request), A-2 (no
 secret anywhere: canaries in the database files, logs and answers) and A-3 (fail closed, recover by itself).
 
 Each test here has its own server (the session server's trail also holds other tests' requests), and reads the

@@ -1,4 +1,4 @@
-"""TESTS.md D-1 (and a small D-2): kill -9 the whole server under load, restart, and lose no acked operation.
+"""docs/tests.md D-1 (and a small D-2): kill -9 the whole server under load, restart, and lose no acked operation.
 
 Three client processes, each with its own boto3 client, run a mixed workload on keys and aliases that only they
 touch, and append every outcome to their own fsync'd JSON-lines ledger:

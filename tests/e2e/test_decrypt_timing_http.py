@@ -1,4 +1,4 @@
-"""TESTS.md C-4 over HTTP: a real server answers every malformed RSAES_OAEP_SHA_256 ciphertext with one response
+"""docs/tests.md C-4 over HTTP: a real server answers every malformed RSAES_OAEP_SHA_256 ciphertext with one response
 (status, body, error code) and in a time that does not tell the classes apart.
 
 boto3 drives a dedicated one-worker server (so every request meets the same process and the same cached key),
@@ -26,7 +26,7 @@ from tests.oaep_classes import MALFORMED, PLAINTEXT, VALID, ciphertext_classes
 pytestmark = pytest.mark.e2e
 
 ALGORITHM = "RSAES_OAEP_SHA_256"
-SAMPLES_PER_CLASS = 2_000  # TESTS.md C-4, over HTTP
+SAMPLES_PER_CLASS = 2_000  # docs/tests.md C-4, over HTTP
 THRESHOLD = 0.001
 Response = tuple[int, bytes, str]  # status, body, x-amzn-errortype
 

@@ -1,4 +1,4 @@
-"""TESTS.md D-4 for automatic rotation and deletion: SIGKILL the server in the middle of its background jobs,
+"""docs/tests.md D-4 for automatic rotation and deletion: SIGKILL the server in the middle of its background jobs,
 over and over, on both engines; each job step must happen exactly once.
 
 Phase 1 (clock as it is) makes ``OPENKMS_D4_KEYS`` keys with 90-day rotation and as many scheduled for deletion

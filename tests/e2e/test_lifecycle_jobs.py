@@ -1,5 +1,5 @@
 """Background jobs in a real server whose clock is moved forward 400 days (``--dev-clock-offset``), on both
-engines: automatic rotation done and caught up once, deletion after the waiting period done (TESTS.md L-1, L-4),
+engines: automatic rotation done and caught up once, deletion after the waiting period done (docs/tests.md L-1, L-4),
 and on SQLite no byte of the destroyed material left in the database files (L-2).
 
 Phase 1 (the clock as it is) sets keys up; phase 2 restarts the same data 400 days later and waits for the jobs

@@ -1,4 +1,4 @@
-"""The production start path (README "Production start", TESTS.md P-4 and K-2) and the dev-mode start.
+"""The production start path (README "Production start", docs/tests.md P-4 and K-2) and the dev-mode start.
 
 ``openkms init`` seals a fresh root key under a passphrase; ``openkms serve`` (no ``--dev``) starts sealed and
 answers nothing but health and unseal; ``openkms unseal`` opens every worker; unattended restarts unseal from
@@ -380,7 +380,7 @@ def test_dev_options_need_dev(initialised: Initialised) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Sealed, then unsealed (TESTS.md P-4)
+# Sealed, then unsealed (docs/tests.md P-4)
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -523,7 +523,7 @@ def test_restarts_unseal_unattended_and_old_ciphertexts_decrypt(sealed: tuple[In
 
 
 def test_root_key_and_passphrase_never_reach_the_disk(sealed: tuple[Initialised, Server], tmp_path: Path) -> None:
-    """TESTS.md K-2: unseal, run a workload, kill -9, then grep every file for the root key in any encoding."""
+    """docs/tests.md K-2: unseal, run a workload, kill -9, then grep every file for the root key in any encoding."""
     initialised, server = sealed
     assert unseal(server.endpoint, initialised.passphrase_file).returncode == 0
     kms = server.kms(initialised.admin["AccessKeyId"], initialised.admin["SecretAccessKey"])

@@ -1,11 +1,11 @@
-"""TESTS.md P-2 and P-3: a revocation holds from the very next request, on every worker and on every node.
+"""docs/tests.md P-2 and P-3: a revocation holds from the very next request, on every worker and on every node.
 
 Each loop grants, proves the grant works, revokes (RevokeGrant, RetireGrant, PutKeyPolicy or DisableKey, in turn),
 and then sends requests on fresh connections (the kernel spreads them over the workers' SO_REUSEPORT sockets) and
 on kept-alive connections to every worker or node. Not one of them may be allowed after the revocation's 200.
 
 P-2: one server with 2 workers. P-3: two servers (nodes) sharing one PostgreSQL database; the revocation goes to
-one node and the checks to both. The loop count is OPENKMS_REVOCATION_LOOPS (default 1,000, as TESTS.md asks).
+one node and the checks to both. The loop count is OPENKMS_REVOCATION_LOOPS (default 1,000, as docs/tests.md asks).
 """
 
 from __future__ import annotations

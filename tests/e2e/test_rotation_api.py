@@ -1,4 +1,4 @@
-"""Key rotation over HTTP with boto3, on both engines (TESTS.md L-4; the parts that need time to pass run with an
+"""Key rotation over HTTP with boto3, on both engines (docs/tests.md L-4; the parts that need time to pass run with an
 injected clock in tests/jobs/test_rotation.py and with a moved server clock in test_lifecycle_jobs.py).
 
 Expectations are AWS's: API reference for EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus,
@@ -120,7 +120,7 @@ def test_key_state_rules(kms: Any, key_id: str) -> None:
 
 
 def test_100_on_demand_rotations_the_26th_is_refused_and_every_version_decrypts(kms: Any) -> None:
-    """TESTS.md L-4 over HTTP: 100 attempts on one key; 25 succeed, then LimitExceededException every time.
+    """docs/tests.md L-4 over HTTP: 100 attempts on one key; 25 succeed, then LimitExceededException every time.
     Ciphertexts made under every version still decrypt, each with its own material id; new encryptions use
     the newest version; ListKeyRotations agrees with DescribeKey; aliases, policy and grants are unchanged."""
     key_id = new_key(kms, "on-demand")

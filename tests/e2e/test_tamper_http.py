@@ -7,7 +7,7 @@ Mutants per blob: every header byte flipped, 20 random body flips, truncation an
 header fields swapped (key id, key version id, both, salt, nonce, whole header, version byte) and
 encryption-context edits. Each must answer InvalidCiphertextException, or IncorrectKeyException when the
 request names a KeyId that the (tampered) blob does not; never plaintext, never a 5xx.
-``OPENKMS_C7_BLOBS`` sets the number of blobs (60 in CI; TESTS.md's soak size is 500).
+``OPENKMS_C7_BLOBS`` sets the number of blobs (60 in CI; docs/tests.md's soak size is 500).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Deletion after the waiting period, with an injected clock (TESTS.md L-1), on both engines.
+"""Deletion after the waiting period, with an injected clock (docs/tests.md L-1), on both engines.
 
 Sources: AWS API reference ScheduleKeyDeletion ("a waiting period of 7-30 days ... After the waiting period
 ends, KMS deletes the KMS key, its key material, and all KMS data associated with it, including all aliases")

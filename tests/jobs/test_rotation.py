@@ -1,4 +1,4 @@
-"""Rotation rules with an injected clock (TESTS.md L-4, the parts that need time to pass), on both engines.
+"""Rotation rules with an injected clock (docs/tests.md L-4, the parts that need time to pass), on both engines.
 
 Sources: AWS API reference (EnableKeyRotation, RotateKeyOnDemand, GetKeyRotationStatus, ListKeyRotations) and
 the developer guide's "Rotate AWS KMS keys": rotation happens RotationPeriodInDays (90-2560, default 365) after

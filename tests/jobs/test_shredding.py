@@ -1,4 +1,4 @@
-"""TESTS.md L-2: after deletion, is a destroyed key's wrapped material really gone from the database files?
+"""docs/tests.md L-2: after deletion, is a destroyed key's wrapped material really gone from the database files?
 
 SQLite (``secure_delete=ON`` plus the truncating checkpoint the deletion job ends with): the raw wrapped bytes
 of every version must appear 0 times in ``openkms.db``, ``-wal`` and ``-shm``. PostgreSQL cannot promise that

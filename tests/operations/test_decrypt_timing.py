@@ -1,4 +1,4 @@
-"""TESTS.md C-4 in-process: every malformed RSAES_OAEP_SHA_256 ciphertext gets one answer, in one time.
+"""docs/tests.md C-4 in-process: every malformed RSAES_OAEP_SHA_256 ciphertext gets one answer, in one time.
 
 A Bleichenbacher/Manger/Marvin oracle needs the service to tell malformed ciphertexts apart, by the error or by
 the time it takes. The key is an RSA_2048 ENCRYPT_DECRYPT key made through the request path; Decrypt is then
@@ -32,7 +32,7 @@ from tests.inprocess import InProcessKms
 from tests.oaep_classes import MALFORMED, PLAINTEXT, VALID, ciphertext_classes
 
 ALGORITHM = "RSAES_OAEP_SHA_256"
-SAMPLES_PER_CLASS = 20_000  # TESTS.md C-4, in-process
+SAMPLES_PER_CLASS = 20_000  # docs/tests.md C-4, in-process
 THRESHOLD = 0.001
 
 

@@ -243,7 +243,7 @@ def test_tokens_are_bound_to_their_key(kms: Kms) -> None:
 
 
 def test_each_operation_writes_in_at_most_one_transaction(kms: Kms) -> None:
-    """The audit layer attaches a request's record to its one write transaction (DESIGN.md section 8)."""
+    """The audit layer attaches a request's record to its one write transaction (docs/design.md section 8)."""
     key_id = kms.external_key()
     material = os.urandom(32)
     params = kms.import_params(key_id, material)

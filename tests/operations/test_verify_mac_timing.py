@@ -1,4 +1,4 @@
-"""TESTS.md C-5 (b) for VerifyMac, in-process: a MAC wrong in its first byte and one wrong in its last byte are
+"""docs/tests.md C-5 (b) for VerifyMac, in-process: a MAC wrong in its first byte and one wrong in its last byte are
 refused alike and in the same time.
 
 An early-exit comparison (``==`` on bytes) returns sooner the earlier the first difference, which lets a caller
@@ -22,7 +22,7 @@ from openkms.operations import registry
 from tests import timing
 from tests.inprocess import InProcessKms
 
-SAMPLES_PER_CLASS = 200_000  # TESTS.md C-5 (b)
+SAMPLES_PER_CLASS = 200_000  # docs/tests.md C-5 (b)
 THRESHOLD = 0.001
 MESSAGE = b"C-5 (b): the message whose MAC is checked"
 ALGORITHM = "HMAC_SHA_256"

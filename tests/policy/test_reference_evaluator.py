@@ -1,4 +1,4 @@
-"""TESTS.md P-1: the engine against a small, obviously-correct reference evaluator, with hypothesis.
+"""docs/tests.md P-1: the engine against a small, obviously-correct reference evaluator, with hypothesis.
 
 The reference knows only what it needs to: statements with an effect, a principal (in key policies), an action
 pattern and an optional StringEquals condition on one encryption-context key; AWS's KMS rules written as plainly

@@ -1,4 +1,4 @@
-"""TESTS.md S-4 through the whole request path: model-valid inputs for every implemented operation.
+"""docs/tests.md S-4 through the whole request path: model-valid inputs for every implemented operation.
 
 Inputs are drawn from botocore's shapes (lengths, ranges, enums) with ``KeyId``-like members drawn from
 real keys and aliases, so the handlers themselves run, not only validation. Nothing may answer 5xx, and

@@ -167,7 +167,7 @@ def test_key_record_is_unchanged_by_import_writes(storage: Storage) -> None:
 
 
 def test_sqlite_shreds_deleted_material_from_the_wal(tmp_path: Path) -> None:
-    """The wrapped material of a deleted version is in neither file after checkpoint_truncate (TESTS.md L-2)."""
+    """The wrapped material of a deleted version is in neither file after checkpoint_truncate (docs/tests.md L-2)."""
     db = tmp_path / "openkms.db"
     storage = SQLiteStorage(db)
     try:

@@ -1,4 +1,4 @@
-"""SQLite durability settings (DESIGN.md section 8), file permissions and crypto-shredding of the WAL (L-2)."""
+"""SQLite durability settings (docs/design.md section 8), file permissions and crypto-shredding of the WAL (L-2)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_an_existing_file_is_left_as_it_is(tmp_path: Path) -> None:
 
 
 def test_deleted_material_leaves_no_residue_after_a_truncating_checkpoint(tmp_path: Path) -> None:
-    """TESTS.md L-2: secure_delete zeroes the pages; the checkpoint removes the WAL's copies."""
+    """docs/tests.md L-2: secure_delete zeroes the pages; the checkpoint removes the WAL's copies."""
     db = tmp_path / "openkms.db"
     storage = SQLiteStorage(db)
     try:

@@ -1,7 +1,7 @@
 """Generate the frozen golden vectors for blob v1 (blob_v1.json) and wrap v1 (wrap_v1.json).
 
 Run once per format: ``.venv/bin/python tests/vectors/generate_blob_v1.py``. It refuses to overwrite an existing
-file, because a released format must keep decrypting the bytes it once wrote (TESTS.md C-9); a new format
+file, because a released format must keep decrypting the bytes it once wrote (docs/tests.md C-9); a new format
 version gets new files. ``--check`` regenerates in memory and compares with the stored files.
 
 Every input is derived from SHA-256 of a readable label, so the vectors are reproducible without randomness.

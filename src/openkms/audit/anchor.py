@@ -10,7 +10,7 @@ signed digest is also delivered to sinks the database's writers cannot rewrite:
   file, fsync, then ``link`` to its name, which never replaces an existing file, then fsync of the
   directory), directory 0700 and files 0600, every step through a directory descriptor with
   ``O_NOFOLLOW``; the path may not have a ``..`` component nor a symbolic link anywhere in it (the export
-  paths' rules, TESTS.md A-6). ``openkms audit verify --anchor-dir`` reads it back.
+  paths' rules, docs/tests.md A-6). ``openkms audit verify --anchor-dir`` reads it back.
 - **syslog**: one line per digest (its seq, covered records, head hash and the hash that the next digest
   chains to), for a log host to keep; compare it with ``audit verify --json``'s ``newestDigest``.
 

@@ -58,7 +58,7 @@ MUTATING = frozenset(
     }
 )
 
-# Members AWS records with their default when the caller left them out (TESTS.md A-1: Decrypt records
+# Members AWS records with their default when the caller left them out (docs/tests.md A-1: Decrypt records
 # carry the algorithm used).
 _DEFAULTED = {
     "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",

@@ -1,4 +1,4 @@
-"""A state change and its audit record commit in one transaction (DESIGN.md section 8).
+"""A state change and its audit record commit in one transaction (docs/design.md section 8).
 
 The server opens a :class:`Pending` record for each API call (:func:`begin`). The storage's
 ``before_commit`` hook (:func:`before_commit`, installed by wiring) appends that record, as a success, to

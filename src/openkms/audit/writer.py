@@ -1,9 +1,9 @@
-"""Making records durable before answers leave: group commit off the event loop (DESIGN.md section 8).
+"""Making records durable before answers leave: group commit off the event loop (docs/design.md section 8).
 
 A request's record is handed to :class:`GroupCommitWriter`; the request waits (``await``, the event loop
 keeps serving others) until the transaction holding its record committed. One writer thread per worker
 process drains everything queued while the previous commit was on disk, so under load one fsync carries
-hundreds of records (PERFORMANCE.md: ~6x cheaper per record) and there is never an fsync per request, nor
+hundreds of records (docs/performance.md: ~6x cheaper per record) and there is never an fsync per request, nor
 any fsync on the event loop. If the commit fails (disk full, database gone), every waiting request is told
 so and answers ``KMSInternalException``; the next batch simply tries again, so the service recovers by
 itself once the fault clears.

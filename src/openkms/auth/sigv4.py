@@ -1,8 +1,9 @@
 """AWS Signature Version 4 verification, header form only (``Authorization: AWS4-HMAC-SHA256 ...``).
 
 Pure: no I/O and no clock (``now`` is an argument), stdlib ``hmac``/``hashlib`` only, because botocore's signer
-costs 4-5x as much per request (PERFORMANCE.md). Fail closed (DESIGN.md section 8): ``host`` and ``x-amz-date``
-must be signed, every ``x-amz-*`` header present must be signed, and the body hashed is the body the caller parses.
+costs 4-5x as much per request (docs/performance.md). Fail closed (docs/design.md section 8): ``host`` and
+``x-amz-date`` must be signed, every ``x-amz-*`` header present must be signed, and the body hashed is the
+body the caller parses.
 
 Error codes follow what AWS's JSON services answer (recorded responses kept in the kinesalite/dynalite emulators
 and the IAM "Troubleshoot signed requests" page): no ``AWS4-`` Authorization -> MissingAuthenticationToken; a

@@ -1,4 +1,4 @@
-"""Where ``openkms audit export`` may write: inside ``<data-dir>/exports/`` and nowhere else (TESTS.md A-6).
+"""Where ``openkms audit export`` may write: inside ``<data-dir>/exports/`` and nowhere else (docs/tests.md A-6).
 
 An export sink that takes any path is a way to write files as the service's user wherever that user can
 (CVE-2025-6000: Vault's audit file sink became code execution). So an output name is refused, with

@@ -85,7 +85,7 @@ def _routes() -> list[Route]:
 
 class Console:
     """``sealed`` says whether the server is sealed right now: then every page is :attr:`_sealed_page` (503),
-    made once here, and nothing reads storage or writes a record (README "Production start", TESTS.md P-4)."""
+    made once here, and nothing reads storage or writes a record (README "Production start", docs/tests.md P-4)."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Symmetric ciphertext blob v1: what Encrypt and GenerateDataKey return (DESIGN.md section 3).
+"""Symmetric ciphertext blob v1: what Encrypt and GenerateDataKey return (docs/design.md section 3).
 
 ::
 

@@ -21,7 +21,7 @@ class InvalidSignatureError(Exception):
 
 
 class DecryptionError(Exception):
-    """Asymmetric decryption or decapsulation failed. One class, no detail, for every cause (TESTS.md C-4)."""
+    """Asymmetric decryption or decapsulation failed. One class, no detail, for every cause (docs/tests.md C-4)."""
 
 
 class InvalidKeyError(ValueError):

@@ -12,8 +12,9 @@ Wrapping algorithms, with AWS's names (what a caller does with the ``PublicKey``
   This is PKCS #11's ``CKM_RSA_AES_KEY_WRAP`` and what AWS's OpenSSL example produces (``-id-aes256-wrap-pad``).
 
 ``RSAES_PKCS1_V1_5`` is deliberately absent: AWS removed it in 2023 and it is a padding-oracle surface
-(DESIGN.md section 8). Every unwrapping failure, whatever its cause, is one :class:`DecryptionError` (TESTS.md C-4),
-and a ciphertext too short for the RSA part still costs the private-key operation (rsa_oaep.decrypt).
+(docs/design.md section 8). Every unwrapping failure, whatever its cause, is one :class:`DecryptionError`
+(docs/tests.md C-4), and a ciphertext too short for the RSA part still costs the private-key operation
+(rsa_oaep.decrypt).
 
 Import token v1 (opaque to callers, frozen once released; docs/formats.md)::
 

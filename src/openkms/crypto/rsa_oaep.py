@@ -5,7 +5,7 @@ OAEP(SHA-256, MGF1-SHA-256, label ""). Ciphertexts from a library that defaults 
 ``OAEPWithSHA-256AndMGF1Padding``) do not decrypt, as on AWS.
 
 Decryption fails with one :class:`DecryptionError` without detail, whatever the cause: wrong length, integer
-not below the modulus, bad padding, wrong label hash (TESTS.md C-4, against Bleichenbacher/Manger-style
+not below the modulus, bad padding, wrong label hash (docs/tests.md C-4, against Bleichenbacher/Manger-style
 oracles). Length and range depend only on public values, but a ciphertext failing them is still put through
 one private-key operation (on the all-zero block, refused whatever it decodes to), and both checks are
 always computed, so that every rejection runs the same Python and the same RSA operation and C-4's timing
@@ -69,13 +69,13 @@ def decrypt(private: PrivateKey, algorithm: str, ciphertext: bytes) -> bytes:
     ciphertext = bytes(ciphertext)
     # Public checks only; see the module docstring for why a failure still costs a private-key operation. Both
     # are computed whatever the input and combined without short-circuit or branch: skipping ``public_numbers()``
-    # (about 3 us) for a wrong length made those ciphertexts measurably faster to reject (TESTS.md C-4).
+    # (about 3 us) for a wrong length made those ciphertexts measurably faster to reject (docs/tests.md C-4).
     modulus = private.public_key().public_numbers().n
     in_range = int.from_bytes(ciphertext, "big") < modulus
     well_formed = (len(ciphertext) == size) & in_range
     # The stand-in for a malformed input is a random block below the modulus (a leading zero byte), so the
     # private-key operation works on a number like any other ciphertext's: an all-zero block made OpenSSL's
-    # work measurably different (hundreds of ns, TESTS.md C-4). Drawn for every input, used for some.
+    # work measurably different (hundreds of ns, docs/tests.md C-4). Drawn for every input, used for some.
     stand_in = b"\x00" + random_bytes(size - 1)
     chosen = (stand_in, ciphertext)[well_formed]  # no branch: every input runs the same bytecode
     try:

@@ -1,4 +1,4 @@
-"""SYMMETRIC_DEFAULT encryption: a fresh HKDF-derived AES-256-GCM key per message (DESIGN.md section 3).
+"""SYMMETRIC_DEFAULT encryption: a fresh HKDF-derived AES-256-GCM key per message (docs/design.md section 3).
 
 With a random 32-byte salt per message, the data-encryption key is new every time, so the random 96-bit nonce
 never meets the ~2^32-messages-per-key bound of GCM. The AAD is the blob header followed by the canonical

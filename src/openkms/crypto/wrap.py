@@ -10,7 +10,7 @@ The *binding* names where the secret belongs, e.g. ``("key-material", key_arn, v
 unwrap (Vault's MoveIntegrityV2). Length prefixes keep ``("a", "bc")`` and ``("ab", "c")`` apart.
 
 The wrapping key takes random 96-bit nonces directly, so its owner must count uses and rotate well below 2^32
-(DESIGN.md section 8); this module does not count. Frozen once released: see docs/formats.md.
+(docs/design.md section 8); this module does not count. Frozen once released: see docs/formats.md.
 """
 
 from __future__ import annotations

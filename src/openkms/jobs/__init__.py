@@ -1,4 +1,4 @@
-"""Background jobs: work that runs on a timer instead of in a request (DESIGN.md section 6, docs/lifecycle.md).
+"""Background jobs: work that runs on a timer instead of in a request (docs/design.md section 6, docs/lifecycle.md).
 
 Every worker process of every node runs a :class:`~openkms.jobs.scheduler.Scheduler` thread, but each job
 runs on exactly one of them at a time: before running a job, a worker must claim that job's row in the

@@ -118,7 +118,7 @@ def _open(
     try:
         plaintext = rsa_oaep.decrypt(svc.materials.private_key(key, version), algorithm, blob_bytes)
     except DecryptionError:
-        raise InvalidCiphertextException() from None  # one answer for every failure (TESTS.md C-4)
+        raise InvalidCiphertextException() from None  # one answer for every failure (docs/tests.md C-4)
     return key, version, plaintext, algorithm
 
 

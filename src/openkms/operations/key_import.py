@@ -92,7 +92,7 @@ def remove_material(tx: Transaction, key: KeyRecord, record: ImportedMaterialRec
 
 def after_material_deleted(svc: Services, wrapped: list[bytes]) -> None:
     """Once the deletion has committed: forget this worker's cached plaintext and shred what the engine keeps
-    (SQLite's WAL; DESIGN.md section 8)."""
+    (SQLite's WAL; docs/design.md section 8)."""
     if not wrapped:
         return
     svc.materials.forget(wrapped)
@@ -106,7 +106,7 @@ def _wrapping(params: Params) -> tuple[str, str]:
     algorithm: str = params["WrappingAlgorithm"]
     spec: str = params["WrappingKeySpec"]
     if algorithm == RSAES_PKCS1_V1_5:
-        # AWS removed it on 2023-10-10; a padding-oracle surface (DESIGN.md section 8, TESTS.md C-4).
+        # AWS removed it on 2023-10-10; a padding-oracle surface (docs/design.md section 8, docs/tests.md C-4).
         raise ValidationException(
             "The RSAES_PKCS1_V1_5 wrapping algorithm is not supported. Use RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, "
             "RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256."
@@ -190,7 +190,7 @@ def _unwrapped(token: key_import.ImportToken, encrypted: bytes) -> bytes:
             token.wrapping_key_spec, token.private_key_der, token.wrapping_algorithm, encrypted
         )
     except DecryptionError:
-        raise InvalidCiphertextException() from None  # one answer for every failure (TESTS.md C-4)
+        raise InvalidCiphertextException() from None  # one answer for every failure (docs/tests.md C-4)
 
 
 def checked_material(key: KeyRecord, material: bytes) -> bytes:

@@ -24,7 +24,7 @@ from openkms.policy.document import parse_policy
 from openkms.policy.lockout import ensure_no_lockout
 from openkms.storage.records import KeyRecord, KeyVersionRecord
 
-# AWS enforces 7-30 days although the API model allows 1-365 (DESIGN.md section 8).
+# AWS enforces 7-30 days although the API model allows 1-365 (docs/design.md section 8).
 MIN_PENDING_WINDOW_DAYS = 7
 MAX_PENDING_WINDOW_DAYS = 30
 DEFAULT_PENDING_WINDOW_DAYS = 30

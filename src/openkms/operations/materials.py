@@ -2,7 +2,7 @@
 
 The cache is keyed by the *wrapped* bytes read from storage on every request, so it can never make a
 destroyed or disabled key usable again: the request must first find the wrapped row and the key's
-state in the database (DESIGN.md section 8, revocation at once).
+state in the database (docs/design.md section 8, revocation at once).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class MaterialCache:
         try:
             plain = wrap.unwrap(root, version.wrapped_material, material_binding(key, version.version_id))
         except IntegrityError:
-            # Moved or altered material (TESTS.md C-8): fail closed, reveal nothing.
+            # Moved or altered material (docs/tests.md C-8): fail closed, reveal nothing.
             raise KMSInternalException() from None
         with self._lock:
             self._entries[cache_key] = plain

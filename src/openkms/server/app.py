@@ -8,7 +8,7 @@ A KMS request, from the socket in (server/connections.py bounds what comes befor
 
 :meth:`execute` runs it; :meth:`_handle_kms_http` adds the body, the thread hop for slow operations and the
 record. Everything after the body is read is synchronous and runs on the event loop (each step costs
-microseconds, PERFORMANCE.md), except operations registered as slow, which run in a thread.
+microseconds, docs/performance.md), except operations registered as slow, which run in a thread.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ class KmsApplication:
         """Run one KMS request; returns the response and its audit record if that is still to be written
         (a state change wrote its record in its own transaction; a sealed server records nothing)."""
         svc = self._services
-        if svc.keyring.sealed:  # a sealed server answers nothing and touches no storage (TESTS.md P-4)
+        if svc.keyring.sealed:  # a sealed server answers nothing and touches no storage (docs/tests.md P-4)
             return _error_response(ServiceSealedException(), str(uuid.uuid4())), None
         now = svc.clock.now()
         call = events.Call(
@@ -448,7 +448,7 @@ class KmsApplication:
         """The body, read once; ``None`` if it is larger than allowed (refused before reading it all).
 
         Raises :class:`_ClientGone` if the client disconnects before the body is complete: an incomplete
-        body is never executed (TESTS.md S-3), whatever its signature covered.
+        body is never executed (docs/tests.md S-3), whatever its signature covered.
         """
         limit = self._services.settings.max_body_bytes
         declared = [v for k, v in headers if k == "content-length"]

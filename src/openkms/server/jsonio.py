@@ -1,4 +1,4 @@
-"""Strict JSON for request bodies, compact JSON for responses (DESIGN.md section 8, "Strict JSON").
+"""Strict JSON for request bodies, compact JSON for responses (docs/design.md section 8, "Strict JSON").
 
 Python's ``json`` accepts duplicate keys (last one wins), ``NaN``/``Infinity``, lone surrogates, numbers of any
 size and nesting up to the interpreter's recursion limit. Each is a way to make two parsers disagree about one

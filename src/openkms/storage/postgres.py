@@ -1,7 +1,7 @@
-"""The shared engine: PostgreSQL through psycopg 3, for several stateless openkms nodes (DESIGN.md section 6).
+"""The shared engine: PostgreSQL through psycopg 3, for several stateless openkms nodes (docs/design.md section 6).
 
 - ``synchronous_commit=on`` is set on every session, whatever the server default, so an acknowledged
-  write survives a crash of the database server (DESIGN.md section 8).
+  write survives a crash of the database server (docs/design.md section 8).
 - Write transactions are READ COMMITTED; the read-modify-write races that level allows are closed by
   the row locks ``get_key``/``get_alias`` take in write transactions (see :mod:`openkms.storage.sql`).
 - ``read()`` is REPEATABLE READ, READ ONLY: one snapshot for every statement of the block, as the port

@@ -1,4 +1,4 @@
-"""The embedded engine: one SQLite file in WAL mode (DESIGN.md sections 6 and 8).
+"""The embedded engine: one SQLite file in WAL mode (docs/design.md sections 6 and 8).
 
 Durability is explicit on every connection: ``journal_mode=WAL`` (readers never block the writer),
 ``synchronous=FULL`` (a commit is on disk before it is acknowledged, power loss included),

@@ -1,4 +1,4 @@
-"""Test-only: slow every background-job step down so that a SIGKILL lands inside its transaction (TESTS.md D-4).
+"""Test-only: slow every background-job step down so that a SIGKILL lands inside its transaction (docs/tests.md D-4).
 
 ``tests/e2e/test_jobs_crash.py`` puts this directory first on ``PYTHONPATH`` of the server it starts, so
 Python runs this file at interpreter start in the supervisor and in every spawned worker. With
