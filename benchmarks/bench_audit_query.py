@@ -40,7 +40,7 @@ from typing import Any
 
 from openkms.audit import events
 from openkms.audit import log as audit_log
-from openkms.operations.context import AuditNote, Principal
+from openkms.context import AuditNote, Principal
 from openkms.storage.audit import AuditFilter
 from openkms.storage.ports import Storage
 from openkms.storage.postgres import PostgresStorage

@@ -18,9 +18,9 @@ from botocore.credentials import Credentials
 
 from openkms import identity, ids
 from openkms.clock import Clock, SystemClock
+from openkms.context import Principal, RequestContext
 from openkms.crypto.rand import random_bytes
 from openkms.errors import KmsError
-from openkms.operations.context import Principal, RequestContext
 from openkms.operations.registry import handler_for
 from openkms.seal import keyfile
 from openkms.seal.keyring import Keyring

@@ -27,8 +27,8 @@ import pytest
 from openkms.audit import anchor, digests, events, retention, verify
 from openkms.audit import log as audit_log
 from openkms.cli import signing_keys
+from openkms.context import Principal
 from openkms.crypto.rand import random_bytes
-from openkms.operations.context import Principal
 from openkms.storage.factory import open_storage
 from openkms.storage.ports import Storage
 from tests.cli.running import openkms

@@ -9,7 +9,7 @@ import pytest
 
 from openkms import apimodel
 from openkms.audit import chain, events
-from openkms.operations.context import Principal
+from openkms.context import Principal
 
 PRINCIPAL = Principal("111122223333", "arn:aws:iam::111122223333:user/alice", "alice", "AKIAEXAMPLEEXAMPLE01", "AIDAX")
 KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -11,7 +11,7 @@ import time
 from openkms.audit import events
 from openkms.audit.hub import HubClient, socket_pair
 from openkms.audit.poll import GROWTH, SMALLEST_WINDOW_SECONDS, PollWindow
-from openkms.operations.context import Principal
+from openkms.context import Principal
 
 PRINCIPAL = Principal("111122223333", "arn:aws:iam::111122223333:user/p", "p", "AKIAPOLLTESTS0000001", "AIDAP")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from openkms.audit import events, retention, verify
 from openkms.audit import log as audit_log
+from openkms.context import Principal
 from openkms.crypto.rand import random_bytes
-from openkms.operations.context import Principal
 from openkms.storage.sqlite import SQLiteStorage
 
 PRINCIPAL = Principal("111122223333", "arn:aws:iam::111122223333:user/r", "r", "AKIARETENTIONTEST001", "AIDAR")

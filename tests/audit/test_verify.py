@@ -18,9 +18,9 @@ import pytest
 
 from openkms.audit import digests, events, exportfmt, verify
 from openkms.audit import log as audit_log
+from openkms.context import Principal
 from openkms.crypto import keypairs, signatures
 from openkms.crypto.rand import random_bytes
-from openkms.operations.context import Principal
 from openkms.storage.sqlite import SQLiteStorage
 
 RECORDS = int(os.environ.get("OPENKMS_A4_RECORDS", "10000"))

@@ -12,7 +12,7 @@ import pytest
 from openkms.audit import events, verify
 from openkms.audit.hub import HubClient, NodeWriter, socket_pair
 from openkms.audit.writer import GroupCommitWriter
-from openkms.operations.context import Principal
+from openkms.context import Principal
 from openkms.storage.sqlite import SQLiteStorage
 
 PRINCIPAL = Principal("111122223333", "arn:aws:iam::111122223333:user/w", "w", "AKIAWRITERTESTS00001", "AIDAW")

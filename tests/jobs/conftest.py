@@ -17,8 +17,8 @@ import pytest
 
 from openkms import identity
 from openkms.clock import FrozenClock
+from openkms.context import Principal, RequestContext
 from openkms.crypto.rand import random_bytes
-from openkms.operations.context import Principal, RequestContext
 from openkms.operations.materials import MaterialCache
 from openkms.operations.registry import handler_for
 from openkms.operations.services import Services

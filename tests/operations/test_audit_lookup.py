@@ -13,7 +13,7 @@ import pytest
 from botocore.credentials import Credentials
 
 from openkms import identity, ids
-from openkms.operations.context import Principal
+from openkms.context import Principal
 from openkms.server.app import Caller, Invocation
 from tests.inprocess import ACCOUNT_ID, InProcessKms
 

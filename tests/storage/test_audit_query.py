@@ -16,7 +16,7 @@ import pytest
 
 from openkms.audit import events
 from openkms.audit import log as audit_log
-from openkms.operations.context import AuditNote, Principal
+from openkms.context import AuditNote, Principal
 from openkms.storage import audit_sql
 from openkms.storage.audit import AuditFilter, AuditRow
 from openkms.storage.ports import Storage

@@ -18,7 +18,7 @@ from typing import Any
 
 from openkms import apimodel as model
 from openkms import ids
-from openkms.operations.context import AuditNote, Principal, ServiceAction
+from openkms.context import AuditNote, Principal, ServiceAction
 
 EVENT_VERSION = "1.08"
 EVENT_SOURCE = "kms.amazonaws.com"

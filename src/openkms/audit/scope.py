@@ -18,7 +18,7 @@ from contextvars import ContextVar, Token
 
 from openkms.audit import events
 from openkms.audit import log as audit_log
-from openkms.operations.context import take_service_actions
+from openkms.context import take_service_actions
 from openkms.storage.ports import Transaction
 
 _CURRENT: ContextVar[Pending | None] = ContextVar("openkms_audit_pending", default=None)

@@ -12,9 +12,9 @@ from collections import OrderedDict
 
 from openkms import identity, ids
 from openkms.auth import sigv4
+from openkms.context import Principal
 from openkms.crypto.errors import IntegrityError
 from openkms.errors import InvalidSignatureException, KMSInternalException, UnrecognizedClientException
-from openkms.operations.context import Principal
 from openkms.seal.keyring import Keyring
 from openkms.storage.ports import Storage
 from openkms.storage.records import AccessKeyRecord

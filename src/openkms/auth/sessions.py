@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openkms.auth.credentials import Authenticator
+from openkms.context import Principal
 from openkms.crypto import tokens
 from openkms.errors import UnrecognizedClientException
-from openkms.operations.context import Principal
 from openkms.storage.ports import Storage
 from openkms.storage.records import ConsoleSessionRecord
 

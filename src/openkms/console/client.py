@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from openkms.context import Principal
 from openkms.errors import KmsError
-from openkms.operations.context import Principal
 from openkms.server.app import Caller, Invocation
 from openkms.server.validate import serialize_output
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 
+from openkms.context import ServiceAction, note_service_action, service_actions
 from openkms.jobs.registry import job
 from openkms.operations import common
-from openkms.operations.context import ServiceAction, note_service_action, service_actions
 from openkms.operations.services import Services
 
 BATCH = 100

@@ -6,11 +6,11 @@ KDF over it. The caller's key must be a DER SubjectPublicKeyInfo on the same cur
 
 from __future__ import annotations
 
+from openkms.context import RequestContext
 from openkms.crypto import agreement, keypairs
 from openkms.crypto.errors import InvalidKeyError
 from openkms.errors import UnsupportedOperationException, ValidationException
 from openkms.operations import common, keyspecs
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from openkms import ids
+from openkms.context import RequestContext
 from openkms.errors import (
     AlreadyExistsException,
     InvalidAliasNameException,
@@ -13,7 +14,6 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.operations import authorization, common
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.ports import DuplicateError, Transaction

@@ -12,9 +12,9 @@ import re
 from typing import Any
 
 from openkms import ids
+from openkms.context import RequestContext
 from openkms.errors import ValidationException
 from openkms.operations import authorization, registry
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, admin_operation
 from openkms.operations.services import Services
 from openkms.storage.audit import AuditFilter, AuditRow

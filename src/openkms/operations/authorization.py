@@ -23,8 +23,8 @@ from functools import lru_cache
 from typing import Any
 
 from openkms import ids
+from openkms.context import RequestContext
 from openkms.errors import AccessDeniedException
-from openkms.operations.context import RequestContext
 from openkms.policy import evaluate as policy_evaluate
 from openkms.policy import principals
 from openkms.policy.document import PolicyDocument, PolicyKind, parse_policy

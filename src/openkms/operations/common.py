@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from openkms import ids
+from openkms.context import RequestContext
 from openkms.errors import (
     AccessDeniedException,
     DisabledException,
@@ -23,7 +24,6 @@ from openkms.errors import (
     NotFoundException,
 )
 from openkms.operations import authorization, keyspecs
-from openkms.operations.context import RequestContext
 from openkms.storage.ports import Transaction
 from openkms.storage.records import ImportedMaterialRecord, KeyRecord, KeyVersionRecord
 

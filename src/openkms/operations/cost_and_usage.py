@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime
 
+from openkms.context import RequestContext
 from openkms.errors import ValidationException
 from openkms.operations import authorization, usage_report
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, admin_operation
 from openkms.operations.services import Services
 

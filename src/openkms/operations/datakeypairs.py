@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from openkms.context import RequestContext
 from openkms.crypto import keypairs
 from openkms.errors import UnsupportedOperationException
 from openkms.operations import common
-from openkms.operations.context import RequestContext
 from openkms.operations.encryption import seal_under
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services

@@ -6,11 +6,11 @@ GetPublicKey; Decapsulate recovers the same shared secret with the private key, 
 
 from __future__ import annotations
 
+from openkms.context import RequestContext
 from openkms.crypto import kem
 from openkms.crypto.errors import DecryptionError
 from openkms.errors import InvalidCiphertextException
 from openkms.operations import common, keyspecs
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.records import KeyRecord, KeyVersionRecord

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from openkms.context import RequestContext
 from openkms.crypto import rsa_oaep, symmetric
 from openkms.crypto.blob import SymmetricBlob, peek_key_id
 from openkms.crypto.errors import DecryptionError
@@ -16,7 +17,6 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.operations import authorization, common
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.ports import Transaction

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from openkms import ids
+from openkms.context import RequestContext
 from openkms.errors import (
     AccessDeniedException,
     InvalidGrantTokenException,
@@ -23,7 +24,6 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.operations import authorization, common, keyspecs, principal_ids
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.policy import principals

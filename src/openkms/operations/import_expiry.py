@@ -12,8 +12,8 @@ a later ValidTo in the meantime, is left alone.
 
 from __future__ import annotations
 
+from openkms.context import ServiceAction, note_service_action, service_actions
 from openkms.operations import common
-from openkms.operations.context import ServiceAction, note_service_action, service_actions
 from openkms.operations.key_import import after_material_deleted, remove_material
 from openkms.operations.services import Services
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from openkms.context import RequestContext
 from openkms.crypto import key_import, keypairs
 from openkms.crypto.errors import DecryptionError, IntegrityError, InvalidKeyError
 from openkms.crypto.rand import random_bytes
@@ -33,7 +34,6 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.operations import common, keyspecs
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.ports import Transaction

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from openkms.context import RequestContext
 from openkms.errors import NotFoundException
 from openkms.operations import common, principal_ids
-from openkms.operations.context import RequestContext
 from openkms.operations.keys import checked_key_policy
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from openkms import ids
+from openkms.context import RequestContext
 from openkms.crypto import keypairs, symmetric
 from openkms.crypto.rand import random_bytes
 from openkms.errors import (
@@ -16,7 +17,6 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.operations import authorization, common, keyspecs, principal_ids
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.operations.tags import validate_new_tags

@@ -15,8 +15,8 @@ import json
 from typing import Any
 
 from openkms import apimodel
+from openkms.context import RequestContext
 from openkms.operations import common
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.audit import AuditRow

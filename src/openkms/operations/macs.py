@@ -6,11 +6,11 @@ holds the key material: which, by design, nobody outside the service does.
 
 from __future__ import annotations
 
+from openkms.context import RequestContext
 from openkms.crypto import hmac
 from openkms.crypto.errors import InvalidMacError
 from openkms.errors import KMSInvalidMacException
 from openkms.operations import common, keyspecs
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.records import KeyRecord

@@ -24,9 +24,9 @@ import contextvars
 import json
 
 from openkms import ids
+from openkms.context import ServiceAction, note_service_action, service_actions
 from openkms.crypto.rand import random_bytes
 from openkms.operations import common
-from openkms.operations.context import ServiceAction, note_service_action, service_actions
 from openkms.operations.keys import SECONDS_PER_DAY, new_key_material
 from openkms.operations.services import Services
 from openkms.storage.ports import DuplicateError, Transaction

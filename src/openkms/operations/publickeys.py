@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from openkms.context import RequestContext
 from openkms.crypto import keypairs
 from openkms.errors import UnsupportedOperationException
 from openkms.operations import common, keyspecs
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from openkms.operations.context import RequestContext
+from openkms.context import RequestContext
 from openkms.operations.services import Services
 
 Params = dict[str, Any]

@@ -27,10 +27,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from openkms.context import RequestContext, ServiceAction, note_service_action, service_actions
 from openkms.crypto.rand import random_bytes
 from openkms.errors import InvalidMarkerException, LimitExceededException, UnsupportedOperationException
 from openkms.operations import common
-from openkms.operations.context import RequestContext, ServiceAction, note_service_action, service_actions
 from openkms.operations.keys import SECONDS_PER_DAY, new_key_material
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services

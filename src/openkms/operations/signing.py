@@ -8,11 +8,11 @@ only; ML-DSA takes RAW or a 64-byte EXTERNAL_MU.
 
 from __future__ import annotations
 
+from openkms.context import RequestContext
 from openkms.crypto import signatures
 from openkms.crypto.errors import InvalidSignatureError
 from openkms.errors import KMSInvalidSignatureException, ValidationException
 from openkms.operations import common, keyspecs
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.records import KeyRecord, KeyVersionRecord

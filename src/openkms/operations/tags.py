@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from openkms.context import RequestContext
 from openkms.errors import LimitExceededException, TagException
 from openkms.operations import common
-from openkms.operations.context import RequestContext
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 

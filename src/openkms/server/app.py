@@ -28,6 +28,7 @@ from openkms.audit.unauthenticated import UnauthenticatedBudget
 from openkms.audit.writer import AuditWriter
 from openkms.auth.credentials import Authenticator
 from openkms.auth.sigv4 import SignedRequest
+from openkms.context import Principal, RequestContext
 from openkms.errors import (
     InvalidSignatureException,
     KmsError,
@@ -37,7 +38,6 @@ from openkms.errors import (
     UnsupportedOperationException,
 )
 from openkms.operations import registry
-from openkms.operations.context import Principal, RequestContext
 from openkms.operations.services import Services
 from openkms.seal.base import UnsealError
 from openkms.server import protocol

@@ -1,4 +1,8 @@
-"""Who is calling, from where, for which request: everything an operation may know of the caller."""
+"""Who is calling, from where, for which request: everything an operation may know of the caller.
+
+It sits in the lowest layer, beside ids, errors and clock, because auth (which builds the Principal), audit (which
+records it) and operations (which act on it) all need it and none may import another for it.
+"""
 
 from __future__ import annotations
 
