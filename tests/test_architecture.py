@@ -44,16 +44,18 @@ ALLOWED = {
     "openkms.seal": {"openkms.crypto", "openkms.errors", "openkms.storage", "openkms.clock"},
     "openkms.auth": {"openkms.errors", "openkms.ids", "openkms.identity", "openkms.crypto",
                      "openkms.context", "openkms.seal", "openkms.storage"},
-    "openkms.operations": {"openkms.errors", "openkms.ids", "openkms.context", "openkms.crypto", "openkms.storage", "openkms.seal",
-                           "openkms.clock", "openkms.settings", "openkms.policy", "openkms.apimodel",
-                           "openkms.audit.usage",
+    "openkms.operations": {"openkms.errors", "openkms.ids", "openkms.context", "openkms.crypto", "openkms.storage",
+                           "openkms.seal", "openkms.clock", "openkms.settings", "openkms.policy", "openkms.apimodel",
+                           "openkms.usage_report",
                            # the event names audit queries accept (registry.recorded_event_names)
                            "openkms.audit.iam_events", "openkms.audit.server_events"},
+    "openkms.usage_report": {"openkms.settings", "openkms.storage"},
     "openkms.policy": {"openkms.errors", "openkms.ids"},
     "openkms.apimodel": set(),
     "openkms.audit": {"openkms.apimodel", "openkms.ids", "openkms.context", "openkms.storage",
                       "openkms.crypto", "openkms.errors", "openkms.clock", "openkms.seal", "openkms.settings"},
-    "openkms.jobs": {"openkms.operations", "openkms.context", "openkms.storage", "openkms.errors", "openkms.clock", "openkms.settings"},
+    "openkms.jobs": {"openkms.operations", "openkms.context", "openkms.storage", "openkms.errors", "openkms.clock",
+                     "openkms.settings"},
 }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from openkms.audit import scope as audit_scope
+from openkms.audit.usage import roll_up
 from openkms.audit.writer import AuditWriter, GroupCommitWriter, MemoryWriter
 from openkms.auth.credentials import Authenticator
 from openkms.auth.sessions import SessionStore
@@ -22,7 +23,7 @@ from openkms.storage.ports import Storage
 
 def build_services(settings: Settings, storage: Storage, keyring: Keyring, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock(settings.clock_offset_seconds)
-    return Services(storage, keyring, clock, settings, MaterialCache(keyring))
+    return Services(storage, keyring, clock, settings, MaterialCache(keyring), roll_up)
 
 
 def build_app(

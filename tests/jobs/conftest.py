@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from openkms import identity
+from openkms.audit.usage import roll_up
 from openkms.clock import FrozenClock
 from openkms.context import Principal, RequestContext
 from openkms.crypto.rand import random_bytes
@@ -84,7 +85,7 @@ def build(storage: Storage, data_dir: Path, **settings: Any) -> Lifecycle:
     user = identity.create_user(storage, ACCOUNT_ID, "admin", clock)
     identity.ensure_administrator_policy(storage, ACCOUNT_ID, "admin")
     config = Settings(data_dir=data_dir, database_url="unused", job_poll_seconds=0.05, **settings)
-    svc = Services(storage, keyring, clock, config, MaterialCache(keyring))
+    svc = Services(storage, keyring, clock, config, MaterialCache(keyring), roll_up)
     return Lifecycle(svc, clock, Principal(ACCOUNT_ID, user.arn, "admin", "AKIATESTTESTTESTTEST"))
 
 

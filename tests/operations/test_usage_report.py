@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from openkms.audit.usage import roll_up
 from openkms.jobs.deletion import destroy_if_due
-from openkms.operations.usage_report import (
+from openkms.usage_report import (
     DEFAULT_PRICES,
     FAMILIES,
     FAMILY_COLUMNS,
@@ -50,6 +51,7 @@ def report(
         account_id=account_id,
         regions=None,
         prices=prices or price_list(),
+        roll_up=roll_up,
     )
 
 

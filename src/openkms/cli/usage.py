@@ -1,6 +1,6 @@
 """``openkms usage``: requests per key and day by pricing family, and what the same use would cost at AWS.
 
-The numbers come from operations/usage_report.py (shared with the web console); this module parses the
+The numbers come from openkms/usage_report.py (shared with the web console); this module parses the
 arguments, reads a ``--prices`` file and prints. docs/audit.md ("Operating the trail") names the source of
 the default prices and the date they were read.
 """
@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from openkms.audit.usage import roll_up
 from openkms.cli.audit import key_filter
 from openkms.cli.common import (
     HELP_WIDTH,
@@ -24,7 +25,9 @@ from openkms.cli.common import (
     parse_time,
     resolve_paths,
 )
-from openkms.operations.usage_report import (
+from openkms.settings import DEFAULT_REGION
+from openkms.storage.ports import Storage
+from openkms.usage_report import (
     DEFAULT_PRICES,
     FAMILIES,
     FAMILY_COLUMNS,
@@ -36,9 +39,7 @@ from openkms.operations.usage_report import (
     price_list,
     utc_date,
 )
-from openkms.operations.usage_report import estimate as estimate  # re-exported: its home before the move
-from openkms.settings import DEFAULT_REGION
-from openkms.storage.ports import Storage
+from openkms.usage_report import estimate as estimate  # re-exported: its home before the move
 
 _Account = AccountUsage  # its name here before the move (tests/cli/test_usage_cli.py)
 DEFAULT_WINDOW_DAYS = 30
@@ -142,6 +143,7 @@ def _report(args: argparse.Namespace, storage: Storage, prices: PriceList) -> in
         account_id=args.account_id,
         regions=args.region,
         prices=prices,
+        roll_up=roll_up,
     )
     if args.json:
         print(json.dumps(report.as_json(), indent=2))

@@ -2,16 +2,17 @@
 
 An admin operation (registry.py) named as Cost Explorer's: authorised as ``ce:GetCostAndUsage`` by the
 caller's identity policies, recorded in the trail, and confined to the caller's account. The numbers are
-those of ``openkms usage`` (usage_report.py).
+those of ``openkms usage`` (openkms/usage_report.py), counted by the roll-up the Services carry.
 """
 
 from __future__ import annotations
 
 import datetime
 
+from openkms import usage_report
 from openkms.context import RequestContext
 from openkms.errors import ValidationException
-from openkms.operations import authorization, usage_report
+from openkms.operations import authorization
 from openkms.operations.registry import Params, Result, admin_operation
 from openkms.operations.services import Services
 
@@ -44,6 +45,7 @@ def get_cost_and_usage(svc: Services, ctx: RequestContext, params: Params) -> Re
         account_id=ctx.principal.account_id,
         regions=[ctx.region],
         prices=usage_report.price_list(),
+        roll_up=svc.roll_up_usage,
     )
     return report.as_json()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from openkms.clock import Clock
@@ -18,3 +19,6 @@ class Services:
     clock: Clock
     settings: Settings
     materials: MaterialCache
+    # Counts the trail's records not yet counted into per-key daily usage (audit/usage.py ``roll_up``), for
+    # GetCostAndUsage; passed in by the composition root so that operations never import the audit layer.
+    roll_up_usage: Callable[[Storage], int]

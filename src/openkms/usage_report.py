@@ -7,6 +7,10 @@ prices a month of them with a price list (default: AWS KMS's public list prices)
 that is not pending deletion costs a key-month, plus a key-month for each of its first rotations, and requests
 cost per 10,000 by family, after the monthly free tier of each account. docs/audit.md ("Operating the trail")
 names the source of the default prices and the date they were read.
+
+A module of its own, beside the layers rather than inside one: it is pricing, not an API operation, and it reads
+only storage. Counting the trail is the audit layer's (audit/usage.py ``roll_up``), so callers pass it in: the
+CLI its own import, the GetCostAndUsage operation the one its Services carry (operations never import audit).
 """
 
 from __future__ import annotations
@@ -15,12 +19,10 @@ import datetime
 import json
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from openkms.audit.usage import roll_up
-from openkms.operations.common import PENDING_DELETION
 from openkms.settings import DEFAULT_REGION
 from openkms.storage.audit import AuditFilter, UsageRow
 from openkms.storage.ports import Storage, iterate_all_keys
@@ -34,6 +36,7 @@ FAMILY_COLUMNS = {
     "generate_data_key_pair": "DataKeyPair",
 }
 DAYS_PER_MONTH = 30
+PENDING_DELETION = "PendingDeletion"  # the KeyRecord.key_state of a key scheduled for deletion (no key-month)
 
 # AWS KMS list prices, us-east-1, from https://aws.amazon.com/kms/pricing/ (read 2026-11-28; docs/audit.md):
 # $1/month per key, $1/month more for each newly generated backing key (rotation; AWS announced in April 2024
@@ -206,11 +209,13 @@ def build_usage_report(
     account_id: str | None,
     regions: Sequence[str] | None,
     prices: PriceList,
+    roll_up: Callable[[Storage], object],
 ) -> UsageReport:
     """Counts and estimate for the days ``since``..``today``. ``key_id`` is a key id (callers resolve aliases
     and ARNs); ``account_id`` keeps that account's requests and keys only; ``regions`` are those whose keys cost
     a key-month (None or empty: DEFAULT_REGION and every region of a used key). Counts what the trail holds
-    first, so the report includes requests up to now; the month is scaled from the days the trail covers."""
+    first (``roll_up``: audit/usage.py's), so the report includes requests up to now; the month is scaled from the
+    days the trail covers."""
     roll_up(storage)  # count what the trail holds that the service has not counted yet
     with storage.read() as tx:
         rows: list[UsageRow] = tx.list_key_usage(key_id, since.isoformat())
