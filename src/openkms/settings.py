@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from openkms.ids import is_valid_region
 from openkms.regions import aws_regions
 
 DEFAULT_REGION = "us-east-1"
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+DEFAULT_DATA_DIR = "./openkms-data"
 # The largest legitimate request is a 32 KB key policy or an ImportKeyMaterial call (two 6 KiB blobs in
 # base64); 128 KiB leaves room for encryption contexts and is refused before the body is read past it.
 DEFAULT_MAX_BODY_BYTES = 128 * 1024
@@ -23,6 +27,8 @@ ON_DEMAND_ROTATION_LIMIT = 25
 # with its node if that node dies mid-run before another may take it over.
 JOB_POLL_SECONDS = 60.0
 JOB_LEASE_SECONDS = 300.0
+# A signed digest over the audit trail at least this often (audit/digests.py); verify allows this gap by default.
+AUDIT_DIGEST_INTERVAL_SECONDS = 300.0
 # At concurrency 1 a record reaches the audit hub about every millisecond (docs/benchmarks.md, "Audit trail").
 DEFAULT_AUDIT_POLL_MICROSECONDS = 2000
 
@@ -45,7 +51,7 @@ CONSOLE_SESSION_SECONDS = 8 * 3600
 class Settings:
     data_dir: Path
     database_url: str
-    host: str = "127.0.0.1"
+    host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     workers: int = 1
     # None serves AWS's own region names (regions.py); otherwise exactly these, which may be private names.
@@ -59,7 +65,7 @@ class Settings:
     # "database": records durable before answers (the only production choice); "memory": the audit
     # benchmark's baseline, dev mode only.
     audit_sink: str = "database"
-    audit_digest_interval_seconds: float = 300.0  # a signed digest over the trail at least this often
+    audit_digest_interval_seconds: float = AUDIT_DIGEST_INTERVAL_SECONDS
     audit_retention_days: float | None = None  # None keeps every record
     # Where signed digests are anchored outside the database (audit/anchor.py): a directory meant for another
     # volume or host, and/or a syslog address ("/dev/log", "host:port"). Production start requires a choice.
@@ -134,12 +140,64 @@ class Settings:
         return region in (aws_regions() if self.regions is None else self.regions)
 
 
+@dataclass(frozen=True, slots=True)
+class EnvSetting:
+    """One ``OPENKMS_*`` variable: its name, its default as it would be typed (None: unset), and its type."""
+
+    name: str
+    default: str | None
+    type: Callable[[str], Any] = str
+
+    def text(self) -> str | None:
+        """The environment's text, else the default, unconverted. Empty is unset only where no default exists."""
+        value = os.environ.get(self.name)
+        if value is None or (value == "" and self.default is None):
+            return self.default
+        return value
+
+    def is_set(self) -> bool:
+        """For on/off variables: anything but unset, empty or ``0`` turns it on."""
+        return os.environ.get(self.name, "") not in ("", "0")
+
+
+# Every setting the environment gives a default for, in one place; the flag of the same name overrides it.
+ENV_DATA_DIR = EnvSetting("OPENKMS_DATA_DIR", DEFAULT_DATA_DIR, Path)
+ENV_DATABASE_URL = EnvSetting("OPENKMS_DATABASE_URL", None)  # None: SQLite in the data directory
+ENV_HOST = EnvSetting("OPENKMS_HOST", DEFAULT_HOST)
+ENV_PORT = EnvSetting("OPENKMS_PORT", str(DEFAULT_PORT), int)
+ENV_REGIONS = EnvSetting("OPENKMS_REGIONS", None)  # None: AWS's own region names
+ENV_JOB_POLL_SECONDS = EnvSetting("OPENKMS_JOB_POLL_SECONDS", str(JOB_POLL_SECONDS), float)
+ENV_JOB_LEASE_SECONDS = EnvSetting("OPENKMS_JOB_LEASE_SECONDS", str(JOB_LEASE_SECONDS), float)
+ENV_ON_DEMAND_ROTATION_LIMIT = EnvSetting("OPENKMS_ON_DEMAND_ROTATION_LIMIT", str(ON_DEMAND_ROTATION_LIMIT), int)
+ENV_AUDIT_DIGEST_INTERVAL = EnvSetting("OPENKMS_AUDIT_DIGEST_INTERVAL", str(AUDIT_DIGEST_INTERVAL_SECONDS), float)
+ENV_AUDIT_RETENTION_DAYS = EnvSetting("OPENKMS_AUDIT_RETENTION_DAYS", None, float)  # None: keep every record
+ENV_AUDIT_ANCHOR_DIR = EnvSetting("OPENKMS_AUDIT_ANCHOR_DIR", None, Path)
+# "1"/"true"/"yes": the default address; "0"/"false"/"no" or empty: none; else an address (cli/serve.py).
+ENV_AUDIT_ANCHOR_SYSLOG = EnvSetting("OPENKMS_AUDIT_ANCHOR_SYSLOG", None)
+ENV_NO_AUDIT_ANCHOR = EnvSetting("OPENKMS_NO_AUDIT_ANCHOR", None)  # on/off: EnvSetting.is_set
+ENV_AUDIT_POLL_US = EnvSetting("OPENKMS_AUDIT_POLL_US", str(DEFAULT_AUDIT_POLL_MICROSECONDS), int)
+ENV_TRUSTED_PROXIES = EnvSetting("OPENKMS_TRUSTED_PROXIES", "")
+ENV_UNSEAL_FROM = EnvSetting("OPENKMS_UNSEAL_FROM", "")
+ENV_MAX_HEADER_BYTES = EnvSetting("OPENKMS_MAX_HEADER_BYTES", str(DEFAULT_MAX_HEADER_BYTES), int)
+ENV_REQUEST_READ_SECONDS = EnvSetting("OPENKMS_REQUEST_READ_SECONDS", str(REQUEST_READ_SECONDS), float)
+ENV_KEEP_ALIVE_SECONDS = EnvSetting("OPENKMS_KEEP_ALIVE_SECONDS", str(KEEP_ALIVE_SECONDS), float)
+ENV_MAX_CONNECTIONS_PER_WORKER = EnvSetting("OPENKMS_MAX_CONNECTIONS_PER_WORKER", str(MAX_CONNECTIONS_PER_WORKER), int)
+ENV_ENDPOINT = EnvSetting("OPENKMS_ENDPOINT", f"http://{DEFAULT_HOST}:{DEFAULT_PORT}")  # what `openkms unseal` calls
+
+
+def env_argument(setting: EnvSetting) -> dict[str, Any]:
+    """``add_argument``'s default and type from the table. The default stays text: argparse converts it with
+    ``type`` as if it had been typed, so a malformed ``OPENKMS_*`` value is a usage error (exit 2) rather than a
+    traceback while the parser is being built."""
+    return {"default": setting.text(), "type": setting.type}
+
+
 def default_data_dir() -> Path:
-    return Path(os.environ.get("OPENKMS_DATA_DIR", "./openkms-data")).resolve()
+    return Path(ENV_DATA_DIR.text() or "").resolve()
 
 
 def default_database_url(data_dir: Path) -> str:
-    return os.environ.get("OPENKMS_DATABASE_URL") or f"sqlite:///{data_dir / 'openkms.db'}"
+    return ENV_DATABASE_URL.text() or f"sqlite:///{data_dir / 'openkms.db'}"
 
 
 def parse_regions(text: str | None) -> frozenset[str] | None:

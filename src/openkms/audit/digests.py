@@ -30,13 +30,14 @@ import hashlib
 from openkms.audit.chain import GENESIS_HASH, canonical_json
 from openkms.crypto import keypairs, signatures, wrap
 from openkms.crypto.rand import random_bytes
+from openkms.settings import AUDIT_DIGEST_INTERVAL_SECONDS
 from openkms.storage.audit import DigestRow, SigningKeyRow
 from openkms.storage.ports import Storage, Transaction
 
 KEY_SPEC = "ECC_NIST_EDWARDS25519"
 SIGNATURE_ALGORITHM = "ED25519_SHA_512"
 BODY_VERSION = 1
-DEFAULT_INTERVAL_SECONDS = 300.0
+DEFAULT_INTERVAL_SECONDS = AUDIT_DIGEST_INTERVAL_SECONDS  # what the server signs by default
 
 
 def _binding(key_id: str) -> tuple[str, str]:

@@ -34,10 +34,29 @@ from openkms.seal.service import (
     unseal_root_key,
 )
 from openkms.settings import (
+    AUDIT_DIGEST_INTERVAL_SECONDS,
     CONSOLE_SESSION_SECONDS,
     DEFAULT_AUDIT_POLL_MICROSECONDS,
     DEFAULT_MAX_HEADER_BYTES,
-    DEFAULT_PORT,
+    ENV_AUDIT_ANCHOR_DIR,
+    ENV_AUDIT_ANCHOR_SYSLOG,
+    ENV_AUDIT_DIGEST_INTERVAL,
+    ENV_AUDIT_POLL_US,
+    ENV_AUDIT_RETENTION_DAYS,
+    ENV_ENDPOINT,
+    ENV_HOST,
+    ENV_JOB_LEASE_SECONDS,
+    ENV_JOB_POLL_SECONDS,
+    ENV_KEEP_ALIVE_SECONDS,
+    ENV_MAX_CONNECTIONS_PER_WORKER,
+    ENV_MAX_HEADER_BYTES,
+    ENV_NO_AUDIT_ANCHOR,
+    ENV_ON_DEMAND_ROTATION_LIMIT,
+    ENV_PORT,
+    ENV_REGIONS,
+    ENV_REQUEST_READ_SECONDS,
+    ENV_TRUSTED_PROXIES,
+    ENV_UNSEAL_FROM,
     JOB_LEASE_SECONDS,
     JOB_POLL_SECONDS,
     KEEP_ALIVE_SECONDS,
@@ -45,19 +64,20 @@ from openkms.settings import (
     ON_DEMAND_ROTATION_LIMIT,
     REQUEST_READ_SECONDS,
     Settings,
+    env_argument,
     parse_regions,
 )
 from openkms.storage.ports import Storage
 
 DEV_USER = "admin"
 DEV_SECRET_ENV = "OPENKMS_DEV_SECRET_ACCESS_KEY"  # noqa: S105 (a variable name, not a secret)
-ANCHOR_DIR_ENV = "OPENKMS_AUDIT_ANCHOR_DIR"
-ANCHOR_SYSLOG_ENV = "OPENKMS_AUDIT_ANCHOR_SYSLOG"
-NO_ANCHOR_ENV = "OPENKMS_NO_AUDIT_ANCHOR"
+ANCHOR_DIR_ENV = ENV_AUDIT_ANCHOR_DIR.name
+ANCHOR_SYSLOG_ENV = ENV_AUDIT_ANCHOR_SYSLOG.name
+NO_ANCHOR_ENV = ENV_NO_AUDIT_ANCHOR.name
 
 
 def _syslog_from_env() -> str | None:
-    value = os.environ.get(ANCHOR_SYSLOG_ENV, "").strip()
+    value = (ENV_AUDIT_ANCHOR_SYSLOG.text() or "").strip()
     if value.lower() in ("", "0", "false", "no"):
         return None
     return DEFAULT_SYSLOG_ADDRESS if value.lower() in ("1", "true", "yes") else value
@@ -73,14 +93,14 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         ),
     )
     add_storage_arguments(serve)
-    # Defaults from the environment stay strings: argparse converts them with ``type`` as if typed, so a malformed
-    # OPENKMS_* value is a usage error (exit 2) rather than a traceback while the parser is being built.
-    serve.add_argument("--host", default=os.environ.get("OPENKMS_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=os.environ.get("OPENKMS_PORT", str(DEFAULT_PORT)))
+    # Defaults from the environment come from the table in settings.py, as text argparse converts with ``type``
+    # (env_argument), so a malformed OPENKMS_* value is a usage error (exit 2) rather than a traceback.
+    serve.add_argument("--host", **env_argument(ENV_HOST))
+    serve.add_argument("--port", **env_argument(ENV_PORT))
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     serve.add_argument(
         "--regions",
-        default=os.environ.get("OPENKMS_REGIONS"),
+        **env_argument(ENV_REGIONS),
         help="comma list of the regions served, private names allowed (default: AWS's own region names)",
     )
     serve.add_argument("--dev", action="store_true", help="initialise and unseal automatically (key-file seal)")
@@ -106,38 +126,32 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     serve.add_argument(
         "--job-poll-seconds",
-        type=float,
-        default=os.environ.get("OPENKMS_JOB_POLL_SECONDS", str(JOB_POLL_SECONDS)),
+        **env_argument(ENV_JOB_POLL_SECONDS),
         help=f"how often each worker looks for due background jobs (default {JOB_POLL_SECONDS:g})",
     )
     serve.add_argument(
         "--job-lease-seconds",
-        type=float,
-        default=os.environ.get("OPENKMS_JOB_LEASE_SECONDS", str(JOB_LEASE_SECONDS)),
+        **env_argument(ENV_JOB_LEASE_SECONDS),
         help=f"how long a node that died mid-job keeps the job from the others (default {JOB_LEASE_SECONDS:g})",
     )
     serve.add_argument(
         "--on-demand-rotation-limit",
-        type=int,
-        default=os.environ.get("OPENKMS_ON_DEMAND_ROTATION_LIMIT", str(ON_DEMAND_ROTATION_LIMIT)),
+        **env_argument(ENV_ON_DEMAND_ROTATION_LIMIT),
         help=f"RotateKeyOnDemand calls allowed per key (default {ON_DEMAND_ROTATION_LIMIT}, as AWS)",
     )
     serve.add_argument(
         "--audit-digest-interval",
-        type=float,
-        default=os.environ.get("OPENKMS_AUDIT_DIGEST_INTERVAL", "300"),
-        help="seconds between signed digests of the audit trail (default 300)",
+        **env_argument(ENV_AUDIT_DIGEST_INTERVAL),
+        help=f"seconds between signed digests of the audit trail (default {AUDIT_DIGEST_INTERVAL_SECONDS:g})",
     )
     serve.add_argument(
         "--audit-retention-days",
-        type=float,
-        default=os.environ.get("OPENKMS_AUDIT_RETENTION_DAYS") or None,
+        **env_argument(ENV_AUDIT_RETENTION_DAYS),
         help="prune audit records older than this (whole signed intervals; default: keep everything)",
     )
     serve.add_argument(
         "--audit-anchor-dir",
-        type=Path,
-        default=os.environ.get(ANCHOR_DIR_ENV) or None,
+        **env_argument(ENV_AUDIT_ANCHOR_DIR),
         metavar="DIR",
         help="also write every signed audit digest to DIR, meant for another volume or host, so that truncating "
         f"the database's trail shows (`openkms audit verify --anchor-dir DIR`; env {ANCHOR_DIR_ENV})",
@@ -154,14 +168,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument(
         "--no-audit-anchor",
         action="store_true",
-        default=os.environ.get(NO_ANCHOR_ENV, "") not in ("", "0"),
+        default=ENV_NO_AUDIT_ANCHOR.is_set(),
         help="anchor audit digests nowhere outside the database: whoever can write the database can then cut the "
         f"trail's newest records unseen (env {NO_ANCHOR_ENV}=1). Production start needs an anchor or this",
     )
     serve.add_argument(
         "--audit-poll-us",
-        type=int,
-        default=os.environ.get("OPENKMS_AUDIT_POLL_US", str(DEFAULT_AUDIT_POLL_MICROSECONDS)),
+        **env_argument(ENV_AUDIT_POLL_US),
         help="longest the audit writer polls for the next record before sleeping, in microseconds: CPU traded "
         f"for latency at low concurrency; 0 never polls (default {DEFAULT_AUDIT_POLL_MICROSECONDS}; env "
         "OPENKMS_AUDIT_POLL_US)",
@@ -173,39 +186,35 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     serve.add_argument(
         "--trusted-proxies",
-        default=os.environ.get("OPENKMS_TRUSTED_PROXIES", ""),
+        **env_argument(ENV_TRUSTED_PROXIES),
         help="comma list of load balancer addresses or networks whose X-Forwarded-For/-Proto are believed "
         "(default: none, not even loopback; env OPENKMS_TRUSTED_PROXIES)",
     )
     serve.add_argument(
         "--unseal-from",
-        default=os.environ.get("OPENKMS_UNSEAL_FROM", ""),
+        **env_argument(ENV_UNSEAL_FROM),
         help="comma list of addresses or networks POST /unseal answers (default: any; 127.0.0.1/32,::1/128 keeps "
         "the passphrase off the network; env OPENKMS_UNSEAL_FROM)",
     )
     serve.add_argument(
         "--max-header-bytes",
-        type=int,
-        default=os.environ.get("OPENKMS_MAX_HEADER_BYTES", str(DEFAULT_MAX_HEADER_BYTES)),
+        **env_argument(ENV_MAX_HEADER_BYTES),
         help=f"request line and headers together; larger heads get 431 (default {DEFAULT_MAX_HEADER_BYTES})",
     )
     serve.add_argument(
         "--request-read-seconds",
-        type=float,
-        default=os.environ.get("OPENKMS_REQUEST_READ_SECONDS", str(REQUEST_READ_SECONDS)),
+        **env_argument(ENV_REQUEST_READ_SECONDS),
         help="a new connection's first byte, and each whole request after its first byte, must arrive within "
         f"this time, else the connection closes (default {REQUEST_READ_SECONDS:g})",
     )
     serve.add_argument(
         "--keep-alive-seconds",
-        type=float,
-        default=os.environ.get("OPENKMS_KEEP_ALIVE_SECONDS", str(KEEP_ALIVE_SECONDS)),
+        **env_argument(ENV_KEEP_ALIVE_SECONDS),
         help=f"an idle connection between requests closes after this (default {KEEP_ALIVE_SECONDS:g})",
     )
     serve.add_argument(
         "--max-connections-per-worker",
-        type=int,
-        default=os.environ.get("OPENKMS_MAX_CONNECTIONS_PER_WORKER", str(MAX_CONNECTIONS_PER_WORKER)),
+        **env_argument(ENV_MAX_CONNECTIONS_PER_WORKER),
         help="open connections per worker; at the cap an idle one is closed for a new one, else the new one "
         f"(default {MAX_CONNECTIONS_PER_WORKER})",
     )
@@ -243,7 +252,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         help="unseal a running server with the passphrase",
         description="Send the passphrase to a running server. Example: openkms unseal --endpoint http://127.0.0.1:8080",
     )
-    unseal.add_argument("--endpoint", default=os.environ.get("OPENKMS_ENDPOINT", f"http://127.0.0.1:{DEFAULT_PORT}"))
+    unseal.add_argument("--endpoint", **env_argument(ENV_ENDPOINT))
     unseal.add_argument("--passphrase-file", type=Path, default=None)
 
 
