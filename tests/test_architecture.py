@@ -107,4 +107,4 @@ def test_nothing_below_the_edge_imports_server_or_cli() -> None:
 
 def test_the_scan_sees_the_tree() -> None:
     assert "openkms.server.app" in MODULES and "openkms.crypto.symmetric" in MODULES
-    assert "openkms.operations.common" in MODULES["openkms.operations.encryption"]
+    assert "openkms.operations.keyrefs" in MODULES["openkms.operations.encryption"]

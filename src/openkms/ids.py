@@ -2,7 +2,7 @@
 
 AWS accepts four spellings of a KMS key wherever a ``KeyId`` is taken: the key id (a UUID), the key ARN,
 an alias name (``alias/...``) and an alias ARN. :func:`parse_key_reference` turns any of them into a
-:class:`KeyReference`; resolving it against storage is the job of ``operations/common.py``.
+:class:`KeyReference`; resolving it against storage is the job of ``operations/keyrefs.py``.
 """
 
 from __future__ import annotations

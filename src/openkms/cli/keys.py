@@ -27,7 +27,7 @@ from openkms.cli.common import (
     printable,
     resolve_paths,
 )
-from openkms.operations import common as ops
+from openkms.operations import keyspecs, metadata
 from openkms.operations.grants import grant_entry
 from openkms.operations.lastusage import last_usage_entry, tracked_operations
 from openkms.operations.rotation import rotation_entry, rotation_status, supports_automatic_rotation
@@ -252,7 +252,7 @@ def _listed_row(item: _Listed) -> dict[str, Any]:
 def _listed_json(item: _Listed) -> dict[str, Any]:
     listed: dict[str, Any] = _iso_dates(
         {
-            **ops.key_metadata(item.key),
+            **metadata.key_metadata(item.key),
             "Region": item.key.region,
             "Aliases": item.aliases,
             "Tags": [{"TagKey": k, "TagValue": v} for k, v in (item.tags or {}).items()],
@@ -304,12 +304,12 @@ def _details(storage: Storage, key: KeyRecord) -> dict[str, Any]:
         grants = tx.list_grants(key.key_id, None, 10_000)
         last = tx.last_key_use(key.key_id, tracked_operations())
     rotation: dict[str, Any] = {"AutomaticRotationSupported": supports_automatic_rotation(key)}
-    if key.key_spec == ops.SYMMETRIC_DEFAULT:
+    if key.key_spec == keyspecs.SYMMETRIC_DEFAULT:
         rotation.update(rotation_status(key))
         rotation["Rotations"] = [rotation_entry(key, v) for v in versions]
     details: dict[str, Any] = _iso_dates(
         {
-            "KeyMetadata": ops.key_metadata(key, imported),
+            "KeyMetadata": metadata.key_metadata(key, imported),
             "Region": key.region,
             "Aliases": [
                 {"AliasName": a.alias_name, "AliasArn": ids.alias_arn(key.region, key.account_id, a.alias_name)}
@@ -395,7 +395,7 @@ def _print_details(d: dict[str, Any]) -> None:
 
 
 def _rotation_summary(rotation: dict[str, Any], spec: str) -> str:
-    if not rotation["AutomaticRotationSupported"] and spec != ops.SYMMETRIC_DEFAULT:
+    if not rotation["AutomaticRotationSupported"] and spec != keyspecs.SYMMETRIC_DEFAULT:
         return f"not supported for {spec}"
     if rotation.get("KeyRotationEnabled"):
         summary = f"automatic every {rotation['RotationPeriodInDays']} days"

@@ -13,7 +13,7 @@ import time
 
 from openkms.context import ServiceAction, note_service_action, service_actions
 from openkms.jobs.registry import job
-from openkms.operations import common
+from openkms.operations import keystates
 from openkms.operations.services import Services
 
 BATCH = 100
@@ -28,7 +28,7 @@ def destroy_if_due(svc: Services, key_id: str, now: float) -> bool:
     destroyed, cancelled or not yet due is left alone."""
     with service_actions(), svc.storage.transaction() as tx:
         key = tx.get_key(key_id)
-        if key is None or key.key_state != common.PENDING_DELETION:
+        if key is None or key.key_state != keystates.PENDING_DELETION:
             return False
         if key.deletion_date is None or key.deletion_date > now:
             return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from openkms.jobs.registry import job
-from openkms.operations import common
+from openkms.operations import keystates
 from openkms.operations.rotation import rotate_if_due
 from openkms.operations.services import Services
 
@@ -22,7 +22,7 @@ def rotate_due_keys(svc: Services, now: float) -> None:
     deadline = time.monotonic() + svc.settings.job_lease_seconds / 2
     while time.monotonic() < deadline:
         with svc.storage.read() as tx:
-            due = tx.keys_due_for_rotation(common.ENABLED, now, BATCH)
+            due = tx.keys_due_for_rotation(keystates.ENABLED, now, BATCH)
         rotated = sum(rotate_if_due(svc, key.key_id, now) for key in due)
         if len(due) < BATCH or rotated == 0:
             return

@@ -10,7 +10,7 @@ from openkms.context import RequestContext
 from openkms.crypto import agreement, keypairs
 from openkms.crypto.errors import InvalidKeyError
 from openkms.errors import UnsupportedOperationException, ValidationException
-from openkms.operations import common, keyspecs
+from openkms.operations import keyrefs, keyspecs
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 
@@ -20,16 +20,16 @@ def derive_shared_secret(svc: Services, ctx: RequestContext, params: Params) -> 
     if params.get("Recipient") is not None:
         raise UnsupportedOperationException("Recipient (Nitro Enclaves attestation) is not supported by openkms.")
     with svc.storage.read() as tx:
-        key = common.require_key(tx, ctx, params["KeyId"], keyspecs.KEY_AGREEMENT, "DeriveSharedSecret")
-        algorithm = common.require_algorithm(key, keyspecs.KEY_AGREEMENT, params["KeyAgreementAlgorithm"])
-        version = common.current_version(tx, key, ctx)
+        key = keyrefs.require_key(tx, ctx, params["KeyId"], keyspecs.KEY_AGREEMENT, "DeriveSharedSecret")
+        algorithm = keyspecs.require_algorithm(key, keyspecs.KEY_AGREEMENT, params["KeyAgreementAlgorithm"])
+        version = keyrefs.current_version(tx, key, ctx)
     try:
         peer = keypairs.load_public_key(key.key_spec, params["PublicKey"])
     except InvalidKeyError:
         raise ValidationException(
             f"PublicKey must be a DER-encoded SubjectPublicKeyInfo on the curve of key spec {key.key_spec}."
         ) from None
-    common.check_dry_run(params)
+    keyrefs.check_dry_run(params)
     private = svc.materials.private_key(key, version)
     try:
         secret = agreement.ecdh(private, peer)

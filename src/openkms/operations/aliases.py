@@ -13,7 +13,7 @@ from openkms.errors import (
     NotFoundException,
     ValidationException,
 )
-from openkms.operations import authorization, common
+from openkms.operations import authorization, keyrefs, keystates, paging
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.ports import DuplicateError, Transaction
@@ -39,11 +39,11 @@ def _checked_name(name: str) -> str:
 
 
 def _target(tx: Transaction, ctx: RequestContext, key_ref: str) -> KeyRecord:
-    key = common.resolve_key(tx, ctx, key_ref, allow_alias=False)
+    key = keyrefs.resolve_key(tx, ctx, key_ref, allow_alias=False)
     if key.account_id != ctx.principal.account_id:  # an alias and its key live in one account
         raise NotFoundException(f"Key '{key.arn}' does not exist")
-    common.require_customer_managed(key, ctx)
-    common.require_not_pending_deletion(key)
+    keyrefs.require_customer_managed(key, ctx)
+    keystates.require_not_pending_deletion(key)
     return key
 
 
@@ -86,7 +86,7 @@ def update_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
         old_key = tx.get_key(alias.target_key_id)
         if old_key is not None:
             authorization.authorize_key(tx, ctx, old_key)
-            common.require_customer_managed(old_key, ctx)
+            keyrefs.require_customer_managed(old_key, ctx)
         if old_key is not None and (old_key.key_spec, old_key.key_usage) != (new_key.key_spec, new_key.key_usage):
             raise ValidationException(
                 "The new target key must have the same key spec and key usage as the current target key."
@@ -106,7 +106,7 @@ def delete_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
         key = tx.get_key(alias.target_key_id)
         if key is not None:
             authorization.authorize_key(tx, ctx, key)
-            common.require_customer_managed(key, ctx)
+            keyrefs.require_customer_managed(key, ctx)
         tx.delete_alias(ctx.principal.account_id, ctx.region, name)
     return {}
 
@@ -115,14 +115,14 @@ def delete_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
 def list_aliases(svc: Services, ctx: RequestContext, params: Params) -> Result:
     # AWS: Limit is 1-100 and defaults to 50 for ListAliases.
     limit = min(int(params.get("Limit", 50)), 100)
-    after = common.decode_marker("aliases", params.get("Marker"))
+    after = paging.decode_marker("aliases", params.get("Marker"))
     with svc.storage.read() as tx:
         authorization.authorize_account(tx, ctx)  # ListAliases is granted by identity policies only (AWS)
         key_id = None
         if params.get("KeyId") is not None:
-            key_id = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False, authorize=False).key_id
+            key_id = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False, authorize=False).key_id
         found = tx.list_aliases(ctx.principal.account_id, ctx.region, key_id, after, limit + 1)
-    page, paging = common.page_result(found, limit, "aliases", lambda a: a.alias_name)
+    page, page_fields = paging.page_result(found, limit, "aliases", lambda a: a.alias_name)
     entries = [
         {
             "AliasName": a.alias_name,
@@ -133,4 +133,4 @@ def list_aliases(svc: Services, ctx: RequestContext, params: Params) -> Result:
         }
         for a in page
     ]
-    return {"Aliases": entries, **paging}
+    return {"Aliases": entries, **page_fields}

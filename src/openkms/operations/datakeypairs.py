@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from openkms.context import RequestContext
 from openkms.crypto import keypairs
 from openkms.errors import UnsupportedOperationException
-from openkms.operations import common
+from openkms.operations import keyrefs, keyspecs, metadata
 from openkms.operations.encryption import seal_under
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
@@ -26,19 +26,19 @@ def _generate(svc: Services, ctx: RequestContext, params: Params) -> tuple[Resul
         raise UnsupportedOperationException(f"KeyPairSpec {pair_spec} is not supported by openkms ({reason}).")
     context: Mapping[str, str] = params.get("EncryptionContext") or {}
     with svc.storage.read() as tx:
-        key = common.require_key(tx, ctx, params["KeyId"], common.ENCRYPT_DECRYPT, ctx.operation)
-        common.require_encryption_algorithm(key, None)  # the private key is wrapped by a symmetric key
-        version = common.current_version(tx, key, ctx)
-    common.check_dry_run(params)
+        key = keyrefs.require_key(tx, ctx, params["KeyId"], keyspecs.ENCRYPT_DECRYPT, ctx.operation)
+        keyspecs.require_encryption_algorithm(key, None)  # the private key is wrapped by a symmetric key
+        version = keyrefs.current_version(tx, key, ctx)
+    keyrefs.check_dry_run(params)
     private_der = keypairs.generate_private_key(pair_spec)
     public_der = keypairs.public_key_der(keypairs.load_private_key(pair_spec, private_der))
-    blob = seal_under(svc, key, version, common.SYMMETRIC_DEFAULT, private_der, context)
+    blob = seal_under(svc, key, version, keyspecs.SYMMETRIC_DEFAULT, private_der, context)
     result: Result = {
         "PrivateKeyCiphertextBlob": blob,
         "PublicKey": public_der,
         "KeyId": key.arn,
         "KeyPairSpec": pair_spec,
-        "KeyMaterialId": common.key_material_id(version.version_id),
+        "KeyMaterialId": metadata.key_material_id(version.version_id),
     }
     return result, private_der
 

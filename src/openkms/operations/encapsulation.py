@@ -10,7 +10,7 @@ from openkms.context import RequestContext
 from openkms.crypto import kem
 from openkms.crypto.errors import DecryptionError
 from openkms.errors import InvalidCiphertextException
-from openkms.operations import common, keyspecs
+from openkms.operations import keyrefs, keyspecs
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.records import KeyRecord, KeyVersionRecord
@@ -18,16 +18,16 @@ from openkms.storage.records import KeyRecord, KeyVersionRecord
 
 def _kem_key(svc: Services, ctx: RequestContext, params: Params) -> tuple[KeyRecord, KeyVersionRecord, str]:
     with svc.storage.read() as tx:
-        key = common.require_key(tx, ctx, params["KeyId"], keyspecs.ENCAPSULATE_DECAPSULATE, ctx.operation)
-        algorithm = common.require_algorithm(key, keyspecs.ENCAPSULATE_DECAPSULATE, params["EncapsulationAlgorithm"])
-        version = common.current_version(tx, key, ctx)
+        key = keyrefs.require_key(tx, ctx, params["KeyId"], keyspecs.ENCAPSULATE_DECAPSULATE, ctx.operation)
+        algorithm = keyspecs.require_algorithm(key, keyspecs.ENCAPSULATE_DECAPSULATE, params["EncapsulationAlgorithm"])
+        version = keyrefs.current_version(tx, key, ctx)
     return key, version, algorithm
 
 
 @operation("Encapsulate")
 def encapsulate(svc: Services, ctx: RequestContext, params: Params) -> Result:
     key, version, algorithm = _kem_key(svc, ctx, params)
-    common.check_dry_run(params)
+    keyrefs.check_dry_run(params)
     secret, ciphertext = kem.encapsulate(svc.materials.private_key(key, version).public_key())
     return {
         "KeyId": key.arn,
@@ -45,5 +45,5 @@ def decapsulate(svc: Services, ctx: RequestContext, params: Params) -> Result:
         secret = kem.decapsulate(private, params["SharedSecretCiphertextBlob"])
     except DecryptionError:
         raise InvalidCiphertextException() from None
-    common.check_dry_run(params)
+    keyrefs.check_dry_run(params)
     return {"KeyId": key.arn, "SharedSecret": secret, "EncapsulationAlgorithm": algorithm}

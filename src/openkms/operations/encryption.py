@@ -16,7 +16,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.operations import authorization, common
+from openkms.operations import authorization, keyrefs, keyspecs, keystates, metadata
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.ports import Transaction
@@ -50,7 +50,7 @@ def seal_under(
 ) -> bytes:
     """Encrypt under ``key``: our symmetric blob, or plain RSA-OAEP that anyone can also make offline.
     Also wraps the private keys of GenerateDataKeyPair."""
-    if algorithm == common.SYMMETRIC_DEFAULT:
+    if algorithm == keyspecs.SYMMETRIC_DEFAULT:
         material = svc.materials.material(key, version)
         try:
             return symmetric.encrypt(material, key.key_id, bytes.fromhex(version.version_id), plaintext, context)
@@ -63,7 +63,7 @@ def _check_asymmetric_plaintext(
     svc: Services, key: KeyRecord, version: KeyVersionRecord, algorithm: str, size: int, context: Mapping[str, str]
 ) -> None:
     """What AWS checks before an RSA encryption: no context, and a plaintext OAEP can hold."""
-    if algorithm == common.SYMMETRIC_DEFAULT:
+    if algorithm == keyspecs.SYMMETRIC_DEFAULT:
         return
     _refuse_context_for_asymmetric(context)
     limit = rsa_oaep.max_plaintext_size(svc.materials.private_key(key, version).public_key(), algorithm)
@@ -87,9 +87,9 @@ def _destination(
     operation: str,
 ) -> tuple[KeyRecord, KeyVersionRecord, str]:
     action = "kms:ReEncryptTo" if operation == "ReEncrypt" else None
-    key = common.require_key(tx, ctx, key_ref, common.ENCRYPT_DECRYPT, operation, action)
-    chosen = common.require_encryption_algorithm(key, algorithm)
-    return key, common.current_version(tx, key, ctx), chosen
+    key = keyrefs.require_key(tx, ctx, key_ref, keyspecs.ENCRYPT_DECRYPT, operation, action)
+    chosen = keyspecs.require_encryption_algorithm(key, algorithm)
+    return key, keyrefs.current_version(tx, key, ctx), chosen
 
 
 def _open(
@@ -102,7 +102,7 @@ def _open(
     algorithm: str | None,
 ) -> tuple[KeyRecord, KeyVersionRecord, bytes, str]:
     """Decrypt in the caller's account: a symmetric blob names its key; RSA ciphertext needs ``key_ref``."""
-    if algorithm is None or algorithm == common.SYMMETRIC_DEFAULT:
+    if algorithm is None or algorithm == keyspecs.SYMMETRIC_DEFAULT:
         return _open_symmetric(svc, tx, ctx, blob_bytes, context, key_ref)
     if key_ref is None:
         named = peek_key_id(blob_bytes)
@@ -111,10 +111,10 @@ def _open(
         if named is not None and tx.get_key(named) is not None:
             return _open_symmetric(svc, tx, ctx, blob_bytes, context, key_ref)
         raise ValidationException("KeyId must not be null")
-    key = common.require_key(tx, ctx, key_ref, common.ENCRYPT_DECRYPT, ctx.operation, _source_action(ctx))
-    common.require_encryption_algorithm(key, algorithm)
+    key = keyrefs.require_key(tx, ctx, key_ref, keyspecs.ENCRYPT_DECRYPT, ctx.operation, _source_action(ctx))
+    keyspecs.require_encryption_algorithm(key, algorithm)
     _refuse_context_for_asymmetric(context)
-    version = common.current_version(tx, key, ctx)
+    version = keyrefs.current_version(tx, key, ctx)
     try:
         plaintext = rsa_oaep.decrypt(svc.materials.private_key(key, version), algorithm, blob_bytes)
     except DecryptionError:
@@ -133,7 +133,7 @@ def _open_symmetric(
     blob = SymmetricBlob.decode(blob_bytes)  # RSA ciphertext without an RSA algorithm fails here, as at AWS
     found = tx.get_key(blob.key_id)
     if key_ref is not None:
-        named = common.resolve_key(tx, ctx, key_ref, allow_alias=True, authorize=False)
+        named = keyrefs.resolve_key(tx, ctx, key_ref, allow_alias=True, authorize=False)
         # A header naming a key we do not have is no blob of ours (an RSA ciphertext's first bytes parse as one
         # about once in 256): it gets the answer of any other malformed ciphertext, below.
         if named.key_id != blob.key_id and found is not None:
@@ -141,21 +141,21 @@ def _open_symmetric(
     if found is None or found.region != ctx.region:
         raise InvalidCiphertextException()
     ctx.audit.add_key(found.arn, found.key_spec)
-    key = common.effective_key(tx, found, ctx.now)  # expired imported material is unusable at once
+    key = keystates.effective_key(tx, found, ctx.now)  # expired imported material is unusable at once
     authorization.authorize_key(tx, ctx, key, _source_action(ctx))  # the key's policy decides, in any account
-    common.require_enabled(key)
-    common.require_usage(key, common.ENCRYPT_DECRYPT, ctx.operation)
+    keystates.require_enabled(key)
+    keyspecs.require_usage(key, keyspecs.ENCRYPT_DECRYPT, ctx.operation)
     version = tx.get_version(key.key_id, blob.version_id.hex())
     if version is None:
         raise InvalidCiphertextException()
-    ctx.audit.key_material_id = common.key_material_id(version.version_id)
+    ctx.audit.key_material_id = metadata.key_material_id(version.version_id)
     material = svc.materials.material(key, version)
-    return key, version, symmetric.decrypt(material, blob, context), common.SYMMETRIC_DEFAULT
+    return key, version, symmetric.decrypt(material, blob, context), keyspecs.SYMMETRIC_DEFAULT
 
 
 def _material_id(key: KeyRecord, version: KeyVersionRecord) -> str | None:
     """AWS reports key material ids for symmetric encryption keys only."""
-    return common.key_material_id(version.version_id) if key.key_spec == common.SYMMETRIC_DEFAULT else None
+    return metadata.key_material_id(version.version_id) if key.key_spec == keyspecs.SYMMETRIC_DEFAULT else None
 
 
 def _require_ciphertext(params: Params) -> bytes:
@@ -177,7 +177,7 @@ def encrypt(svc: Services, ctx: RequestContext, params: Params) -> Result:
             svc, tx, ctx, params["KeyId"], params.get("EncryptionAlgorithm"), "Encrypt"
         )
     _check_asymmetric_plaintext(svc, key, version, algorithm, len(plaintext), context)
-    common.check_dry_run(params)
+    keyrefs.check_dry_run(params)
     blob = seal_under(svc, key, version, algorithm, plaintext, context)
     return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
 
@@ -190,8 +190,8 @@ def decrypt(svc: Services, ctx: RequestContext, params: Params) -> Result:
         key, version, plaintext, algorithm = _open(
             svc, tx, ctx, blob, _context(params), params.get("KeyId"), params.get("EncryptionAlgorithm")
         )
-        common.require_encryption_algorithm(key, params.get("EncryptionAlgorithm"))
-    common.check_dry_run(params)
+        keyspecs.require_encryption_algorithm(key, params.get("EncryptionAlgorithm"))
+    keyrefs.check_dry_run(params)
     result: Result = {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
     material_id = _material_id(key, version)
     if material_id is not None:
@@ -213,14 +213,14 @@ def re_encrypt(svc: Services, ctx: RequestContext, params: Params) -> Result:
             params.get("SourceKeyId"),
             params.get("SourceEncryptionAlgorithm"),
         )
-        common.require_encryption_algorithm(source, params.get("SourceEncryptionAlgorithm"))
+        keyspecs.require_encryption_algorithm(source, params.get("SourceEncryptionAlgorithm"))
         destination, destination_version, destination_algorithm = _destination(
             svc, tx, ctx, params["DestinationKeyId"], params.get("DestinationEncryptionAlgorithm"), "ReEncrypt"
         )
     _check_asymmetric_plaintext(
         svc, destination, destination_version, destination_algorithm, len(plaintext), destination_context
     )
-    common.check_dry_run(params)
+    keyrefs.check_dry_run(params)
     new_blob = seal_under(svc, destination, destination_version, destination_algorithm, plaintext, destination_context)
     result: Result = {
         "CiphertextBlob": new_blob,
@@ -251,16 +251,16 @@ def _data_key_length(params: Params) -> int:
 def _generate_data_key(svc: Services, ctx: RequestContext, params: Params) -> tuple[Result, bytes]:
     length = _data_key_length(params)
     with svc.storage.read() as tx:
-        key = common.require_key(tx, ctx, params["KeyId"], common.ENCRYPT_DECRYPT, ctx.operation)
-        common.require_encryption_algorithm(key, None)  # data keys need a symmetric key
-        version = common.current_version(tx, key, ctx)
-    common.check_dry_run(params)
+        key = keyrefs.require_key(tx, ctx, params["KeyId"], keyspecs.ENCRYPT_DECRYPT, ctx.operation)
+        keyspecs.require_encryption_algorithm(key, None)  # data keys need a symmetric key
+        version = keyrefs.current_version(tx, key, ctx)
+    keyrefs.check_dry_run(params)
     data_key = random_bytes(length)
-    blob = seal_under(svc, key, version, common.SYMMETRIC_DEFAULT, data_key, _context(params))
+    blob = seal_under(svc, key, version, keyspecs.SYMMETRIC_DEFAULT, data_key, _context(params))
     result: Result = {
         "CiphertextBlob": blob,
         "KeyId": key.arn,
-        "KeyMaterialId": common.key_material_id(version.version_id),
+        "KeyMaterialId": metadata.key_material_id(version.version_id),
     }
     return result, data_key
 

@@ -23,7 +23,7 @@ from openkms.errors import (
     NotFoundException,
     ValidationException,
 )
-from openkms.operations import authorization, common, keyspecs, principal_ids
+from openkms.operations import authorization, keyrefs, keyspecs, keystates, paging, principal_ids
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.policy import principals
@@ -111,14 +111,14 @@ def create_grant(svc: Services, ctx: RequestContext, params: Params) -> Result:
     )
     constraints = _checked_constraints(params)
     with svc.storage.transaction() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
-        common.require_not_pending_deletion(key)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        keystates.require_not_pending_deletion(key)
         wrong = [op for op in operations if op not in _allowed_operations(key)]
         if wrong:
             raise ValidationException(
                 f"Grant operations {', '.join(wrong)} are not valid for a {key.key_spec} {key.key_usage} key."
             )
-        common.check_dry_run(params)
+        keyrefs.check_dry_run(params)
         candidate = GrantRecord(
             key_id=key.key_id,
             grant_id=secrets.token_hex(32),
@@ -160,14 +160,14 @@ def _page_limit(params: Params) -> int:
 @operation("ListGrants")
 def list_grants(svc: Services, ctx: RequestContext, params: Params) -> Result:
     limit = _page_limit(params)
-    after = common.decode_marker("grants", params.get("Marker"))
+    after = paging.decode_marker("grants", params.get("Marker"))
     grantee = params.get("GranteePrincipal") or params.get("GranteeServicePrincipal")
     with svc.storage.read() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         found = tx.list_grants(key.key_id, after, limit + 1, grant_id=params.get("GrantId"), grantee_principal=grantee)
         found = principal_ids.shown_grants(tx, found)  # a deleted user by its unique id, as AWS shows it
-    page, paging = common.page_result(found, limit, "grants", lambda g: g.grant_id)
-    return {"Grants": [grant_entry(g, key.arn) for g in page], **paging}
+    page, page_fields = paging.page_result(found, limit, "grants", lambda g: g.grant_id)
+    return {"Grants": [grant_entry(g, key.arn) for g in page], **page_fields}
 
 
 @operation("ListRetirableGrants")
@@ -179,7 +179,7 @@ def list_retirable_grants(svc: Services, ctx: RequestContext, params: Params) ->
         raise ValidationException("RetiringPrincipal is required.")
     retiring = ids.root_arn(retiring) if retiring.isdigit() else retiring
     limit = _page_limit(params)
-    after = common.decode_marker("retirable", params.get("Marker"))
+    after = paging.decode_marker("retirable", params.get("Marker"))
     entries: list[dict[str, Any]] = []
     with svc.storage.read() as tx:
         if _account_of(retiring) != ctx.principal.account_id:
@@ -189,12 +189,12 @@ def list_retirable_grants(svc: Services, ctx: RequestContext, params: Params) ->
             )
         authorization.authorize_account(tx, ctx, retiring)
         found = tx.list_retirable_grants(retiring, after, limit + 1)
-        page, paging = common.page_result(found, limit, "retirable", lambda g: g.grant_id)
+        page, page_fields = paging.page_result(found, limit, "retirable", lambda g: g.grant_id)
         for grant in principal_ids.shown_grants(tx, page):  # a deleted user by its unique id, as ListGrants
             key = tx.get_key(grant.key_id)
             if key is not None:
                 entries.append(grant_entry(grant, key.arn))
-    return {"Grants": entries, **paging}
+    return {"Grants": entries, **page_fields}
 
 
 def _grant_to_retire(tx: Transaction, ctx: RequestContext, params: Params) -> tuple[KeyRecord, GrantRecord]:
@@ -204,7 +204,7 @@ def _grant_to_retire(tx: Transaction, ctx: RequestContext, params: Params) -> tu
         if grant is None:
             raise InvalidGrantTokenException("The grant token is invalid or its grant no longer exists.")
     elif key_ref is not None and grant_id is not None:
-        found_key = common.resolve_key(tx, ctx, key_ref, allow_alias=False, authorize=False)
+        found_key = keyrefs.resolve_key(tx, ctx, key_ref, allow_alias=False, authorize=False)
         grant = tx.get_grant(found_key.key_id, grant_id)
         if grant is None:
             raise NotFoundException(f"Grant ID {grant_id} not found")
@@ -232,7 +232,7 @@ def retire_grant(svc: Services, ctx: RequestContext, params: Params) -> Result:
                 f"User: {caller} is not authorized to perform: kms:RetireGrant on resource: {key.arn} "
                 "because it is neither the grant's retiring principal nor a grantee allowed to retire it"
             )
-        common.check_dry_run(params)
+        keyrefs.check_dry_run(params)
         tx.delete_grant(key.key_id, grant.grant_id)
     return {}
 
@@ -240,9 +240,9 @@ def retire_grant(svc: Services, ctx: RequestContext, params: Params) -> Result:
 @operation("RevokeGrant")
 def revoke_grant(svc: Services, ctx: RequestContext, params: Params) -> Result:
     with svc.storage.transaction() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         if tx.get_grant(key.key_id, params["GrantId"]) is None:
             raise NotFoundException(f"Grant ID {params['GrantId']} not found")
-        common.check_dry_run(params)
+        keyrefs.check_dry_run(params)
         tx.delete_grant(key.key_id, params["GrantId"])
     return {}

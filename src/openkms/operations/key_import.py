@@ -33,7 +33,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.operations import common, keyspecs
+from openkms.operations import keyrefs, keyspecs, keystates, metadata
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.ports import Transaction
@@ -62,21 +62,21 @@ HMAC_MATERIAL_BYTES = {"HMAC_224": (28, 64), "HMAC_256": (32, 64), "HMAC_384": (
 
 def _require_external(key: KeyRecord) -> None:
     """Only keys designed for imported material (key-state table, note 9)."""
-    if key.origin != common.EXTERNAL:
+    if key.origin != keystates.EXTERNAL:
         raise UnsupportedOperationException(f"{key.arn} origin is {key.origin} which is not valid for this operation.")
 
 
 def _require_importable(key: KeyRecord) -> None:
     """GetParametersForImport and ImportKeyMaterial: EXTERNAL, and not pending deletion (note 8)."""
     _require_external(key)
-    common.require_not_pending_deletion(key)
+    keystates.require_not_pending_deletion(key)
 
 
 def remove_material(tx: Transaction, key: KeyRecord, record: ImportedMaterialRecord | None) -> bytes | None:
     """Delete the key's imported material (its key version) and make the key PendingImport, unless it is pending
     deletion (DeleteImportedKeyMaterial: "this operation does not change the KMS key's state" then).
 
-    ``key`` may be the effective view of the key (common.effective_key); the row is written in full either way.
+    ``key`` may be the effective view of the key (keystates.effective_key); the row is written in full either way.
     Returns the wrapped bytes that were deleted (so the caller can drop them from the material cache), or None
     if there was no material. Shared by DeleteImportedKeyMaterial and the expiry job.
     """
@@ -85,7 +85,7 @@ def remove_material(tx: Transaction, key: KeyRecord, record: ImportedMaterialRec
         version = tx.get_version(key.key_id, record.version_id)
         if version is not None and tx.delete_version(key.key_id, record.version_id):
             deleted = version.wrapped_material
-    state = key.key_state if key.key_state == common.PENDING_DELETION else common.PENDING_IMPORT
+    state = key.key_state if key.key_state == keystates.PENDING_DELETION else keystates.PENDING_IMPORT
     tx.update_key(replace(key, key_state=state, current_version_id=None))
     return deleted
 
@@ -126,7 +126,7 @@ def _wrapping(params: Params) -> tuple[str, str]:
 def get_parameters_for_import(svc: Services, ctx: RequestContext, params: Params) -> Result:
     algorithm, spec = _wrapping(params)
     with svc.storage.read() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
     _require_importable(key)
     private_der = key_import.generate_wrapping_key(spec)  # RSA_4096 generation can take seconds: a slow operation
     valid_to = round((ctx.now + PARAMETERS_LIFETIME_SECONDS) * 1000) / 1000  # what the token holds
@@ -144,9 +144,9 @@ def get_parameters_for_import(svc: Services, ctx: RequestContext, params: Params
 
 def _expiration(params: Params, now: float) -> tuple[str, float | None]:
     """ExpirationModel (default KEY_MATERIAL_EXPIRES) and ValidTo: required with, refused without, expiry."""
-    model: str = params.get("ExpirationModel", common.KEY_MATERIAL_EXPIRES)
+    model: str = params.get("ExpirationModel", keystates.KEY_MATERIAL_EXPIRES)
     valid_to: float | None = params.get("ValidTo")
-    if model == common.KEY_MATERIAL_DOES_NOT_EXPIRE:
+    if model == keystates.KEY_MATERIAL_DOES_NOT_EXPIRE:
         if valid_to is not None:
             raise ValidationException(
                 "The parameter ValidTo cannot be specified for a key with an expiration model of "
@@ -163,7 +163,7 @@ def _expiration(params: Params, now: float) -> tuple[str, float | None]:
 
 
 def _check_symmetric_only(key: KeyRecord, params: Params) -> None:
-    if key.key_spec == common.SYMMETRIC_DEFAULT:
+    if key.key_spec == keyspecs.SYMMETRIC_DEFAULT:
         if params.get("ImportType") == NEW_KEY_MATERIAL and params.get("KeyMaterialId") is not None:
             raise ValidationException("You cannot specify a KeyMaterialId with ImportType NEW_KEY_MATERIAL.")
         return
@@ -198,7 +198,7 @@ def checked_material(key: KeyRecord, material: bytes) -> bytes:
     imported key material: 256-bit symmetric keys, HMAC keys within the spec's range, private keys as PKCS #8
     DER of exactly the key spec, fully validated)."""
     spec = key.key_spec
-    if spec == common.SYMMETRIC_DEFAULT:
+    if spec == keyspecs.SYMMETRIC_DEFAULT:
         if len(material) != SYMMETRIC_MATERIAL_BYTES:
             raise IncorrectKeyMaterialException(
                 f"Key material for a {spec} KMS key must be {SYMMETRIC_MATERIAL_BYTES * 8} bits."
@@ -250,7 +250,7 @@ def _version_for(
             f"The key material is not the key material that was previously imported into {key.arn}."
         )
     given_id = params.get("KeyMaterialId")
-    if given_id is not None and given_id != common.key_material_id(record.version_id):
+    if given_id is not None and given_id != metadata.key_material_id(record.version_id):
         raise IncorrectKeyMaterialException(f"Key material {given_id} is not the key material of {key.arn}.")
     return record.version_id, record.fingerprint
 
@@ -260,7 +260,7 @@ def import_key_material(svc: Services, ctx: RequestContext, params: Params) -> R
     model, valid_to = _expiration(params, ctx.now)
     key_ref: str = params["KeyId"]
     with svc.storage.read() as tx:  # authorise and check state before touching the token
-        key = common.resolve_key(tx, ctx, key_ref, allow_alias=False)
+        key = keyrefs.resolve_key(tx, ctx, key_ref, allow_alias=False)
     _require_importable(key)
     _check_symmetric_only(key, params)
     token = _opened_token(svc, key, params["ImportToken"], ctx.now)
@@ -268,7 +268,7 @@ def import_key_material(svc: Services, ctx: RequestContext, params: Params) -> R
     material = checked_material(key, _unwrapped(token, params["EncryptedKeyMaterial"]))
 
     with svc.storage.transaction() as tx:  # the one write transaction of this request
-        key = common.resolve_key(tx, ctx, key_ref, allow_alias=False)  # the state may have changed meanwhile
+        key = keyrefs.resolve_key(tx, ctx, key_ref, allow_alias=False)  # the state may have changed meanwhile
         _require_importable(key)
         record = tx.get_imported_material(key.key_id)
         version_id, fingerprint = _version_for(key, record, material, params)
@@ -281,11 +281,11 @@ def import_key_material(svc: Services, ctx: RequestContext, params: Params) -> R
         )
         # "When this operation is successful, the state of the KMS key changes to Enabled"; a re-import into an
         # Enabled or Disabled key (to change the expiration) keeps its state.
-        state = common.ENABLED if key.key_state == common.PENDING_IMPORT else key.key_state
+        state = keystates.ENABLED if key.key_state == keystates.PENDING_IMPORT else key.key_state
         tx.update_key(replace(key, key_state=state, current_version_id=version_id))
     result: Result = {"KeyId": key.arn}
-    if key.key_spec == common.SYMMETRIC_DEFAULT:  # AWS names key material of symmetric encryption keys only
-        result["KeyMaterialId"] = common.key_material_id(version_id)
+    if key.key_spec == keyspecs.SYMMETRIC_DEFAULT:  # AWS names key material of symmetric encryption keys only
+        result["KeyMaterialId"] = metadata.key_material_id(version_id)
     return result
 
 
@@ -296,14 +296,14 @@ def import_key_material(svc: Services, ctx: RequestContext, params: Params) -> R
 def delete_imported_key_material(svc: Services, ctx: RequestContext, params: Params) -> Result:
     given_id: str | None = params.get("KeyMaterialId")
     with svc.storage.transaction() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         _require_external(key)
         record = tx.get_imported_material(key.key_id)
-        if given_id is not None and (record is None or given_id != common.key_material_id(record.version_id)):
+        if given_id is not None and (record is None or given_id != metadata.key_material_id(record.version_id)):
             raise NotFoundException(f"Key material {given_id} is not associated with {key.arn}.")
         deleted = remove_material(tx, key, record)
     after_material_deleted(svc, [deleted] if deleted is not None else [])
     result: Result = {"KeyId": key.arn}
-    if record is not None and key.key_spec == common.SYMMETRIC_DEFAULT:
-        result["KeyMaterialId"] = common.key_material_id(record.version_id)
+    if record is not None and key.key_spec == keyspecs.SYMMETRIC_DEFAULT:
+        result["KeyMaterialId"] = metadata.key_material_id(record.version_id)
     return result

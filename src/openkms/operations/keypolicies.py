@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from openkms.context import RequestContext
 from openkms.errors import NotFoundException
-from openkms.operations import common, principal_ids
+from openkms.operations import keyrefs, keystates, principal_ids
 from openkms.operations.keys import checked_key_policy
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
@@ -34,7 +34,7 @@ def _checked_name(params: Params) -> str:
 def get_key_policy(svc: Services, ctx: RequestContext, params: Params) -> Result:
     name = _checked_name(params)
     with svc.storage.read() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         policy = principal_ids.shown_policy(tx, key)
     return {"Policy": policy, "PolicyName": name}
 
@@ -42,7 +42,7 @@ def get_key_policy(svc: Services, ctx: RequestContext, params: Params) -> Result
 @operation("ListKeyPolicies")
 def list_key_policies(svc: Services, ctx: RequestContext, params: Params) -> Result:
     with svc.storage.read() as tx:
-        common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
     return {"PolicyNames": [POLICY_NAME], "Truncated": False}
 
 
@@ -50,9 +50,9 @@ def list_key_policies(svc: Services, ctx: RequestContext, params: Params) -> Res
 def put_key_policy(svc: Services, ctx: RequestContext, params: Params) -> Result:
     _checked_name(params)
     with svc.storage.transaction() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
-        common.require_customer_managed(key, ctx)
-        common.require_not_pending_deletion(key)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        keyrefs.require_customer_managed(key, ctx)
+        keystates.require_not_pending_deletion(key)
         policy = checked_key_policy(ctx, params["Policy"], key.arn, bool(params.get("BypassPolicyLockoutSafetyCheck")))
         updated = principal_ids.bound_key(tx, replace(key, policy=policy))
         if updated != key:

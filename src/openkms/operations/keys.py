@@ -16,7 +16,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.operations import authorization, common, keyspecs, principal_ids
+from openkms.operations import authorization, keyrefs, keyspecs, keystates, metadata, paging, principal_ids
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.operations.tags import validate_new_tags
@@ -64,7 +64,7 @@ def _requested_spec(params: Params) -> str:
     legacy_spec = params.get("CustomerMasterKeySpec")
     if key_spec is not None and legacy_spec is not None:
         raise ValidationException("You cannot specify both KeySpec and CustomerMasterKeySpec. Use KeySpec.")
-    spec: str = key_spec or legacy_spec or common.SYMMETRIC_DEFAULT
+    spec: str = key_spec or legacy_spec or keyspecs.SYMMETRIC_DEFAULT
     return spec
 
 
@@ -79,7 +79,7 @@ def _checked_spec_and_usage(spec: str, usage: str) -> None:
 
 def new_key_material(spec: str) -> bytes:
     """Fresh material for a key version: what the crypto layer stores for that spec, never returned."""
-    if spec == common.SYMMETRIC_DEFAULT:
+    if spec == keyspecs.SYMMETRIC_DEFAULT:
         return symmetric.generate_key_material()
     if spec in keyspecs.HMAC_KEY_BYTES:
         return random_bytes(keyspecs.HMAC_KEY_BYTES[spec])
@@ -89,13 +89,13 @@ def new_key_material(spec: str) -> bytes:
 @operation("CreateKey", slow=True)
 def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
     spec = _requested_spec(params)
-    usage = params.get("KeyUsage", common.ENCRYPT_DECRYPT)
+    usage = params.get("KeyUsage", keyspecs.ENCRYPT_DECRYPT)
     origin = params.get("Origin", "AWS_KMS")
     if params.get("CustomKeyStoreId") is not None:
         raise CustomKeyStoreNotFoundException("Custom key stores are not supported by openkms.")
     if params.get("XksKeyId") is not None or origin in ("AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"):
         raise UnsupportedOperationException(f"Origin {origin} is not supported by openkms.")
-    external = origin == common.EXTERNAL  # no material until ImportKeyMaterial (operations/key_import.py)
+    external = origin == keystates.EXTERNAL  # no material until ImportKeyMaterial (operations/key_import.py)
     _checked_spec_and_usage(spec, usage)
     if params.get("MultiRegion"):
         raise UnsupportedOperationException("Multi-Region keys are not supported by openkms.")
@@ -122,14 +122,14 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
         key_spec=spec,
         origin=origin,
         key_manager="CUSTOMER",
-        key_state=common.PENDING_IMPORT if external else common.ENABLED,
+        key_state=keystates.PENDING_IMPORT if external else keystates.ENABLED,
         creation_date=ctx.now,
         multi_region=False,
         policy=policy,
         current_version_id=version_id,
     )
     wrapped = None if version_id is None else svc.materials.wrap_new(key, version_id, new_key_material(spec))
-    result = {"KeyMetadata": common.key_metadata(key)}
+    result = {"KeyMetadata": metadata.key_metadata(key)}
     ctx.audit.add_key(arn, spec)
     ctx.audit.result = result
     with svc.storage.transaction() as tx:
@@ -144,27 +144,27 @@ def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
 @operation("DescribeKey")
 def describe_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
     with svc.storage.read() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=True)
-        imported = tx.get_imported_material(key.key_id) if key.origin == common.EXTERNAL else None
-    return {"KeyMetadata": common.key_metadata(key, imported)}
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=True)
+        imported = tx.get_imported_material(key.key_id) if key.origin == keystates.EXTERNAL else None
+    return {"KeyMetadata": metadata.key_metadata(key, imported)}
 
 
 @operation("ListKeys")
 def list_keys(svc: Services, ctx: RequestContext, params: Params) -> Result:
     limit: int = params.get("Limit", 100)
-    after = common.decode_marker("keys", params.get("Marker"))
+    after = paging.decode_marker("keys", params.get("Marker"))
     with svc.storage.read() as tx:
         authorization.authorize_account(tx, ctx)
         found = tx.list_keys(ctx.principal.account_id, ctx.region, after, limit + 1)
-    page, paging = common.page_result(found, limit, "keys", lambda k: k.key_id)
-    return {"Keys": [{"KeyId": k.key_id, "KeyArn": k.arn} for k in page], **paging}
+    page, page_fields = paging.page_result(found, limit, "keys", lambda k: k.key_id)
+    return {"Keys": [{"KeyId": k.key_id, "KeyArn": k.arn} for k in page], **page_fields}
 
 
 def _change_key(svc: Services, ctx: RequestContext, key_ref: str, change: Any) -> KeyRecord:
     """Read-modify-write one key in a single transaction; ``change`` returns the new record or None."""
     with svc.storage.transaction() as tx:
-        key = common.resolve_key(tx, ctx, key_ref, allow_alias=False)
-        common.require_customer_managed(key, ctx)
+        key = keyrefs.resolve_key(tx, ctx, key_ref, allow_alias=False)
+        keyrefs.require_customer_managed(key, ctx)
         updated: KeyRecord | None = change(key)
         if updated is not None and updated != key:
             tx.update_key(updated)
@@ -176,8 +176,8 @@ def _set_state(svc: Services, ctx: RequestContext, key_ref: str, state: str) -> 
     """Enable or disable; only an Enabled or Disabled key can switch (AWS's key-state table)."""
 
     def change(key: KeyRecord) -> KeyRecord:
-        if key.key_state not in (common.ENABLED, common.DISABLED):
-            raise KMSInvalidStateException(common.state_message(key))
+        if key.key_state not in (keystates.ENABLED, keystates.DISABLED):
+            raise KMSInvalidStateException(keystates.state_message(key))
         return replace(key, key_state=state)
 
     _change_key(svc, ctx, key_ref, change)
@@ -185,13 +185,13 @@ def _set_state(svc: Services, ctx: RequestContext, key_ref: str, state: str) -> 
 
 @operation("EnableKey")
 def enable_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
-    _set_state(svc, ctx, params["KeyId"], common.ENABLED)
+    _set_state(svc, ctx, params["KeyId"], keystates.ENABLED)
     return {}
 
 
 @operation("DisableKey")
 def disable_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
-    _set_state(svc, ctx, params["KeyId"], common.DISABLED)
+    _set_state(svc, ctx, params["KeyId"], keystates.DISABLED)
     return {}
 
 
@@ -207,11 +207,11 @@ def schedule_key_deletion(svc: Services, ctx: RequestContext, params: Params) ->
         )
 
     def change(key: KeyRecord) -> KeyRecord:
-        if key.key_state == common.PENDING_DELETION:
-            raise KMSInvalidStateException(common.state_message(key))
+        if key.key_state == keystates.PENDING_DELETION:
+            raise KMSInvalidStateException(keystates.state_message(key))
         return replace(
             key,
-            key_state=common.PENDING_DELETION,
+            key_state=keystates.PENDING_DELETION,
             deletion_date=ctx.now + days * SECONDS_PER_DAY,
             pending_window_days=days,
         )
@@ -228,9 +228,9 @@ def schedule_key_deletion(svc: Services, ctx: RequestContext, params: Params) ->
 @operation("CancelKeyDeletion")
 def cancel_key_deletion(svc: Services, ctx: RequestContext, params: Params) -> Result:
     def change(key: KeyRecord) -> KeyRecord:
-        if key.key_state != common.PENDING_DELETION:
+        if key.key_state != keystates.PENDING_DELETION:
             raise KMSInvalidStateException(f"{key.arn} is not pending deletion.")
-        return replace(key, key_state=common.DISABLED, deletion_date=None, pending_window_days=None)
+        return replace(key, key_state=keystates.DISABLED, deletion_date=None, pending_window_days=None)
 
     key = _change_key(svc, ctx, params["KeyId"], change)
     return {"KeyId": key.arn}
@@ -239,7 +239,7 @@ def cancel_key_deletion(svc: Services, ctx: RequestContext, params: Params) -> R
 @operation("UpdateKeyDescription")
 def update_key_description(svc: Services, ctx: RequestContext, params: Params) -> Result:
     def change(key: KeyRecord) -> KeyRecord:
-        common.require_not_pending_deletion(key)
+        keystates.require_not_pending_deletion(key)
         return replace(key, description=params["Description"])
 
     _change_key(svc, ctx, params["KeyId"], change)

@@ -4,6 +4,7 @@ One table drives CreateKey's checks, DescribeKey's and GetPublicKey's algorithm 
 operation's "does this algorithm fit this key" check, so the three cannot disagree. Specs that the
 crypto layer cannot serve in this build (SM2 always; ML-KEM-512 with pyca/cryptography on OpenSSL) are
 listed so that CreateKey can answer UnsupportedOperationException instead of a validation error.
+The checks an operation makes of the key it resolved (its usage, the algorithm asked for) are here too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from openkms.crypto import keypairs
+from openkms.errors import InvalidKeyUsageException
+from openkms.storage.records import KeyRecord
 
 SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
 
@@ -100,3 +103,20 @@ def algorithm_fields(spec: str, usage: str) -> dict[str, list[str]]:
     if field_name is None:
         return {}
     return {field_name: list(algorithms(spec, usage))}
+
+
+def require_usage(key: KeyRecord, usage: str, operation: str) -> None:
+    if key.key_usage != usage:
+        raise InvalidKeyUsageException(f"{key.arn} key usage is {key.key_usage} which is not valid for {operation}.")
+
+
+def require_algorithm(key: KeyRecord, usage: str, algorithm: str) -> str:
+    """``algorithm`` if the key's spec offers it for ``usage`` (AWS's table), else InvalidKeyUsageException."""
+    if algorithm not in algorithms(key.key_spec, usage):
+        raise InvalidKeyUsageException(f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
+    return algorithm
+
+
+def require_encryption_algorithm(key: KeyRecord, algorithm: str | None) -> str:
+    """Encrypt, Decrypt and ReEncrypt default to SYMMETRIC_DEFAULT, which an RSA key refuses."""
+    return require_algorithm(key, ENCRYPT_DECRYPT, algorithm or SYMMETRIC_DEFAULT)

@@ -16,7 +16,7 @@ from typing import Any
 
 from openkms import apimodel
 from openkms.context import RequestContext
-from openkms.operations import common
+from openkms.operations import keyrefs
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.audit import AuditRow
@@ -54,7 +54,7 @@ def last_usage_entry(row: AuditRow | None) -> dict[str, Any]:
 @operation("GetKeyLastUsage")
 def get_key_last_usage(svc: Services, ctx: RequestContext, params: Params) -> Result:
     with svc.storage.read() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         last = tx.last_key_use(key.key_id, tracked_operations())
         tracking_start = max(key.creation_date, _trail_start(tx))
     return {

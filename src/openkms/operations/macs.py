@@ -10,7 +10,7 @@ from openkms.context import RequestContext
 from openkms.crypto import hmac
 from openkms.crypto.errors import InvalidMacError
 from openkms.errors import KMSInvalidMacException
-from openkms.operations import common, keyspecs
+from openkms.operations import keyrefs, keyspecs
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.records import KeyRecord
@@ -18,16 +18,16 @@ from openkms.storage.records import KeyRecord
 
 def _mac_key(svc: Services, ctx: RequestContext, params: Params) -> tuple[KeyRecord, bytes, str]:
     with svc.storage.read() as tx:
-        key = common.require_key(tx, ctx, params["KeyId"], keyspecs.GENERATE_VERIFY_MAC, ctx.operation)
-        algorithm = common.require_algorithm(key, keyspecs.GENERATE_VERIFY_MAC, params["MacAlgorithm"])
-        version = common.current_version(tx, key, ctx)
+        key = keyrefs.require_key(tx, ctx, params["KeyId"], keyspecs.GENERATE_VERIFY_MAC, ctx.operation)
+        algorithm = keyspecs.require_algorithm(key, keyspecs.GENERATE_VERIFY_MAC, params["MacAlgorithm"])
+        version = keyrefs.current_version(tx, key, ctx)
     return key, svc.materials.material(key, version), algorithm
 
 
 @operation("GenerateMac")
 def generate_mac(svc: Services, ctx: RequestContext, params: Params) -> Result:
     key, material, algorithm = _mac_key(svc, ctx, params)
-    common.check_dry_run(params)
+    keyrefs.check_dry_run(params)
     mac = hmac.hmac_generate(algorithm, material, params["Message"])
     return {"Mac": mac, "MacAlgorithm": algorithm, "KeyId": key.arn}
 
@@ -39,5 +39,5 @@ def verify_mac(svc: Services, ctx: RequestContext, params: Params) -> Result:
         hmac.hmac_verify(algorithm, material, params["Message"], params["Mac"])
     except InvalidMacError:
         raise KMSInvalidMacException() from None
-    common.check_dry_run(params)
+    keyrefs.check_dry_run(params)
     return {"KeyId": key.arn, "MacValid": True, "MacAlgorithm": algorithm}

@@ -7,7 +7,7 @@ on demand, scheduled for deletion, tagged or redescribed. Customers see it in Li
 
 Here, a request that names ``alias/aws/<service>`` (a name from :data:`SERVICES`) in DescribeKey or a
 cryptographic operation that produces a ciphertext creates the key and its alias if the alias does not exist
-yet (:func:`common.resolve_key` raises :class:`common.ManagedKeyMissing`; the operation registry catches it in
+yet (:func:`keyrefs.resolve_key` raises :class:`keyrefs.ManagedKeyMissing`; the operation registry catches it in
 one place, runs :func:`create_on_first_use`, and runs the operation again).
 
 The creation is not the caller's change: it is recorded as a service event (CloudTrail ``AwsServiceEvent``
@@ -26,7 +26,7 @@ import json
 from openkms import ids
 from openkms.context import ServiceAction, note_service_action, service_actions
 from openkms.crypto.rand import random_bytes
-from openkms.operations import common
+from openkms.operations import keyrefs, keyspecs, keystates
 from openkms.operations.keys import SECONDS_PER_DAY, new_key_material
 from openkms.operations.services import Services
 from openkms.storage.ports import DuplicateError, Transaction
@@ -142,11 +142,11 @@ def ensure_aws_managed_key(
         region=region,
         arn=ids.key_arn(region, account_id, key_id),
         description=description(service),
-        key_usage=common.ENCRYPT_DECRYPT,
-        key_spec=common.SYMMETRIC_DEFAULT,
+        key_usage=keyspecs.ENCRYPT_DECRYPT,
+        key_spec=keyspecs.SYMMETRIC_DEFAULT,
         origin="AWS_KMS",
         key_manager=AWS,
-        key_state=common.ENABLED,
+        key_state=keystates.ENABLED,
         creation_date=now,
         multi_region=False,
         policy=managed_key_policy(account_id, region, service),
@@ -173,7 +173,7 @@ def _create(svc: Services, account_id: str, region: str, alias_name: str, now: f
         pass  # another request created it first; the operation's retry reads that one
 
 
-def create_on_first_use(svc: Services, missing: common.ManagedKeyMissing, now: float) -> None:
+def create_on_first_use(svc: Services, missing: keyrefs.ManagedKeyMissing, now: float) -> None:
     """Create the key ``missing`` names, as the service (not as the caller): in a fresh context, so the write
     transaction carries a service event instead of the call's audit record (audit/scope.py)."""
     contextvars.Context().run(_create, svc, missing.account_id, missing.region, missing.alias_name, now)

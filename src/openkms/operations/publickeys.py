@@ -5,7 +5,7 @@ from __future__ import annotations
 from openkms.context import RequestContext
 from openkms.crypto import keypairs
 from openkms.errors import UnsupportedOperationException
-from openkms.operations import common, keyspecs
+from openkms.operations import keyrefs, keyspecs, keystates
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 
@@ -13,11 +13,11 @@ from openkms.operations.services import Services
 @operation("GetPublicKey")
 def get_public_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
     with svc.storage.read() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=True)
-        common.require_enabled(key)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=True)
+        keystates.require_enabled(key)
         if not keyspecs.info(key.key_spec).asymmetric:
             raise UnsupportedOperationException(f"{key.arn} key usage is {key.key_usage} which is not asymmetric.")
-        version = common.current_version(tx, key, ctx)
+        version = keyrefs.current_version(tx, key, ctx)
     public_der = keypairs.public_key_der(svc.materials.private_key(key, version))
     return {
         "KeyId": key.arn,

@@ -38,12 +38,12 @@ def _creating_managed_keys(handler: Handler) -> Handler:
     (operations/managed_keys.py). The first run failed at resolving the key, before any change."""
 
     def run(svc: Services, ctx: RequestContext, params: Params) -> Result:
-        from openkms.operations import common, managed_keys
+        from openkms.operations import keyrefs, managed_keys
 
         for _ in range(2):  # ReEncrypt may name two such keys
             try:
                 return handler(svc, ctx, params)
-            except common.ManagedKeyMissing as missing:
+            except keyrefs.ManagedKeyMissing as missing:
                 managed_keys.create_on_first_use(svc, missing, ctx.now)
         return handler(svc, ctx, params)
 

@@ -30,7 +30,7 @@ from dataclasses import replace
 from openkms.context import RequestContext, ServiceAction, note_service_action, service_actions
 from openkms.crypto.rand import random_bytes
 from openkms.errors import InvalidMarkerException, LimitExceededException, UnsupportedOperationException
-from openkms.operations import common
+from openkms.operations import keyrefs, keyspecs, keystates, metadata, paging
 from openkms.operations.keys import SECONDS_PER_DAY, new_key_material
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
@@ -57,7 +57,7 @@ def _require_symmetric(key: KeyRecord) -> None:
     """Asymmetric and HMAC keys do not rotate; nor do keys in custom key stores."""
     if key.origin in _CUSTOM_KEY_STORE_ORIGINS:
         raise _origin_refused(key)
-    if key.key_spec != common.SYMMETRIC_DEFAULT:
+    if key.key_spec != keyspecs.SYMMETRIC_DEFAULT:
         raise UnsupportedOperationException(
             f"{key.arn} key spec is {key.key_spec} which is not valid for this operation."
         )
@@ -71,7 +71,7 @@ def _require_automatic_rotation(key: KeyRecord) -> None:
 
 
 def supports_automatic_rotation(key: KeyRecord) -> bool:
-    return key.key_spec == common.SYMMETRIC_DEFAULT and key.origin == "AWS_KMS"
+    return key.key_spec == keyspecs.SYMMETRIC_DEFAULT and key.origin == "AWS_KMS"
 
 
 # -- the one way a key gains a version ---------------------------------------------------------------------
@@ -94,7 +94,7 @@ def automatic_rotation_due(key: KeyRecord, now: float) -> bool:
     """Whether the automatic-rotation job must rotate ``key`` at ``now``."""
     return (
         key.rotation_enabled
-        and key.key_state == common.ENABLED
+        and key.key_state == keystates.ENABLED
         and key.next_rotation_date is not None
         and key.next_rotation_date <= now
         and supports_automatic_rotation(key)
@@ -114,7 +114,7 @@ def rotate_if_due(svc: Services, key_id: str, now: float) -> bool:
         rotated = add_version(svc, tx, key, AUTOMATIC, now)
         period = rotated.rotation_period_days or DEFAULT_ROTATION_PERIOD_DAYS
         tx.update_key(replace(rotated, next_rotation_date=now + period * SECONDS_PER_DAY))
-        material = common.key_material_id(rotated.current_version_id) if rotated.current_version_id else None
+        material = metadata.key_material_id(rotated.current_version_id) if rotated.current_version_id else None
         note_service_action(ServiceAction("RotateKey", key.arn, key.key_spec, now, {"keyMaterialId": material}))
     return True
 
@@ -125,8 +125,8 @@ def rotate_if_due(svc: Services, key_id: str, now: float) -> bool:
 def _change_key(svc: Services, ctx: RequestContext, key_ref: str, change: Callable[[KeyRecord], KeyRecord]) -> None:
     """Resolve, authorise, check and write the key in one write transaction."""
     with svc.storage.transaction() as tx:
-        key = common.resolve_key(tx, ctx, key_ref, allow_alias=False)
-        common.require_customer_managed(key, ctx)
+        key = keyrefs.resolve_key(tx, ctx, key_ref, allow_alias=False)
+        keyrefs.require_customer_managed(key, ctx)
         updated = change(key)
         if updated != key:
             tx.update_key(updated)
@@ -140,7 +140,7 @@ def enable_key_rotation(svc: Services, ctx: RequestContext, params: Params) -> R
 
     def change(key: KeyRecord) -> KeyRecord:
         _require_automatic_rotation(key)
-        common.require_enabled(key)
+        keystates.require_enabled(key)
         return replace(
             key,
             rotation_enabled=True,
@@ -156,7 +156,7 @@ def enable_key_rotation(svc: Services, ctx: RequestContext, params: Params) -> R
 def disable_key_rotation(svc: Services, ctx: RequestContext, params: Params) -> Result:
     def change(key: KeyRecord) -> KeyRecord:
         _require_automatic_rotation(key)
-        common.require_enabled(key)
+        keystates.require_enabled(key)
         return replace(key, rotation_enabled=False, rotation_period_days=None, next_rotation_date=None)
 
     _change_key(svc, ctx, params["KeyId"], change)
@@ -168,7 +168,7 @@ def get_key_rotation_status(svc: Services, ctx: RequestContext, params: Params) 
     """Works in every key state. A key that cannot rotate automatically answers false; so does a key pending
     deletion, whose status returns if the deletion is cancelled (AWS)."""
     with svc.storage.read() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
     if key.origin in _CUSTOM_KEY_STORE_ORIGINS:
         raise _origin_refused(key)
     return {"KeyId": key.arn, **rotation_status(key)}
@@ -176,7 +176,7 @@ def get_key_rotation_status(svc: Services, ctx: RequestContext, params: Params) 
 
 def rotation_status(key: KeyRecord) -> dict[str, object]:
     """GetKeyRotationStatus's fields (without KeyId): also what ``openkms keys show`` prints."""
-    enabled = key.rotation_enabled and key.key_state != common.PENDING_DELETION and supports_automatic_rotation(key)
+    enabled = key.rotation_enabled and key.key_state != keystates.PENDING_DELETION and supports_automatic_rotation(key)
     status: dict[str, object] = {"KeyRotationEnabled": enabled}
     if enabled:
         status["RotationPeriodInDays"] = key.rotation_period_days or DEFAULT_ROTATION_PERIOD_DAYS
@@ -190,14 +190,14 @@ def rotate_key_on_demand(svc: Services, ctx: RequestContext, params: Params) -> 
     """Rotates at once, whether or not automatic rotation is on, and leaves its schedule alone (AWS)."""
     limit = svc.settings.on_demand_rotation_limit
     with svc.storage.transaction() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
-        common.require_customer_managed(key, ctx)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        keyrefs.require_customer_managed(key, ctx)
         _require_symmetric(key)
         if key.origin != "AWS_KMS":
             # AWS rotates imported keys on demand into material imported beforehand (PENDING_ROTATION); that
             # arrives with ImportKeyMaterial. Until then there is nothing to rotate to.
             raise _origin_refused(key)
-        common.require_enabled(key)
+        keystates.require_enabled(key)
         if tx.count_versions(key.key_id, ON_DEMAND) >= limit:
             raise LimitExceededException(f"You have reached the maximum of {limit} on-demand rotations for {key.arn}.")
         add_version(svc, tx, key, ON_DEMAND, ctx.now)
@@ -209,10 +209,10 @@ def list_key_rotations(svc: Services, ctx: RequestContext, params: Params) -> Re
     """Oldest first. ``ROTATIONS_ONLY`` (the default) lists the versions rotations made; ``ALL_KEY_MATERIAL``
     adds the first one, which has no RotationDate or RotationType (API reference, RotationsListEntry)."""
     limit: int = params.get("Limit", 100)
-    after = common.decode_marker("rotations", params.get("Marker"))
+    after = paging.decode_marker("rotations", params.get("Marker"))
     everything = params.get("IncludeKeyMaterial", "ROTATIONS_ONLY") == "ALL_KEY_MATERIAL"
     with svc.storage.read() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         _require_symmetric(key)
         versions = tx.list_versions(key.key_id)
     listed = [v for v in versions if everything or v.rotation_type in (AUTOMATIC, ON_DEMAND)]
@@ -221,14 +221,14 @@ def list_key_rotations(svc: Services, ctx: RequestContext, params: Params) -> Re
         if position is None:
             raise InvalidMarkerException("Invalid marker")
         listed = listed[position + 1 :]
-    page, paging = common.page_result(listed[: limit + 1], limit, "rotations", lambda v: v.version_id)
-    return {"Rotations": [rotation_entry(key, v) for v in page], **paging}
+    page, page_fields = paging.page_result(listed[: limit + 1], limit, "rotations", lambda v: v.version_id)
+    return {"Rotations": [rotation_entry(key, v) for v in page], **page_fields}
 
 
 def rotation_entry(key: KeyRecord, version: KeyVersionRecord) -> dict[str, object]:
     entry: dict[str, object] = {
         "KeyId": key.key_id,
-        "KeyMaterialId": common.key_material_id(version.version_id),
+        "KeyMaterialId": metadata.key_material_id(version.version_id),
         "KeyMaterialState": "CURRENT" if version.version_id == key.current_version_id else "NON_CURRENT",
     }
     if version.rotation_type in (AUTOMATIC, ON_DEMAND):

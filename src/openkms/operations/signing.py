@@ -12,7 +12,7 @@ from openkms.context import RequestContext
 from openkms.crypto import signatures
 from openkms.crypto.errors import InvalidSignatureError
 from openkms.errors import KMSInvalidSignatureException, ValidationException
-from openkms.operations import common, keyspecs
+from openkms.operations import keyrefs, keyspecs
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.records import KeyRecord, KeyVersionRecord
@@ -48,9 +48,9 @@ def _prepare(svc: Services, ctx: RequestContext, params: Params) -> tuple[KeyRec
     message: bytes = params["Message"]
     message_type: str = params.get("MessageType", RAW)
     with svc.storage.read() as tx:
-        key = common.require_key(tx, ctx, params["KeyId"], keyspecs.SIGN_VERIFY, ctx.operation)
-        algorithm = common.require_algorithm(key, keyspecs.SIGN_VERIFY, params["SigningAlgorithm"])
-        version = common.current_version(tx, key, ctx)
+        key = keyrefs.require_key(tx, ctx, params["KeyId"], keyspecs.SIGN_VERIFY, ctx.operation)
+        algorithm = keyspecs.require_algorithm(key, keyspecs.SIGN_VERIFY, params["SigningAlgorithm"])
+        version = keyrefs.current_version(tx, key, ctx)
     check_message(key, algorithm, message_type, message)
     return key, version, algorithm, message_type
 
@@ -58,7 +58,7 @@ def _prepare(svc: Services, ctx: RequestContext, params: Params) -> tuple[KeyRec
 @operation("Sign")
 def sign(svc: Services, ctx: RequestContext, params: Params) -> Result:
     key, version, algorithm, message_type = _prepare(svc, ctx, params)
-    common.check_dry_run(params)
+    keyrefs.check_dry_run(params)
     private = svc.materials.private_key(key, version)
     signature = signatures.sign(private, algorithm, params["Message"], message_type)
     return {"KeyId": key.arn, "Signature": signature, "SigningAlgorithm": algorithm}
@@ -72,5 +72,5 @@ def verify(svc: Services, ctx: RequestContext, params: Params) -> Result:
         signatures.verify(public, algorithm, params["Message"], message_type, params["Signature"])
     except InvalidSignatureError:
         raise KMSInvalidSignatureException() from None
-    common.check_dry_run(params)
+    keyrefs.check_dry_run(params)
     return {"KeyId": key.arn, "SignatureValid": True, "SigningAlgorithm": algorithm}

@@ -6,7 +6,7 @@ from typing import Any
 
 from openkms.context import RequestContext
 from openkms.errors import LimitExceededException, TagException
-from openkms.operations import common
+from openkms.operations import keyrefs, keystates, paging
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 
@@ -34,9 +34,9 @@ def validate_new_tags(tags: list[dict[str, Any]]) -> dict[str, str]:
 def tag_resource(svc: Services, ctx: RequestContext, params: Params) -> Result:
     new_tags = validate_new_tags(params["Tags"])
     with svc.storage.transaction() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
-        common.require_customer_managed(key, ctx)
-        common.require_not_pending_deletion(key)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        keyrefs.require_customer_managed(key, ctx)
+        keystates.require_not_pending_deletion(key)
         existing = {t.tag_key for t in tx.list_tags(key.key_id, None, MAX_TAGS_PER_KEY + 1)}
         if len(existing | set(new_tags)) > MAX_TAGS_PER_KEY:
             raise LimitExceededException(f"A KMS key can have at most {MAX_TAGS_PER_KEY} tags.")
@@ -50,9 +50,9 @@ def untag_resource(svc: Services, ctx: RequestContext, params: Params) -> Result
     if any(k.lower().startswith(RESERVED_PREFIX) for k in tag_keys):
         raise TagException("Tags beginning with aws: are reserved.")
     with svc.storage.transaction() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
-        common.require_customer_managed(key, ctx)
-        common.require_not_pending_deletion(key)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        keyrefs.require_customer_managed(key, ctx)
+        keystates.require_not_pending_deletion(key)
         tx.delete_tags(key.key_id, tag_keys)
     return {}
 
@@ -60,9 +60,9 @@ def untag_resource(svc: Services, ctx: RequestContext, params: Params) -> Result
 @operation("ListResourceTags")
 def list_resource_tags(svc: Services, ctx: RequestContext, params: Params) -> Result:
     limit = min(int(params.get("Limit", 50)), 50)
-    after = common.decode_marker("tags", params.get("Marker"))
+    after = paging.decode_marker("tags", params.get("Marker"))
     with svc.storage.read() as tx:
-        key = common.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
+        key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         found = tx.list_tags(key.key_id, after, limit + 1)
-    page, paging = common.page_result(found, limit, "tags", lambda t: t.tag_key)
-    return {"Tags": [{"TagKey": t.tag_key, "TagValue": t.tag_value} for t in page], **paging}
+    page, page_fields = paging.page_result(found, limit, "tags", lambda t: t.tag_key)
+    return {"Tags": [{"TagKey": t.tag_key, "TagValue": t.tag_value} for t in page], **page_fields}

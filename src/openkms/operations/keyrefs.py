@@ -1,0 +1,122 @@
+"""Key references and their authorisation: resolving the KeyId a request names to a key the caller may use.
+
+:func:`resolve_key` is the only way an operation gets a key, and it returns one only if the caller may
+use it (operations/authorization.py), so authorisation cannot be skipped. The key's current version (what new
+outputs use) and the DryRun answer (given once every check, authorisation included, has passed) are here too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openkms import ids
+from openkms.context import RequestContext
+from openkms.errors import AccessDeniedException, DryRunOperationException, KMSInvalidStateException, NotFoundException
+from openkms.operations import authorization, keyspecs
+from openkms.operations.keystates import effective_key, require_enabled, state_message
+from openkms.operations.metadata import key_material_id
+from openkms.storage.ports import Transaction
+from openkms.storage.records import KeyRecord, KeyVersionRecord
+
+
+class ManagedKeyMissing(Exception):
+    """An operation that creates AWS managed keys on first use named ``alias/aws/<service>`` before it existed
+    (operations/managed_keys.py); the operation registry creates the key and runs the operation again."""
+
+    def __init__(self, account_id: str, region: str, alias_name: str) -> None:
+        super().__init__(alias_name)
+        self.account_id = account_id
+        self.region = region
+        self.alias_name = alias_name
+
+
+def resolve_key(
+    tx: Transaction,
+    ctx: RequestContext,
+    key_ref: str,
+    *,
+    allow_alias: bool,
+    action: str | None = None,
+    authorize: bool = True,
+) -> KeyRecord:
+    """Find the key ``key_ref`` names and check that the caller may perform ``action`` (default
+    ``kms:<operation>``) on it, or raise as AWS does.
+
+    A key id or alias name means the caller's account; an ARN names the account (cross-account use needs a key
+    policy that allows it) and must name the caller's region. ``authorize=False`` is only for lookups whose
+    result is authorised another way (Decrypt compares a named key with the one the blob names).
+    """
+    ref = ids.parse_key_reference(key_ref)
+    if ref is None or (ref.is_alias and not allow_alias):
+        raise NotFoundException(f"Invalid keyId {key_ref}")
+    if ref.region is not None and ref.region != ctx.region:
+        raise NotFoundException(f"Invalid arn {ref.region}")
+    account = ref.account or ctx.principal.account_id
+    request_alias: str | None = None
+    if ref.is_alias:
+        assert ref.alias_name is not None
+        request_alias = ref.alias_name
+        alias = tx.get_alias(account, ctx.region, ref.alias_name)
+        if alias is None:
+            _raise_if_managed_key_missing(ctx, account, ref.alias_name)
+            raise NotFoundException(f"Alias {ids.alias_arn(ctx.region, account, ref.alias_name)} is not found.")
+        key_id = alias.target_key_id
+    else:
+        assert ref.key_id is not None
+        key_id = ref.key_id
+    key = tx.get_key(key_id)
+    if key is None or key.account_id != account or key.region != ctx.region:
+        raise NotFoundException(f"Key '{ids.key_arn(ctx.region, account, key_id)}' does not exist")
+    ctx.audit.add_key(key.arn, key.key_spec)  # denied or not, the record names the key asked for
+    key = effective_key(tx, key, ctx.now)
+    if authorize:
+        authorization.authorize_key(tx, ctx, key, action, request_alias=request_alias)
+    return key
+
+
+def _raise_if_managed_key_missing(ctx: RequestContext, account: str, alias_name: str) -> None:
+    from openkms.operations import managed_keys  # it builds on this module
+
+    if (
+        account == ctx.principal.account_id
+        and ctx.operation in managed_keys.CREATING_OPERATIONS
+        and managed_keys.service_of(alias_name) is not None
+    ):
+        raise ManagedKeyMissing(account, ctx.region, alias_name)
+
+
+def require_customer_managed(key: KeyRecord, ctx: RequestContext) -> None:
+    """Refuse to change an AWS managed key. Its key policy already denies every such action to everyone (so
+    authorisation refuses first, with AWS's AccessDeniedException); this is the backstop, in AWS's words."""
+    if key.key_manager != "CUSTOMER":
+        raise AccessDeniedException(
+            f"User: {ctx.principal.arn} is not authorized to perform: kms:{ctx.operation} on resource: {key.arn} "
+            f"because no resource-based policy allows the kms:{ctx.operation} action"
+        )
+
+
+def require_key(
+    tx: Transaction, ctx: RequestContext, key_ref: str, usage: str, operation: str, action: str | None = None
+) -> KeyRecord:
+    """The usual preamble of a cryptographic operation: resolve and authorise, Enabled, the right KeyUsage."""
+    key = resolve_key(tx, ctx, key_ref, allow_alias=True, action=action)
+    require_enabled(key)
+    keyspecs.require_usage(key, usage, operation)
+    return key
+
+
+def current_version(tx: Transaction, key: KeyRecord, ctx: RequestContext | None = None) -> KeyVersionRecord:
+    """The backing version new outputs use (noted for the audit record); a key without one (PendingImport)
+    cannot be used."""
+    version = tx.get_version(key.key_id, key.current_version_id) if key.current_version_id else None
+    if version is None:
+        raise KMSInvalidStateException(state_message(key))
+    if ctx is not None:
+        ctx.audit.key_material_id = key_material_id(version.version_id)
+    return version
+
+
+def check_dry_run(params: dict[str, Any]) -> None:
+    """Raise after every other check passed, as AWS does when ``DryRun`` is true."""
+    if params.get("DryRun"):
+        raise DryRunOperationException()
