@@ -32,33 +32,12 @@ from openkms import ids
 from openkms.audit import events
 from openkms.audit import log as audit_log
 from openkms.clock import Clock
+from openkms.eventnames import IAM_EVENT_NAMES as EVENT_NAMES  # every eventName `openkms iam` records
 from openkms.storage.ports import Transaction
 
 IAM_SOURCE = "iam.amazonaws.com"
 IAM_REGION = "us-east-1"  # where CloudTrail records IAM's global events
 USER_AGENT = f"openkms-cli/{openkms.__version__}"
-
-# Every eventName `openkms iam` records; the CLI maps each of its write commands to one of these.
-EVENT_NAMES = frozenset(
-    {
-        "CreateAccount",  # Organizations' name for it at AWS; recorded here with IAM's other changes
-        "CreateUser",
-        "DeleteUser",
-        "CreateAccessKey",
-        "UpdateAccessKey",
-        "DeleteAccessKey",
-        "PutUserPolicy",
-        "DeleteUserPolicy",
-        "CreateGroup",
-        "DeleteGroup",
-        "AddUserToGroup",
-        "RemoveUserFromGroup",
-        "PutGroupPolicy",
-        "DeleteGroupPolicy",
-        "TagUser",
-        "UntagUser",
-    }
-)
 
 # What the record answers: built inside the change's transaction, so it reads what the change wrote (the new
 # user's unique id, the stored name); None for changes CloudTrail records no response of.

@@ -13,10 +13,9 @@ from typing import Any
 
 from openkms import ids
 from openkms.audit.events import EVENT_VERSION, AuditEvent, iso_time
+from openkms.eventnames import UNAUTHENTICATED_SUMMARY, UNSEAL
 
 EVENT_SOURCE = "openkms"
-UNSEAL = "Unseal"
-UNAUTHENTICATED_SUMMARY = "UnauthenticatedRequestsSummary"
 
 
 def _record(

@@ -6,14 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from openkms import eventnames
 from openkms.context import RequestContext
 from openkms.operations.services import Services
 
 Params = dict[str, Any]
 Result = dict[str, Any]
 Handler = Callable[[Services, RequestContext, Params], Result]
-
-CONSOLE_LOGIN = "ConsoleLogin"  # the console's sign-in record (audit/events.py console_login)
 
 _HANDLERS: dict[str, Handler] = {}
 _SLOW: set[str] = set()
@@ -83,17 +82,14 @@ def admin_operation_for(name: str) -> AdminOperation | None:
 
 
 def recorded_event_names() -> frozenset[str]:
-    """Every eventName the audit trail can hold: the KMS operations, the admin operations, the console's
-    sign-in, the identity changes of ``openkms iam``, unseal attempts and summaries of unauthenticated calls
-    (audit/server_events.py), and ``Unknown`` (a request that named no operation).
+    """Every eventName the audit trail can hold: the KMS operations, the admin operations, and the names the
+    audit layer records outside them (openkms/eventnames.py: the console's sign-in, the identity changes of
+    ``openkms iam``, unseal attempts, summaries of unauthenticated calls, and ``Unknown``).
     Audit queries refuse other names."""
     from openkms import apimodel
-    from openkms.audit.iam_events import EVENT_NAMES as IAM_EVENT_NAMES
-    from openkms.audit.server_events import UNAUTHENTICATED_SUMMARY, UNSEAL
 
     _load_all()
-    own = {CONSOLE_LOGIN, "Unknown", UNSEAL, UNAUTHENTICATED_SUMMARY}
-    return apimodel.operation_names() | frozenset(_ADMIN) | IAM_EVENT_NAMES | own
+    return apimodel.operation_names() | frozenset(_ADMIN) | eventnames.OUTSIDE_OPERATIONS
 
 
 def is_slow(name: str) -> bool:

@@ -1,0 +1,37 @@
+"""The eventNames the audit trail holds besides the KMS API's and the admin operations' own names.
+
+The audit layer writes records under these names and audit queries (an operation, and ``openkms audit query``)
+accept them, so both sides import them from here, the lowest layer, and operations never import audit.
+"""
+
+from __future__ import annotations
+
+CONSOLE_LOGIN = "ConsoleLogin"  # the console's sign-in (audit/events.py console_login)
+UNKNOWN = "Unknown"  # a request that named no operation
+UNSEAL = "Unseal"  # an unseal attempt (audit/server_events.py)
+UNAUTHENTICATED_SUMMARY = "UnauthenticatedRequestsSummary"  # counted unauthenticated calls (server_events.py)
+
+# Every eventName `openkms iam` records (audit/iam_events.py); the CLI maps each of its write commands to one.
+IAM_EVENT_NAMES = frozenset(
+    {
+        "CreateAccount",  # Organizations' name for it at AWS; recorded here with IAM's other changes
+        "CreateUser",
+        "DeleteUser",
+        "CreateAccessKey",
+        "UpdateAccessKey",
+        "DeleteAccessKey",
+        "PutUserPolicy",
+        "DeleteUserPolicy",
+        "CreateGroup",
+        "DeleteGroup",
+        "AddUserToGroup",
+        "RemoveUserFromGroup",
+        "PutGroupPolicy",
+        "DeleteGroupPolicy",
+        "TagUser",
+        "UntagUser",
+    }
+)
+
+# What the trail can hold that no registered operation names.
+OUTSIDE_OPERATIONS = frozenset({CONSOLE_LOGIN, UNKNOWN, UNSEAL, UNAUTHENTICATED_SUMMARY}) | IAM_EVENT_NAMES
