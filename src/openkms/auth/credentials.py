@@ -1,20 +1,20 @@
 """From a SigV4-signed request to a :class:`Principal`: access-key lookup, status and secret unwrap.
 
 The access key's row is read on every request, so deactivating or deleting a key takes effect at once;
-only the unwrap of the secret is cached, keyed by the wrapped bytes that were just read.
+only the unwrap of the secret is cached, keyed by the wrapped bytes that were just read, and the user id an
+access key belongs to (which never changes).
 """
 
 from __future__ import annotations
 
 import hmac
-import threading
-from collections import OrderedDict
 
 from openkms import identity, ids
 from openkms.auth import sigv4
 from openkms.context import Principal
 from openkms.crypto.errors import IntegrityError
 from openkms.errors import InvalidSignatureException, KMSInternalException, UnrecognizedClientException
+from openkms.lru import LRUCache
 from openkms.seal.keyring import Keyring
 from openkms.storage.ports import Storage
 from openkms.storage.records import AccessKeyRecord
@@ -24,42 +24,40 @@ class Authenticator:
     def __init__(self, storage: Storage, keyring: Keyring, max_cached_secrets: int = 1024) -> None:
         self._storage = storage
         self._keyring = keyring
-        self._secrets: OrderedDict[bytes, str] = OrderedDict()
-        self._max = max_cached_secrets
-        self._lock = threading.Lock()
+        self._secrets: LRUCache[bytes, str] = LRUCache(max_cached_secrets)  # by wrapped secret
         # An access key belongs to one user for its whole life and a user's id never changes, so this
-        # mapping cannot go stale (a deleted user's keys are deleted with it and fail above).
-        self._user_ids: dict[str, str] = {}
+        # mapping cannot go stale (a deleted user's keys are deleted with it, and their status is read anew).
+        self._user_ids: LRUCache[str, str] = LRUCache(max_cached_secrets * 64)
 
     def authenticate(self, request: sigv4.SignedRequest, now: float, max_skew_seconds: int) -> tuple[Principal, str]:
         """Verify the signature; returns the principal and the region of the credential scope."""
-        found: list[AccessKeyRecord] = []
+        found: list[tuple[AccessKeyRecord, str]] = []
 
         def lookup_secret(access_key_id: str) -> str:
             with self._storage.read() as tx:
                 record = tx.get_access_key(access_key_id)
-                if record is not None and access_key_id not in self._user_ids:
+                user_id = self._user_ids.get(access_key_id) if record is not None else None
+                if record is not None and user_id is None:
                     user = tx.get_user(record.account_id, record.user_name)
                     if user is not None:
-                        if len(self._user_ids) >= self._max * 64:
-                            self._user_ids.clear()  # bounded; refilled one read at a time
-                        self._user_ids[access_key_id] = user.user_id
+                        user_id = user.user_id
+                        self._user_ids.put(access_key_id, user_id)
             if record is None or record.status != identity.ACTIVE:
                 raise UnrecognizedClientException()
-            found.append(record)
+            found.append((record, user_id or ""))
             return self._secret(record)
 
         verified = sigv4.verify(request, lookup_secret, now, service="kms", max_skew_seconds=max_skew_seconds)
         if verified.security_token is not None:
             # openkms issues no temporary credentials, so no session token can be valid (AWS's answer).
             raise UnrecognizedClientException()
-        record = found[0]
+        record, user_id = found[0]
         principal = Principal(
             account_id=record.account_id,
             arn=ids.user_arn(record.account_id, record.user_name),
             user_name=record.user_name,
             access_key_id=record.access_key_id,
-            user_id=self._user_ids.get(record.access_key_id, ""),
+            user_id=user_id,
         )
         if not ids.is_valid_region(verified.region):
             raise InvalidSignatureException("Credential should be scoped to a valid region.")
@@ -97,17 +95,10 @@ class Authenticator:
         return principal, record
 
     def _secret(self, record: AccessKeyRecord) -> str:
-        cache_key = record.wrapped_secret
-        with self._lock:
-            cached = self._secrets.get(cache_key)
-            if cached is not None:
-                return cached
+        return self._secrets.get_or_compute(record.wrapped_secret, lambda: self._reveal(record))
+
+    def _reveal(self, record: AccessKeyRecord) -> str:
         try:
-            secret = identity.reveal_secret(self._keyring.root_key(), record)
+            return identity.reveal_secret(self._keyring.root_key(), record)
         except IntegrityError:
             raise KMSInternalException() from None
-        with self._lock:
-            self._secrets[cache_key] = secret
-            if len(self._secrets) > self._max:
-                self._secrets.popitem(last=False)
-        return secret

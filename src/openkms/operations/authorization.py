@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
@@ -25,6 +23,7 @@ from typing import Any
 from openkms import ids
 from openkms.context import RequestContext
 from openkms.errors import AccessDeniedException
+from openkms.lru import LRUCache
 from openkms.policy import evaluate as policy_evaluate
 from openkms.policy import principals
 from openkms.policy.document import PolicyDocument, PolicyKind, parse_policy
@@ -71,27 +70,16 @@ CONTEXT_OPERATIONS = frozenset(
 )
 
 
+@lru_cache(maxsize=2048)
+def _parse_stored(text: str, kind: PolicyKind) -> PolicyDocument:
+    """Parsing is pure and a document immutable, so cached by (text, kind): bounded, safe across threads."""
+    return parse_policy(text, kind, max_size=1 << 20)  # stored policies were checked when written
+
+
 class _ParsedPolicies:
-    """Parsed policy documents by (kind, text); bounded, and safe across the worker's threads."""
+    """``PARSED.get(text, kind)``: the parsed document of a stored policy text."""
 
-    def __init__(self, max_entries: int = 2048) -> None:
-        self._entries: OrderedDict[tuple[str, str], PolicyDocument] = OrderedDict()
-        self._max = max_entries
-        self._lock = threading.Lock()
-
-    def get(self, text: str, kind: PolicyKind) -> PolicyDocument:
-        cache_key = (kind, text)
-        with self._lock:
-            found = self._entries.get(cache_key)
-            if found is not None:
-                self._entries.move_to_end(cache_key)
-                return found
-        document = parse_policy(text, kind, max_size=1 << 20)  # stored policies were checked when written
-        with self._lock:
-            self._entries[cache_key] = document
-            if len(self._entries) > self._max:
-                self._entries.popitem(last=False)
-        return document
+    get = staticmethod(_parse_stored)
 
 
 PARSED = _ParsedPolicies()
@@ -143,9 +131,7 @@ class _Same:
         return isinstance(other, _Same) and other.document is self.document
 
 
-_DECISIONS: OrderedDict[tuple[Any, ...], policy_evaluate.AuthorizationResult] = OrderedDict()
-_DECISIONS_LOCK = threading.Lock()
-_MAX_DECISIONS = 4096
+_DECISIONS: LRUCache[tuple[Any, ...], policy_evaluate.AuthorizationResult] = LRUCache(4096)
 
 
 def _evaluate(
@@ -173,17 +159,7 @@ def _evaluate(
         request.resource_account,
         context,
     )
-    with _DECISIONS_LOCK:
-        found = _DECISIONS.get(memo_key)
-        if found is not None:
-            _DECISIONS.move_to_end(memo_key)
-            return found
-    result = policy_evaluate.evaluate(key_policy, identity, request)
-    with _DECISIONS_LOCK:
-        _DECISIONS[memo_key] = result
-        if len(_DECISIONS) > _MAX_DECISIONS:
-            _DECISIONS.popitem(last=False)
-    return result
+    return _DECISIONS.get_or_compute(memo_key, lambda: policy_evaluate.evaluate(key_policy, identity, request))
 
 
 # Bounded small: keys hold policy texts (up to 32 KB each).
