@@ -120,7 +120,7 @@ def list_aliases(svc: Services, ctx: RequestContext, params: Params) -> Result:
         authorization.authorize_account(tx, ctx)  # ListAliases is granted by identity policies only (AWS)
         key_id = None
         if params.get("KeyId") is not None:
-            key_id = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False, authorize=False).key_id
+            key_id = keyrefs.named_key_id(tx, ctx, params["KeyId"], allow_alias=False)
         found = tx.list_aliases(ctx.principal.account_id, ctx.region, key_id, after, limit + 1)
     page, page_fields = paging.page_result(found, limit, "aliases", lambda a: a.alias_name)
     entries = [

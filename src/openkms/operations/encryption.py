@@ -133,10 +133,10 @@ def _open_symmetric(
     blob = SymmetricBlob.decode(blob_bytes)  # RSA ciphertext without an RSA algorithm fails here, as at AWS
     found = tx.get_key(blob.key_id)
     if key_ref is not None:
-        named = keyrefs.resolve_key(tx, ctx, key_ref, allow_alias=True, authorize=False)
+        named_id = keyrefs.named_key_id(tx, ctx, key_ref, allow_alias=True)
         # A header naming a key we do not have is no blob of ours (an RSA ciphertext's first bytes parse as one
         # about once in 256): it gets the answer of any other malformed ciphertext, below.
-        if named.key_id != blob.key_id and found is not None:
+        if named_id != blob.key_id and found is not None:
             raise IncorrectKeyException()
     if found is None or found.region != ctx.region:
         raise InvalidCiphertextException()

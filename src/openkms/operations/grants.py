@@ -204,8 +204,7 @@ def _grant_to_retire(tx: Transaction, ctx: RequestContext, params: Params) -> tu
         if grant is None:
             raise InvalidGrantTokenException("The grant token is invalid or its grant no longer exists.")
     elif key_ref is not None and grant_id is not None:
-        found_key = keyrefs.resolve_key(tx, ctx, key_ref, allow_alias=False, authorize=False)
-        grant = tx.get_grant(found_key.key_id, grant_id)
+        grant = tx.get_grant(keyrefs.named_key_id(tx, ctx, key_ref, allow_alias=False), grant_id)
         if grant is None:
             raise NotFoundException(f"Grant ID {grant_id} not found")
     else:

@@ -37,15 +37,36 @@ def resolve_key(
     *,
     allow_alias: bool,
     action: str | None = None,
-    authorize: bool = True,
 ) -> KeyRecord:
     """Find the key ``key_ref`` names and check that the caller may perform ``action`` (default
     ``kms:<operation>``) on it, or raise as AWS does.
 
     A key id or alias name means the caller's account; an ARN names the account (cross-account use needs a key
-    policy that allows it) and must name the caller's region. ``authorize=False`` is only for lookups whose
-    result is authorised another way (Decrypt compares a named key with the one the blob names).
+    policy that allows it) and must name the caller's region.
     """
+    key, request_alias = _named_key(tx, ctx, key_ref, allow_alias=allow_alias)
+    key = effective_key(tx, key, ctx.now)
+    authorization.authorize_key(tx, ctx, key, action, request_alias=request_alias)
+    return key
+
+
+def named_key_id(tx: Transaction, ctx: RequestContext, key_ref: str, *, allow_alias: bool) -> str:
+    """The id of the key ``key_ref`` names, found as :func:`resolve_key` finds it (with the same answers when
+    there is none, and the record names it), without authorising the caller on it.
+
+    Only for lookups whose result is authorised another way: ListAliases' KeyId filter (the account's identity
+    policies allow ListAliases), RetireGrant's KeyId (the grant's own rule), Decrypt's KeyId (compared with the
+    key the blob names, which is authorised). It returns an id, never a key record, so nothing can be done
+    with the key without resolving it again, authorised.
+    """
+    key, _ = _named_key(tx, ctx, key_ref, allow_alias=allow_alias)
+    return key.key_id
+
+
+def _named_key(
+    tx: Transaction, ctx: RequestContext, key_ref: str, *, allow_alias: bool
+) -> tuple[KeyRecord, str | None]:
+    """The stored key ``key_ref`` names (not yet authorised), and the alias name the request used, if any."""
     ref = ids.parse_key_reference(key_ref)
     if ref is None or (ref.is_alias and not allow_alias):
         raise NotFoundException(f"Invalid keyId {key_ref}")
@@ -68,10 +89,7 @@ def resolve_key(
     if key is None or key.account_id != account or key.region != ctx.region:
         raise NotFoundException(f"Key '{ids.key_arn(ctx.region, account, key_id)}' does not exist")
     ctx.audit.add_key(key.arn, key.key_spec)  # denied or not, the record names the key asked for
-    key = effective_key(tx, key, ctx.now)
-    if authorize:
-        authorization.authorize_key(tx, ctx, key, action, request_alias=request_alias)
-    return key
+    return key, request_alias
 
 
 def _raise_if_managed_key_missing(ctx: RequestContext, account: str, alias_name: str) -> None:
