@@ -4,8 +4,9 @@ uvicorn's httptools protocol parses heads of any size (32 MiB of headers were pa
 the worker's memory stayed up) and holds a connection that never completes a request for ever (2,000
 slowloris connections of 2,000 were still open after 40 s). This subclass adds what it lacks:
 
-- **Head size.** The request line and headers are counted as the parser hands them over; past
-  ``max_header_bytes`` the request is answered ``431`` and the connection closed, so no more is parsed.
+- **Head size.** The request line and headers are measured when the head is complete, and by the raw bytes
+  of a head still incomplete after each chunk; past ``max_header_bytes`` the request is answered ``431`` and
+  the connection closed, so no more is parsed and the app never sees it.
 - **Read deadline.** A connection must send its first byte within ``request_read_seconds`` of opening,
   and each request must arrive whole (head and body) within ``request_read_seconds`` of its first byte. A
   request being answered is not timed: the deadline stops when the body is complete. Between requests
@@ -13,7 +14,8 @@ slowloris connections of 2,000 were still open after 40 s). This subclass adds w
 - **Connections per worker.** At ``max_connections`` an idle connection (no request in progress) is closed
   to make room for the new one; if none is idle, the new one is closed at once.
 
-Each costs a counter or a timer handle per connection; nothing here is per byte beyond the parser's own call.
+Each costs a few attribute writes per request (``benchmarks/bench_connections.py`` measures it); nothing here
+is per byte beyond the parser's own call.
 """
 
 from __future__ import annotations
@@ -45,31 +47,34 @@ class _HeadTooLarge(Exception):
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the bounds above (set ``limits`` on a subclass: :func:`protocol_for`)."""
+    """uvicorn's httptools protocol with the bounds above (set ``limits`` on a subclass: :func:`protocol_for`).
+
+    Per request this adds a few attribute writes and one sum over the headers at their end: the read deadline
+    is a timestamp that one sweep per second per worker checks (:func:`_sweep`), not a timer per request, and
+    the head is measured once it is complete, not by a call per header.
+    """
 
     limits: ConnectionLimits
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_bytes = 0
+        self._head_bytes = 0  # raw bytes of a head still incomplete after the chunks that carried it
+        self._chunk_bytes = 0  # the size of the chunk being parsed
         self._head_done = False
         self._head_too_large = False
         self._refused = False
-        self._read_deadline: asyncio.TimerHandle | None = None
         self._reading = False  # between a request's first byte and its last
+        self.read_deadline: float | None = None  # loop time by which the bytes awaited must have come
 
     # -- connection lifetime ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        _ensure_sweeping(self.loop, self.connections, self.limits.request_read_seconds)
         if len(self.connections) > self.limits.max_connections and not self._evict_an_idle_connection():
             self._refused = True
             transport.close()
             return
-        self._arm_read_deadline()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_read_deadline()
-        super().connection_lost(exc)
+        self.read_deadline = self.loop.time() + self.limits.request_read_seconds  # its first byte
 
     def _evict_an_idle_connection(self) -> bool:
         for other in self.connections:
@@ -83,19 +88,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """No request being read or answered: closing it loses nothing a client was promised."""
         return not self._reading and (self.cycle is None or self.cycle.response_complete) and not self.pipeline
 
-    # -- the read deadline --------------------------------------------------------------------------
-    def _arm_read_deadline(self) -> None:
-        self._cancel_read_deadline()
-        self._read_deadline = self.loop.call_later(self.limits.request_read_seconds, self._read_timed_out)
-
-    def _cancel_read_deadline(self) -> None:
-        if self._read_deadline is not None:
-            self._read_deadline.cancel()
-            self._read_deadline = None
-
-    def _read_timed_out(self) -> None:
+    def read_timed_out(self) -> None:
         """Too slow: close. A request still arriving is never run (the app sees a disconnect, no answer)."""
-        self._read_deadline = None
+        self.read_deadline = None
         if not self.transport.is_closing():
             self.transport.close()
 
@@ -103,14 +98,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._reading and not self._head_done:
-            # httptools holds a header's value until it ends, so a head is also counted by the raw bytes that
-            # arrive while it is incomplete: one endless header is refused, not accumulated.
+        self._chunk_bytes = len(data)
+        super().data_received(data)
+        if self._reading and not self._head_done and not self._refused:
+            # httptools holds an unfinished header until it ends: a head spread over chunks is counted by
+            # the raw bytes that left it unfinished, so one endless header is refused, not accumulated.
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse_head()
-                return
-        super().data_received(data)
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn answers any parser error, ours included, through here: ours is a 431."""
@@ -121,7 +116,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse_head(self) -> None:
         self._refused = True
-        self._cancel_read_deadline()
+        self.read_deadline = None
         if not self.transport.is_closing():
             self.transport.write(_HEAD_TOO_LARGE)
             self.transport.close()
@@ -131,30 +126,44 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_done = False
         self._reading = True
-        self._arm_read_deadline()
-
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
-        super().on_header(name, value)
-
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self.limits.max_header_bytes:
-            self._head_too_large = True
-            raise _HeadTooLarge()  # httptools stops and raises its callback error; uvicorn calls send_400_response
+        self.read_deadline = self.loop.time() + self.limits.request_read_seconds  # the whole request
 
     def on_headers_complete(self) -> None:
         self._head_done = True
+        if self._head_bytes + self._chunk_bytes > self.limits.max_header_bytes and self._head_size() > (
+            self.limits.max_header_bytes
+        ):
+            self._head_too_large = True
+            raise _HeadTooLarge()  # httptools stops and raises its callback error; uvicorn calls send_400_response
         super().on_headers_complete()
+
+    def _head_size(self) -> int:
+        """Measured only when the chunks that carried the head were larger than the limit (rarely)."""
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def on_message_complete(self) -> None:
         self._reading = False
-        self._cancel_read_deadline()
+        self.read_deadline = None  # answering is not timed; uvicorn's keep-alive timeout follows the answer
         super().on_message_complete()
+
+
+_SWEEPING: set[int] = set()  # ids of the loops with a sweep scheduled (one loop per worker process)
+
+
+def _ensure_sweeping(loop: asyncio.AbstractEventLoop, connections: set[Any], read_seconds: float) -> None:
+    if id(loop) not in _SWEEPING:
+        _SWEEPING.add(id(loop))
+        loop.call_later(min(1.0, read_seconds / 4), _sweep, loop, connections, read_seconds)
+
+
+def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], read_seconds: float) -> None:
+    """Close every connection past its read deadline; runs about once a second while the worker serves."""
+    now = loop.time()
+    for connection in list(connections):
+        deadline = getattr(connection, "read_deadline", None)
+        if deadline is not None and now > deadline:
+            connection.read_timed_out()
+    loop.call_later(min(1.0, read_seconds / 4), _sweep, loop, connections, read_seconds)
 
 
 def protocol_for(limits: ConnectionLimits) -> type[BoundedHttpToolsProtocol]:
