@@ -147,13 +147,15 @@ def test_read_transactions_refuse_key_import_writes(storage: Storage) -> None:
             tx.delete_version("k1", V1)
 
 
-def test_checkpoint_truncate_outside_a_transaction(storage: Storage) -> None:
+def test_shredding_after_a_material_delete_says_what_the_engine_did(storage: Storage) -> None:
+    """One honest answer: True only where the engine really dropped the deleted bytes (SQLite), never
+    PostgreSQL (it used to answer True from a checkpoint that did nothing)."""
     external_key(storage, "k1")
     with storage.transaction() as tx:
         tx.delete_version("k1", V1)
-    assert storage.checkpoint_truncate() is True
+    assert storage.shred_deleted(attempts=1) is isinstance(storage, SQLiteStorage)
     with pytest.raises(RuntimeError), storage.transaction():
-        storage.checkpoint_truncate()
+        storage.shred_deleted(attempts=1)
 
 
 def test_key_record_is_unchanged_by_import_writes(storage: Storage) -> None:
@@ -167,7 +169,7 @@ def test_key_record_is_unchanged_by_import_writes(storage: Storage) -> None:
 
 
 def test_sqlite_shreds_deleted_material_from_the_wal(tmp_path: Path) -> None:
-    """The wrapped material of a deleted version is in neither file after checkpoint_truncate (docs/tests.md L-2)."""
+    """The wrapped material of a deleted version is in neither file after shred_deleted (docs/tests.md L-2)."""
     db = tmp_path / "openkms.db"
     storage = SQLiteStorage(db)
     try:
@@ -178,7 +180,7 @@ def test_sqlite_shreds_deleted_material_from_the_wal(tmp_path: Path) -> None:
             tx.insert_version(version("k1", V1, wrapped_material=marker))
         with storage.transaction() as tx:
             assert tx.delete_version("k1", V1)
-        assert storage.checkpoint_truncate()
+        assert storage.shred_deleted()
         for path in (db, Path(f"{db}-wal")):
             if path.exists():
                 assert marker not in path.read_bytes(), path

@@ -96,7 +96,9 @@ def after_material_deleted(svc: Services, wrapped: list[bytes]) -> None:
     if not wrapped:
         return
     svc.materials.forget(wrapped)
-    svc.storage.checkpoint_truncate()
+    # One attempt, no pause: this runs in the request. A reader that held the WAL leaves the frames to the
+    # next shred (the key-deletion job shreds at every worker's start and after each deletion).
+    svc.storage.shred_deleted(attempts=1)
 
 
 # -- GetParametersForImport

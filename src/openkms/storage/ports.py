@@ -330,26 +330,20 @@ class Storage(Protocol):
 
     def schema_version(self) -> int: ...
 
-    def shred_deleted(self) -> bool:
+    def shred_deleted(self, attempts: int = 20) -> bool:
         """Make rows that committed transactions deleted unrecoverable from the engine's own files, as far as
-        the engine allows (crypto-shredding, docs/lifecycle.md); call outside any transaction.
+        the engine allows (crypto-shredding, docs/lifecycle.md); call outside any transaction. True only when
+        that is done.
 
         SQLite zeroes deleted content (``secure_delete``) and here copies the WAL into the database and truncates
-        it, so the old frames holding the deleted rows are gone; False if a reader kept the WAL alive. PostgreSQL
-        cannot: dead tuples stay in pages until VACUUM lets them be overwritten, and its WAL and backups keep
-        them; always False.
+        it, so the old frames holding the deleted rows are gone; a reader can keep the WAL alive for a moment,
+        so it tries up to ``attempts`` times, a short pause apart (1: no pause, for a request's own thread), and
+        answers False if the WAL stayed. PostgreSQL cannot: dead tuples stay in pages until VACUUM lets them be
+        overwritten, and its WAL and backups keep them; always False.
         """
         ...
 
     def close(self) -> None: ...
-
-    # -- key import
-    def checkpoint_truncate(self) -> bool:
-        """After a committed deletion of material: make the deleted bytes unrecoverable from the engine's own
-        files where the engine can (SQLite: a truncating WAL checkpoint; see sqlite.py). PostgreSQL has nothing
-        to do here (its WAL and backups are the operator's; docs/import.md). Must not be called inside a
-        transaction; False if a reader kept part of the WAL alive (the caller may retry later)."""
-        ...
 
 
 def iterate_all_keys(storage: Storage, account_id: str, region: str, page: int = 500) -> Iterator[KeyRecord]:

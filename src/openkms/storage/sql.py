@@ -1053,14 +1053,6 @@ class SQLStorage(Generic[C]):
 
     # -- key import
 
-    def checkpoint_truncate(self) -> bool:
-        """Nothing to do by default (PostgreSQL); SQLiteStorage truncates its WAL. Refused inside a transaction
-        on every engine, so that callers find the mistake on the engine they test with."""
-        state: ThreadState[C] | None = getattr(self._local, "state", None)
-        if state is not None and state.busy:
-            raise RuntimeError("checkpoint_truncate() inside a transaction")
-        return True
-
     def _schema_step(self, begin: tuple[str, ...], step: Callable[[Cursor, Dialect], int]) -> int:
         """Run one schema function in its own transaction; any failure rolls back."""
         state = self._open(begin)
@@ -1075,8 +1067,9 @@ class SQLStorage(Generic[C]):
         self._commit(state)
         return version
 
-    def shred_deleted(self) -> bool:
-        """See :meth:`openkms.storage.ports.Storage.shred_deleted`; engines that can do more override it."""
+    def shred_deleted(self, attempts: int = 20) -> bool:
+        """See :meth:`openkms.storage.ports.Storage.shred_deleted`; engines that can do more override it.
+        Refused inside a transaction on every engine, so callers find the mistake on the engine they test."""
         if self._state().busy:
             raise RuntimeError("shred_deleted() inside a transaction cannot reach what the transaction holds")
         return False
