@@ -199,6 +199,7 @@ MUTATORS: list[Callable[[random.Random, list[str]], tuple[list[str], str]]] = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow  # about a minute: MUTATIONS verifications of a whole trail
 def test_every_mutation_is_detected_and_named(
     trail: tuple[SQLiteStorage, bytes, list[str], dict[str, bytes]],
 ) -> None:
