@@ -27,11 +27,11 @@ def test_get_or_compute_computes_once_and_a_hit_counts_as_use() -> None:
         calls.append(key)
         return key.upper()
 
-    assert cache.get_or_compute("a", lambda: compute("a")) == "A"
-    assert cache.get_or_compute("a", lambda: compute("a")) == "A"
-    assert cache.get_or_compute("b", lambda: compute("b")) == "B"
-    assert cache.get_or_compute("a", lambda: compute("a")) == "A"
-    assert cache.get_or_compute("c", lambda: compute("c")) == "C"  # evicts "b", not "a"
+    assert cache.get_or_compute("a", compute, "a") == "A"
+    assert cache.get_or_compute("a", compute, "a") == "A"
+    assert cache.get_or_compute("b", compute, "b") == "B"
+    assert cache.get_or_compute("a", compute, "a") == "A"
+    assert cache.get_or_compute("c", compute, "c") == "C"  # evicts "b", not "a"
     assert calls == ["a", "b", "c"]
     assert "a" in cache and "b" not in cache
 
@@ -69,7 +69,7 @@ def test_threads_never_overfill_it() -> None:
     def work(offset: int) -> None:
         for i in range(2000):
             key = (i * 7 + offset) % 200
-            assert cache.get_or_compute(key, lambda k=key: k * 2) == key * 2
+            assert cache.get_or_compute(key, lambda k: k * 2, key) == key * 2
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for thread in threads:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, TypeVarTuple
 
 K = TypeVar("K")
 V = TypeVar("V")
+Args = TypeVarTuple("Args")
 
 
 class LRUCache(Generic[K, V]):
@@ -48,15 +49,16 @@ class LRUCache(Generic[K, V]):
             if len(self._entries) > self._max:
                 self._entries.popitem(last=False)
 
-    def get_or_compute(self, key: K, compute: Callable[[], V]) -> V:
-        """The cached value, else ``compute()``'s, kept. ``compute`` runs outside the lock, so a slow one blocks no
-        other key; two threads missing the same key at once may both compute it (the later result is kept)."""
+    def get_or_compute(self, key: K, compute: Callable[[*Args], V], *args: *Args) -> V:
+        """The cached value, else ``compute(*args)``'s, kept (arguments rather than a closure: no allocation on a
+        hit). ``compute`` runs outside the lock, so a slow one blocks no other key; two threads missing the same
+        key at once may both compute it (the later result is kept)."""
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
                 return found
-        value = compute()
+        value = compute(*args)
         self.put(key, value)
         return value
 

@@ -95,7 +95,7 @@ class Authenticator:
         return principal, record
 
     def _secret(self, record: AccessKeyRecord) -> str:
-        return self._secrets.get_or_compute(record.wrapped_secret, lambda: self._reveal(record))
+        return self._secrets.get_or_compute(record.wrapped_secret, self._reveal, record)
 
     def _reveal(self, record: AccessKeyRecord) -> str:
         try:

@@ -159,7 +159,7 @@ def _evaluate(
         request.resource_account,
         context,
     )
-    return _DECISIONS.get_or_compute(memo_key, lambda: policy_evaluate.evaluate(key_policy, identity, request))
+    return _DECISIONS.get_or_compute(memo_key, policy_evaluate.evaluate, key_policy, identity, request)
 
 
 # Bounded small: keys hold policy texts (up to 32 KB each).
