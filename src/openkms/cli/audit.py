@@ -17,7 +17,6 @@ import functools
 import io
 import ipaddress
 import json
-import os
 import re
 import sys
 import time
@@ -46,11 +45,11 @@ from openkms.cli.common import (
     root_key_for_admin,
 )
 from openkms.operations import registry
-from openkms.settings import DEFAULT_REGION
+from openkms.settings import DEFAULT_REGION, ENV_AUDIT_ANCHOR_DIR
 from openkms.storage.audit import AuditFilter, AuditHead, AuditRow, DigestRow, SigningKeyRow
 from openkms.storage.ports import Storage
 
-ANCHOR_DIR_ENV = "OPENKMS_AUDIT_ANCHOR_DIR"  # the same variable `openkms serve` reads
+ANCHOR_DIR_ENV = ENV_AUDIT_ANCHOR_DIR.name  # the same variable `openkms serve` reads
 EXIT_ALTERED = 3  # `verify` found a problem: distinct from 1 (could not run) so scripts can tell them apart
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 10_000
@@ -495,7 +494,9 @@ def _verify(c: _Context) -> int:
         if pinned:
             known = [(k.key_id, k.public_key) for k in audit_digests.public_keys(c.storage)]
             keys = signing_keys.pinned_mapping(pinned, known)
-        anchor_dir = a.anchor_dir or (Path(os.environ[ANCHOR_DIR_ENV]) if os.environ.get(ANCHOR_DIR_ENV) else None)
+        # The environment is read here, not as the flag's default: with --export a set variable is no error.
+        from_env = ENV_AUDIT_ANCHOR_DIR.text()
+        anchor_dir = a.anchor_dir or (Path(from_env) if from_env else None)
         if anchor_dir is not None:  # read before the database: whatever it holds, the database held first
             try:
                 anchored = audit_anchor.read_directory(anchor_dir)
