@@ -28,7 +28,7 @@ def install_audit_fault(database_url: str) -> Callable[[bool], None]:
 
     def run_pg(statement: str) -> None:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
 
     run_pg("CREATE TABLE audit_fault (active BOOLEAN NOT NULL)")
     run_pg("INSERT INTO audit_fault VALUES (false)")

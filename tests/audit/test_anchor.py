@@ -316,6 +316,7 @@ def test_each_digest_is_one_syslog_line(db: Db) -> None:
         receiver.settimeout(5)
         port = receiver.getsockname()[1]
         sink = anchor.open_sinks(None, f"127.0.0.1:{port}")
+        assert sink is not None
         run_intervals(db, 0, 2, sink)
         lines = [receiver.recv(4096).decode() for _ in range(2)]
         sink.close()

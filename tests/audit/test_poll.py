@@ -18,8 +18,13 @@ PRINCIPAL = Principal("111122223333", "arn:aws:iam::111122223333:user/p", "p", "
 
 def test_a_new_window_polls_nothing() -> None:
     window = PollWindow(0.002)
-    calls = []
-    assert window.poll(lambda: calls.append(1) is None, time.monotonic()) is False
+    calls: list[int] = []
+
+    def never_ready() -> bool:
+        calls.append(1)
+        return False
+
+    assert window.poll(never_ready, time.monotonic()) is False
     assert calls == []
 
 
@@ -59,7 +64,12 @@ def test_poll_stops_when_the_check_comes_true_or_the_window_has_passed() -> None
     assert len(calls) == 3
     calls.clear()
     expired = time.monotonic() - window.seconds - 1.0
-    assert window.poll(lambda: calls.append(1) is not None, expired) is False
+
+    def counted_not_ready() -> bool:
+        calls.append(1)
+        return False
+
+    assert window.poll(counted_not_ready, expired) is False
     assert calls == [1]  # checked once, then gave up
 
 

@@ -29,6 +29,7 @@ from openkms import identity
 from openkms.audit import iam_events
 from openkms.cli.iam import CHANGES, COMMANDS
 from openkms.clock import SystemClock
+from openkms.eventnames import IAM_EVENT_NAMES
 from openkms.seal import keyfile
 from openkms.seal.service import initialize_with_keyfile
 from openkms.storage.factory import open_storage
@@ -250,7 +251,7 @@ def test_the_steps_cover_every_write_command() -> None:
     """A write command added later without a record fails here first."""
     assert {step.command for step in _steps()} == WRITES
     assert len(WRITES) == 16
-    assert set(CHANGES) == WRITES and set(CHANGES.values()) == iam_events.EVENT_NAMES
+    assert set(CHANGES) == WRITES and set(CHANGES.values()) == IAM_EVENT_NAMES
 
 
 def test_every_write_leaves_exactly_one_iam_record(install: Install) -> None:

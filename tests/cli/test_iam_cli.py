@@ -440,7 +440,7 @@ def _calls(endpoint: str, access_key_id: str, secret: str, key_id: str, n: int =
 
 def test_cli_changes_take_effect_on_the_running_server_at_once(server: _Server, unique: str) -> None:
     data_dir, endpoint = server.data_dir, server.endpoint
-    key_id = server.client().create_key(Description="iam live")["KeyMetadata"]["KeyId"]  # type: ignore[attr-defined]
+    key_id = server.client().create_key(Description="iam live")["KeyMetadata"]["KeyId"]
     user = f"live{unique}"[:64]
     ok(iam(data_dir, "create-user", "--account-id", ACCOUNT_ID, "--user-name", user))
     allow_kms(data_dir, ACCOUNT_ID, user)
@@ -468,12 +468,12 @@ def test_cli_changes_take_effect_on_the_running_server_at_once(server: _Server, 
     ok(iam(data_dir, "delete-user", "--account-id", ACCOUNT_ID, "--user-name", user))
     assert _calls(endpoint, *other_creds, key_id) == ["UnrecognizedClientException"] * 6
     # The administrator is untouched by all this.
-    assert server.client().describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == key_id  # type: ignore[attr-defined]
+    assert server.client().describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == key_id
 
 
 def test_a_key_for_another_account_cannot_use_this_accounts_keys(server: _Server, unique: str) -> None:
     data_dir, endpoint = server.data_dir, server.endpoint
-    key_id = server.client().create_key()["KeyMetadata"]["KeyId"]  # type: ignore[attr-defined]
+    key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
     account = "888899990000"
     user = f"x{unique}"[:64]
     ok(iam(data_dir, "create-account", "--account-id", account))
@@ -532,6 +532,6 @@ def test_a_dev_restart_gives_the_administrator_its_policy_back(tmp_path: Path) -
     second = _Server(data_dir, url, free_port(), workers=1).start()
     try:
         assert _admin_policies(data_dir) == {"AdministratorAccess": ADMIN_POLICY, "extra": json.loads(KMS_ALL)}
-        assert second.client().list_keys()["Keys"] == []  # type: ignore[attr-defined]
+        assert second.client().list_keys()["Keys"] == []
     finally:
         second.stop()

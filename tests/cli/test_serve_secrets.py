@@ -189,6 +189,6 @@ def test_the_dev_secret_from_the_environment_or_a_file_is_not_in_ps_and_works(qu
     cmdline = Path(f"/proc/{quiet_server.process.pid}/cmdline").read_bytes()
     assert ACCESS_KEY_ID.encode() in cmdline and SECRET_ACCESS_KEY.encode() not in cmdline
     kms = quiet_server.client()  # signs with SECRET_ACCESS_KEY: the server took it from env or file
-    key_id = kms.create_key()["KeyMetadata"]["KeyId"]  # type: ignore[attr-defined]
-    assert kms.encrypt(KeyId=key_id, Plaintext=b"x")["KeyId"].endswith(key_id)  # type: ignore[attr-defined]
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    assert kms.encrypt(KeyId=key_id, Plaintext=b"x")["KeyId"].endswith(key_id)
     assert SECRET_ACCESS_KEY not in quiet_server.log()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from openkms.cli.usage import DEFAULT_PRICES, FAMILIES, _Account, estimate, price_list
+from openkms.cli.usage import _Account
+from openkms.usage_report import DEFAULT_PRICES, FAMILIES, estimate, price_list
 from tests.cli.running import Run, openkms
 from tests.inprocess import ACCOUNT_ID, InProcessKms
 from tests.usage_workload import EXPECTED, call, create_key, run_workload

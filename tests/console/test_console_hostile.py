@@ -11,10 +11,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import re
 import tracemalloc
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -22,9 +22,7 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from openkms.clock import FrozenClock
-from openkms.console import render
 from openkms.server.app import KmsApplication
-from openkms.storage.ports import Transaction
 from openkms.storage.sqlite import SQLiteStorage
 from tests.console.test_console_inprocess import START, AsgiBrowser
 from tests.console.web_client import Browser
@@ -40,11 +38,11 @@ class CountingStorage(SQLiteStorage):
 
     calls = 0
 
-    def transaction(self) -> AbstractContextManager[Transaction]:
+    def transaction(self) -> Any:
         CountingStorage.calls += 1
         return super().transaction()
 
-    def read(self) -> AbstractContextManager[Transaction]:
+    def read(self) -> Any:
         CountingStorage.calls += 1
         return super().read()
 
@@ -82,12 +80,12 @@ async def _asgi_one(app: KmsApplication, full: str, *, cookie: str = "", scheme:
         "type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": query.encode(),
         "headers": headers, "client": ("192.0.2.10", 50000), "scheme": scheme,
     }  # fmt: skip
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def receive() -> dict[str, object]:
+    async def receive() -> MutableMapping[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     await app(scope, receive, send)
@@ -176,7 +174,7 @@ def test_static_files_are_served_from_memory_without_touching_the_filesystem(
     def no_filesystem(*args: object, **kwargs: object) -> None:
         raise AssertionError("the filesystem was asked for a static file at request time")
 
-    monkeypatch.setattr(render.resources, "files", no_filesystem)
+    monkeypatch.setattr(importlib.resources, "files", no_filesystem)
     status, headers, body = asgi(local.app, "/console/static/console.css")
     assert status == 200 and headers["content-type"] == ["text/css; charset=utf-8"] and "body" in body
     for name in ("nothing.css", "x" * 300 + ".css", "console.js", "..", "app.py"):
@@ -257,7 +255,9 @@ def test_the_keys_page_bounds_its_marker(server: ServerProcess) -> None:
     assert answer.status == 400 and "m" * 1100 not in answer.body
 
 
-def test_oversized_sign_in_fields_are_a_wrong_sign_in_and_never_looked_up(local: InProcessKms) -> None:
+def test_oversized_sign_in_fields_are_a_wrong_sign_in_and_never_looked_up(
+    local: InProcessKms, monkeypatch: pytest.MonkeyPatch
+) -> None:
     browser = AsgiBrowser(local.app)
     form = browser.request("GET", "/console/sign-in")
     token = re.search(r'name="csrf" value="([^"]*)"', form.body)
@@ -269,7 +269,7 @@ def test_oversized_sign_in_fields_are_a_wrong_sign_in_and_never_looked_up(local:
         looked_up.append(access_key_id)
         return real(access_key_id, secret)
 
-    local.app._auth.check_secret = spy  # type: ignore[method-assign]
+    monkeypatch.setattr(local.app._auth, "check_secret", spy)
     right_key, right_secret = local.credentials.access_key, local.credentials.secret_key
     for access_key_id, secret in [(right_key + "A" * 5000, right_secret), (right_key, right_secret + "s" * 5000)]:
         answer = browser.request(

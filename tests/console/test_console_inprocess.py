@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -47,18 +48,18 @@ class AsgiBrowser:
             "type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": query.encode(),
             "headers": headers, "client": ("192.0.2.10", 50000), "scheme": self.scheme,
         }  # fmt: skip
-        sent: list[dict[str, object]] = []
+        sent: list[MutableMapping[str, Any]] = []
 
-        async def receive() -> dict[str, object]:
+        async def receive() -> MutableMapping[str, Any]:
             return {"type": "http.request", "body": body, "more_body": False}
 
-        async def send(message: dict[str, object]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         asyncio.run(self.app(scope, receive, send))
         start = sent[0]
         found: dict[str, list[str]] = {}
-        for name, value in start["headers"]:  # type: ignore[attr-defined]
+        for name, value in start["headers"]:
             found.setdefault(name.decode(), []).append(value.decode())
         for cookie in found.get("set-cookie", []):
             name, _, rest = cookie.partition("=")
@@ -66,7 +67,7 @@ class AsgiBrowser:
                 self.jar.pop(name, None)
             else:
                 self.jar[name] = rest.split(";", 1)[0]
-        return Answer(int(start["status"]), found, b"".join(m.get("body", b"") for m in sent[1:]).decode())  # type: ignore[misc]
+        return Answer(int(start["status"]), found, b"".join(m.get("body", b"") for m in sent[1:]).decode())
 
     def sign_in(self, kms: InProcessKms) -> Answer:
         form = self.request("GET", "/console/sign-in")

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import boto3
 from botocore.config import Config
@@ -100,7 +100,7 @@ class ServerProcess:
         access_key_id: str = ACCESS_KEY_ID,
         secret_access_key: str = SECRET_ACCESS_KEY,
         region: str = REGION,
-    ) -> object:
+    ) -> Any:
         return boto3.client(
             "kms",
             endpoint_url=self.endpoint,
