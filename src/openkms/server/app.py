@@ -501,10 +501,10 @@ class KmsApplication:
                 refusal = Refusal(400, "InvalidUnsealKeyException", 'the body must be {"passphrase": "..."}')
             else:
                 refusal = gate.try_begin()
-        if refusal is not None or not isinstance(secret, str):
-            refusal = refusal or Refusal(400, "InvalidUnsealKeyException", "unseal unavailable")
+        if refusal is not None:
             await self._record_unseal(client_ip, user_agent, (refusal.code, refusal.message))
             return _unseal_answer(refusal.status, refusal.code, refusal.message, refusal.retry_after)
+        assert isinstance(secret, str)  # no refusal: the body held a passphrase
         try:
             root_key = await asyncio.to_thread(self._unseal, secret)
         except (UnsealError, KmsError) as exc:

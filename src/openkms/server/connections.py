@@ -55,6 +55,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """
 
     limits: ConnectionLimits
+    swept_loop: asyncio.AbstractEventLoop | None = None  # the loop whose sweep this class has scheduled
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -69,7 +70,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # -- connection lifetime ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        _ensure_sweeping(self.loop, self.connections, self.limits.request_read_seconds)
+        cls = type(self)
+        if cls.swept_loop is not self.loop:  # the first connection of this worker's loop starts the sweep
+            cls.swept_loop = self.loop
+            _schedule_sweep(self.loop, self.connections, self.limits.request_read_seconds)
         if len(self.connections) > self.limits.max_connections and not self._evict_an_idle_connection():
             self._refused = True
             transport.close()
@@ -147,13 +151,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
 
-_SWEEPING: set[int] = set()  # ids of the loops with a sweep scheduled (one loop per worker process)
-
-
-def _ensure_sweeping(loop: asyncio.AbstractEventLoop, connections: set[Any], read_seconds: float) -> None:
-    if id(loop) not in _SWEEPING:
-        _SWEEPING.add(id(loop))
-        loop.call_later(min(1.0, read_seconds / 4), _sweep, loop, connections, read_seconds)
+def _schedule_sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], read_seconds: float) -> None:
+    loop.call_later(min(1.0, read_seconds / 4), _sweep, loop, connections, read_seconds)
 
 
 def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], read_seconds: float) -> None:
@@ -163,7 +162,7 @@ def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], read_seconds:
         deadline = getattr(connection, "read_deadline", None)
         if deadline is not None and now > deadline:
             connection.read_timed_out()
-    loop.call_later(min(1.0, read_seconds / 4), _sweep, loop, connections, read_seconds)
+    _schedule_sweep(loop, connections, read_seconds)
 
 
 def protocol_for(limits: ConnectionLimits) -> type[BoundedHttpToolsProtocol]:
