@@ -278,6 +278,11 @@ def test_no_input_blocks_an_event_loop(server: ServerProcess) -> None:
             conn.close()
         assert status < 500, (method, path[:60], status)
         assert _healthy(server, timeout=1), (method, path[:60])
+    # The same bodies signed by the administrator: they reach the parser and model validation too.
+    for _, path, _, body in _corpus():
+        if path == "/" and len(body) <= 128 * 1024:
+            reply = post(server.port, sign(server.port, body, "TrentService.Encrypt"), body)
+            assert reply.status < 500, reply.describe()
     time.sleep(0.3)  # the monitor reports on its next tick
     after = server.log_path.read_text(errors="replace").count(WARNING_TEXT)
     assert after == before, server.log()[-2000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -30,6 +31,19 @@ def _spin(seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         pass
+
+
+def test_cpu_work_in_a_thread_that_keeps_the_gil_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """A regex in a worker thread holds the GIL as surely as one on the loop: the loop waits either way."""
+
+    def spin_in_a_thread() -> None:
+        thread = threading.Thread(target=_spin, args=(0.3,))
+        thread.start()
+        thread.join()
+
+    with caplog.at_level(logging.WARNING, logger="openkms.loop"):
+        _run_with(spin_in_a_thread)
+    assert any(WARNING_TEXT in record.getMessage() for record in caplog.records)
 
 
 def test_cpu_work_on_the_loop_is_reported(caplog: pytest.LogCaptureFixture) -> None:
