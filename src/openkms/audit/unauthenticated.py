@@ -113,10 +113,6 @@ class UnauthenticatedBudget:
         summary.add(record)
         return False
 
-    @property
-    def pending(self) -> int:
-        return len(self._summaries)
-
     def drain(self, now: float) -> list[AuditEvent]:
         """One summary record per source counted since the last drain, and the counts start again."""
         summaries, self._summaries = self._summaries, {}
