@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 
 MAX_BACKOFF_SECONDS = 60.0
+# How long one derivation may hold the slot; past it (its worker died) the next attempt may run. Argon2id with
+# 64 MiB takes well under a second here.
+MAX_DERIVATION_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +39,16 @@ class Refusal:
 
 
 class UnsealGate:
+    """The slot is a deadline, not a held lock: a worker killed in the middle of a derivation (SIGKILL, OOM)
+    would hold a lock for ever, and no unseal could run until the node restarted. The shared lock guards
+    only the few instructions that read and write the state, never the derivation."""
+
     def __init__(self, networks: tuple[str, ...] = (), context: BaseContext | None = None) -> None:
         ctx = context if context is not None else multiprocessing.get_context("spawn")
         self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in networks)
-        self._lock = ctx.Lock()  # held while a key derivation runs
-        self._failures = ctx.Value("i", 0, lock=False)  # read and written under _lock only
+        self._lock = ctx.Lock()  # guards the three values below, for microseconds at a time
+        self._busy_until = ctx.Value("d", 0.0, lock=False)  # a derivation holds the slot until then
+        self._failures = ctx.Value("i", 0, lock=False)
         self._not_before = ctx.Value("d", 0.0, lock=False)
 
     def allows_peer(self, client_ip: str) -> bool:
@@ -55,25 +63,33 @@ class UnsealGate:
     def try_begin(self, now: float | None = None) -> Refusal | None:
         """Take the node's one derivation slot; a :class:`Refusal` if busy or still backing off.
 
-        Never blocks: a caller that gets None must call :meth:`finish` exactly once.
+        Never waits for a derivation: a caller that gets None must call :meth:`finish` exactly once.
         """
-        if not self._lock.acquire(block=False):
+        at = time.time() if now is None else now
+        if not self._lock.acquire(timeout=1.0):
             return Refusal(429, "ThrottlingException", "Another unseal attempt is in progress.", 1)
-        wait = self._not_before.value - (time.time() if now is None else now)
-        if wait > 0:
+        try:
+            if self._busy_until.value > at:
+                return Refusal(429, "ThrottlingException", "Another unseal attempt is in progress.", 1)
+            wait = self._not_before.value - at
+            if wait > 0:
+                return Refusal(
+                    429, "ThrottlingException", "Too many failed unseal attempts; retry later.", int(wait) + 1
+                )
+            self._busy_until.value = at + MAX_DERIVATION_SECONDS
+            return None
+        finally:
             self._lock.release()
-            return Refusal(429, "ThrottlingException", "Too many failed unseal attempts; retry later.", int(wait) + 1)
-        return None
 
     def finish(self, succeeded: bool, now: float | None = None) -> None:
         """Record the outcome of the attempt begun by :meth:`try_begin` and free the slot."""
-        try:
+        at = time.time() if now is None else now
+        with self._lock:
+            self._busy_until.value = 0.0
             if succeeded:
                 self._failures.value = 0
                 self._not_before.value = 0.0
             else:
                 self._failures.value += 1
                 delay = min(2.0 ** (self._failures.value - 1), MAX_BACKOFF_SECONDS)
-                self._not_before.value = (time.time() if now is None else now) + delay
-        finally:
-            self._lock.release()
+                self._not_before.value = at + delay
