@@ -41,7 +41,7 @@ from typing import Any
 from openkms.audit import events
 from openkms.audit import log as audit_log
 from openkms.context import AuditNote, Principal
-from openkms.storage.audit import AuditFilter
+from openkms.storage.audit import AuditFilter, AuditRecord
 from openkms.storage.ports import Storage
 from openkms.storage.postgres import PostgresStorage
 from openkms.storage.sqlite import SQLiteStorage
@@ -101,7 +101,7 @@ def _arn(key_id: str) -> str:
     return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
 
 
-def synthetic_event(world: World, rng: random.Random, at: float, ip: str) -> events.AuditEvent:
+def synthetic_event(world: World, rng: random.Random, at: float, ip: str) -> AuditRecord:
     operation = rng.choices(_OPERATIONS, _WEIGHTS)[0]
     key = rng.choice(world.keys)
     note = AuditNote()

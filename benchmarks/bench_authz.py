@@ -1,7 +1,7 @@
 """Micro-benchmark: what authorisation costs an Encrypt (issue 4), in process, through the whole request path.
 
 Three cases, interleaved round by round so that machine drift hits them alike, each a pre-signed Encrypt of
-32 bytes replayed through ``KmsApplication.handle_kms`` (SigV4, JSON, validation, storage, crypto):
+32 bytes replayed through ``KmsApplication.serve_kms`` on one event loop (SigV4, JSON, validation, storage, crypto):
 
 - ``default``: a key with AWS's default key policy; the caller holds ``AdministratorAccess``;
 - ``complex``: a key whose policy has 10 statements with conditions (encryption context, tags, source IP,
@@ -18,6 +18,7 @@ The share of authorisation in a default Encrypt (``1 - default / no-authz``) is 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import functools
 import json
@@ -40,7 +41,7 @@ from openkms.clock import SystemClock
 from openkms.crypto.rand import random_bytes
 from openkms.operations import authorization
 from openkms.seal.keyring import Keyring
-from openkms.server.app import HttpRequest, KmsApplication
+from openkms.server.app import HttpRequest, HttpResponse, KmsApplication
 from openkms.settings import Settings
 from openkms.storage.sqlite import SQLiteStorage
 from openkms.wiring import build_app, build_services
@@ -99,6 +100,7 @@ class Harness:
         # Records go to memory: the audit trail's cost is bench_audit.py's subject, not this one's.
         self.app: KmsApplication = build_app(build_services(settings, storage, keyring), audit=MemoryWriter())
         self.storage = storage
+        self.loop = asyncio.new_event_loop()
         default_key = self._call("CreateKey", {})["KeyMetadata"]["KeyId"]
         complex_key = self._call("CreateKey", {"Policy": complex_policy()})["KeyMetadata"]["KeyId"]
         self.complex_key = complex_key
@@ -107,8 +109,11 @@ class Harness:
             "complex": self._signed("Encrypt", self._encrypt(complex_key)),
         }
         for name, request in self.requests.items():
-            response = self.app.handle_kms(request)
+            response = self.serve(request)
             assert response.status == 200, (name, response.body)
+
+    def serve(self, request: HttpRequest) -> HttpResponse:
+        return self.loop.run_until_complete(self.app.serve_kms(request))
 
     def distinct_requests(self, count: int) -> list[HttpRequest]:
         params = self._encrypt(self.complex_key)
@@ -131,7 +136,7 @@ class Harness:
         return HttpRequest("POST", "/", "", pairs, body, "127.0.0.1")
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        response = self.app.handle_kms(self._signed(operation, params))
+        response = self.serve(self._signed(operation, params))
         assert response.status == 200, response.body
         result: dict[str, Any] = json.loads(response.body)
         return result
@@ -162,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         harness = Harness(Path(tmp))
-        app, requests = harness.app, harness.requests
+        serve, requests = harness.serve, harness.requests
         # Every call of this case has an encryption context of its own (across all rounds), so no decision is
         # ever reused: the cost of evaluating the ten statements each time.
         distinct = iter(harness.distinct_requests(args.rounds * args.number))
@@ -173,11 +178,12 @@ def main(argv: list[str] | None = None) -> int:
             for case in order:
                 if case == "no-authz":
                     with authorization_off():
-                        times[case].append(per_call(lambda: app.handle_kms(requests["default"]), args.number))
+                        times[case].append(per_call(lambda: serve(requests["default"]), args.number))
                 elif case == "complex-distinct":
-                    times[case].append(per_call(lambda: app.handle_kms(next(distinct)), args.number))
+                    times[case].append(per_call(lambda: serve(next(distinct)), args.number))
                 else:
-                    times[case].append(per_call(functools.partial(app.handle_kms, requests[case]), args.number))
+                    times[case].append(per_call(functools.partial(serve, requests[case]), args.number))
+        harness.loop.close()
         harness.storage.close()
     medians = {case: statistics.median(values) for case, values in times.items()}
     print(f"Encrypt 32 B in process, {args.rounds} interleaved rounds x {args.number} calls, median per call:")

@@ -7,10 +7,10 @@ a real server process live in ``tests/e2e``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -26,10 +26,14 @@ from openkms.seal import keyfile
 from openkms.seal.keyring import Keyring
 from openkms.seal.service import initialize_with_keyfile
 from openkms.server.app import HttpRequest, KmsApplication
+from openkms.server.operation_runner import Caller, Outcome
 from openkms.settings import Settings
 from openkms.storage.ports import Storage
 from openkms.storage.sqlite import SQLiteStorage
 from openkms.wiring import build_app, build_services
+from tests.loop_thread import LoopThread
+
+T = TypeVar("T")
 
 ACCOUNT_ID = "111122223333"
 REGION = "us-east-1"
@@ -76,7 +80,9 @@ class InProcessKms:
         creds = identity.create_access_key(self.storage, keyring.root_key(), ACCOUNT_ID, "admin", clock)
         self.credentials = Credentials(creds.access_key_id, creds.secret_access_key)
         self.services = build_services(settings, self.storage, keyring, clock)
+        # The production path: the operation runner, and the node's audit hub run in this process.
         self.app: KmsApplication = build_app(self.services)
+        self._loop = LoopThread()
 
     def call(
         self,
@@ -100,8 +106,26 @@ class InProcessKms:
         _SigV4At(credentials or self.credentials, "kms", region, self.clock.now()).add_auth(request)
         headers = [(k.lower(), v) for k, v in request.headers.items()]
         headers.append(("host", f"kms.{region}.amazonaws.com"))
-        response = self.app.handle_kms(HttpRequest("POST", "/", "", headers, body, "127.0.0.1"))
+        response = self.run(self.app.serve_kms(HttpRequest("POST", "/", "", headers, body, "127.0.0.1")))
         return response.status, json.loads(response.body) if response.body else {}
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` on this harness's event loop (as a worker runs requests on its own); any thread may."""
+        return self._loop.run(work)
+
+    def invoke(
+        self, principal: Principal, operation: str, params: dict[str, Any], via: Caller
+    ) -> Outcome[dict[str, Any]]:
+        """Run ``operation`` as an already authenticated ``principal``, as the console does."""
+        return self.run(self.app.runner.run_as(principal, operation, params, via))
+
+    def record_of(self, request_id: str) -> dict[str, Any]:
+        """The trail's record of ``request_id`` (exactly one)."""
+        with self.storage.read() as tx:
+            rows = tx.audit_by_request(request_id)
+        assert len(rows) == 1, rows
+        found: dict[str, Any] = json.loads(rows[0].event)
+        return found
 
     def context(self, operation: str, params: dict[str, Any]) -> RequestContext:
         """What the request path hands an operation handler for the admin user: to call handlers directly."""
@@ -125,4 +149,6 @@ class InProcessKms:
         return call
 
     def close(self) -> None:
+        self._loop.close()
+        self.app.close()
         self.storage.close()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from openkms.audit import scope as audit_scope
+from openkms.audit.hub import local_hub
 from openkms.audit.usage import roll_up
-from openkms.audit.writer import AuditWriter, GroupCommitWriter, MemoryWriter
+from openkms.audit.writer import AuditWriter, MemoryWriter
 from openkms.auth.credentials import Authenticator
 from openkms.auth.sessions import SessionStore
 from openkms.clock import Clock, SystemClock
@@ -54,7 +55,8 @@ def build_app(
     storage = services.storage
     storage.before_commit = audit_scope.before_commit  # state changes commit with their records
     if audit is None:
-        audit = MemoryWriter() if services.settings.audit_sink == "memory" else GroupCommitWriter(storage)
+        # A worker gets its client of the node's hub from the supervisor; in one process, the same hub runs here.
+        audit = MemoryWriter() if services.settings.audit_sink == "memory" else local_hub(storage)
 
     def unseal(secret: str) -> bytes:
         return unseal_root_key(storage, secret=secret)
@@ -74,10 +76,8 @@ def build_app(
         keyring = services.keyring
         console = Console(
             sessions,
-            app.call_operation,
-            app.write_record,
+            app.runner,
             services.clock,
-            services.settings.default_region,
             sealed=lambda: keyring.sealed,
         )
         app.mount_console(console)

@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from openkms.audit import anchor, digests, events, retention, verify
+from openkms.audit import anchor, chain, digests, events, retention, verify
 from openkms.audit import log as audit_log
 from openkms.cli import signing_keys
 from openkms.context import Principal
@@ -89,7 +89,8 @@ def _append(storage: Storage, when: float, count: int, source: str = "kms") -> N
         call.note.add_key(KEY, "SYMMETRIC_DEFAULT")
         event = events.build(call, None, None)
         if source != "kms":
-            event = dataclasses.replace(event, event={**event.event, "eventSource": f"{source}.amazonaws.com"})
+            moved = {**json.loads(event.event), "eventSource": f"{source}.amazonaws.com"}
+            event = dataclasses.replace(event, event=chain.canonical_json(moved))
         batch.append(event)
     with storage.transaction() as tx:
         audit_log.append(tx, batch)

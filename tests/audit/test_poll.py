@@ -12,6 +12,7 @@ from openkms.audit import events
 from openkms.audit.hub import HubClient, socket_pair
 from openkms.audit.poll import GROWTH, SMALLEST_WINDOW_SECONDS, PollWindow
 from openkms.context import Principal
+from openkms.storage.audit import AuditRecord
 
 PRINCIPAL = Principal("111122223333", "arn:aws:iam::111122223333:user/p", "p", "AKIAPOLLTESTS0000001", "AIDAP")
 
@@ -73,7 +74,7 @@ def test_poll_stops_when_the_check_comes_true_or_the_window_has_passed() -> None
     assert calls == [1]  # checked once, then gave up
 
 
-def _event() -> events.AuditEvent:
+def _event() -> AuditRecord:
     call = events.Call("req-poll", 1_790_000_000.0, "127.0.0.1", "t", "us-east-1", "Encrypt", PRINCIPAL, None, {})
     return events.build(call, None, None)
 
@@ -103,8 +104,8 @@ def test_a_lone_request_polls_for_its_ack_and_gets_its_outcome() -> None:
     server = _fake_hub(hub_end, [(0.0001, True), (0.0001, False), (0.005, True), (0.0001, None)])
 
     async def one() -> bool:
-        client.expect()
-        return await client.submit(_event())
+        with client.reserve() as reservation:
+            return await reservation.submit(_event())
 
     async def scenario() -> list[bool]:
         return [await one() for _ in range(5)]

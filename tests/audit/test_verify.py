@@ -21,6 +21,7 @@ from openkms.audit import log as audit_log
 from openkms.context import Principal
 from openkms.crypto import keypairs, signatures
 from openkms.crypto.rand import random_bytes
+from openkms.storage.audit import AuditRecord
 from openkms.storage.sqlite import SQLiteStorage
 
 RECORDS = int(os.environ.get("OPENKMS_A4_RECORDS", "10000"))
@@ -34,7 +35,7 @@ PRINCIPALS = [
 KEYS = [f"arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-{i:012d}" for i in range(20)]
 
 
-def _event(rng: random.Random, when: float, n: int) -> events.AuditEvent:
+def _event(rng: random.Random, when: float, n: int) -> AuditRecord:
     operation = rng.choice(["Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey", "Sign"])
     principal = rng.choice(PRINCIPALS)
     call = events.Call(f"req-{n}", when, f"10.0.0.{n % 250}", "test", "us-east-1", operation, principal, None, {})

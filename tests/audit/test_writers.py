@@ -1,5 +1,6 @@
-"""The two ways records become durable before answers: the in-process group-commit thread and the node hub
-(a supervisor thread fed over socket pairs). Both batch, both fail closed, both recover by themselves."""
+"""How records become durable before answers: the node hub (a supervisor thread fed over socket pairs by every
+worker, or run in one process for in-process use) batches, fails closed and recovers by itself; a reservation
+ends exactly once."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ from pathlib import Path
 import pytest
 
 from openkms.audit import events, verify
-from openkms.audit.hub import HubClient, NodeWriter, socket_pair
-from openkms.audit.writer import GroupCommitWriter
+from openkms.audit.hub import HubClient, NodeWriter, local_hub, socket_pair
+from openkms.audit.writer import AuditWriter, MemoryWriter
 from openkms.context import Principal
+from openkms.storage.audit import AuditRecord
 from openkms.storage.sqlite import SQLiteStorage
 
 PRINCIPAL = Principal("111122223333", "arn:aws:iam::111122223333:user/w", "w", "AKIAWRITERTESTS00001", "AIDAW")
 
 
-def _event(n: int) -> events.AuditEvent:
+def _event(n: int) -> AuditRecord:
     # A millisecond apart: a trail whose calls span more than two digest intervals unsigned is stale (verify.py).
     when = 1_790_000_000.0 + n / 1000
     call = events.Call(f"req-{n}", when, "127.0.0.1", "t", "us-east-1", "Encrypt", PRINCIPAL, None, {})
@@ -42,10 +44,9 @@ def _fault(storage: SQLiteStorage, on: bool) -> None:
             conn.execute("DROP TRIGGER fault")
 
 
-async def _submit_all(writer: GroupCommitWriter | HubClient, start: int, count: int) -> list[bool]:
-    for _ in range(count):
-        writer.expect()
-    return list(await asyncio.gather(*(writer.submit(_event(start + i)) for i in range(count))))
+async def _submit_all(writer: AuditWriter, start: int, count: int) -> list[bool]:
+    reservations = [writer.reserve() for _ in range(count)]
+    return list(await asyncio.gather(*(r.submit(_event(start + i)) for i, r in enumerate(reservations))))
 
 
 def _count(storage: SQLiteStorage) -> int:
@@ -53,16 +54,59 @@ def _count(storage: SQLiteStorage) -> int:
         return len(tx.audit_range(0, 100_000))
 
 
-def test_group_commit_thread_batches_fails_closed_and_recovers(storage: SQLiteStorage) -> None:
-    writer = GroupCommitWriter(storage)
-    assert asyncio.run(_submit_all(writer, 0, 200)) == [True] * 200
-    _fault(storage, True)
-    assert asyncio.run(_submit_all(writer, 200, 50)) == [False] * 50
-    _fault(storage, False)
-    assert asyncio.run(_submit_all(writer, 250, 50)) == [True] * 50
+def test_the_hub_in_one_process_batches_fails_closed_and_recovers(storage: SQLiteStorage) -> None:
+    writer = local_hub(storage)
+
+    async def scenario() -> None:  # one event loop, as in a worker
+        assert await _submit_all(writer, 0, 200) == [True] * 200
+        _fault(storage, True)
+        assert await _submit_all(writer, 200, 50) == [False] * 50
+        _fault(storage, False)
+        assert await _submit_all(writer, 250, 50) == [True] * 50
+
+    asyncio.run(scenario())
     writer.close()
     assert _count(storage) == 250
     assert verify.verify_storage(storage).ok
+
+
+class _Counting(MemoryWriter):
+    """Counts the records its reservations promised and have not yet delivered or cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outstanding = 0
+
+    def expect(self) -> None:
+        self.outstanding += 1
+
+    def forget(self) -> None:
+        self.outstanding -= 1
+
+    async def submit(self, record: AuditRecord) -> bool:
+        self.outstanding -= 1
+        return await super().submit(record)
+
+
+def test_a_reservation_ends_once_whatever_happens_inside_it() -> None:
+    writer = _Counting()
+
+    async def scenario() -> None:
+        with writer.reserve() as reservation:
+            assert writer.outstanding == 1
+            assert await reservation.submit(_event(1))
+            with pytest.raises(RuntimeError, match="already ended"):
+                await reservation.submit(_event(2))
+        assert writer.outstanding == 0 and len(writer.records) == 1
+        with pytest.raises(ValueError), writer.reserve():
+            raise ValueError("the operation failed before its record was built")
+        assert writer.outstanding == 0  # cancelled on the way out
+        with writer.reserve() as reservation:
+            reservation.cancel()
+            reservation.cancel()  # a second cancel changes nothing
+        assert writer.outstanding == 0 and len(writer.records) == 1
+
+    asyncio.run(scenario())
 
 
 def test_hub_commits_for_several_workers_and_fails_closed(storage: SQLiteStorage) -> None:

@@ -58,10 +58,10 @@ def local(tmp_path: Path) -> Iterator[InProcessKms]:
 Reply = tuple[int, dict[str, list[str]], str]  # status, headers, body
 
 
-def asgi(app: KmsApplication, path: str, *, cookie: str = "", scheme: str = "http", method: str = "GET",
+def asgi(kms: InProcessKms, path: str, *, cookie: str = "", scheme: str = "http", method: str = "GET",
          body: bytes = b"") -> Reply:  # fmt: skip
     """One request with a raw ``Cookie`` header (the test browsers keep one value per name)."""
-    return asyncio.run(_asgi_one(app, path, cookie=cookie, scheme=scheme, method=method, body=body))
+    return kms.run(_asgi_one(kms.app, path, cookie=cookie, scheme=scheme, method=method, body=body))
 
 
 async def _asgi_many(app: KmsApplication, paths: list[str]) -> list[Reply]:
@@ -99,7 +99,7 @@ async def _asgi_one(app: KmsApplication, full: str, *, cookie: str = "", scheme:
 
 
 def test_a_sealed_console_answers_the_sealed_page_and_touches_no_storage(local: InProcessKms) -> None:
-    browser = AsgiBrowser(local.app)
+    browser = AsgiBrowser(local)
     assert browser.sign_in(local).status == 303  # a live session from before the seal
     form = browser.request("GET", "/console/sign-in")
     token = re.search(r'name="csrf" value="([^"]*)"', form.body)
@@ -116,12 +116,12 @@ def test_a_sealed_console_answers_the_sealed_page_and_touches_no_storage(local: 
         ("POST", "/console/keys/new", {"csrf": "x", "spec": "SYMMETRIC_DEFAULT"}),
     ]:  # fmt: skip
         for jar in ({}, session):
-            answer = AsgiBrowser(local.app, jar=dict(jar)).request(method, path, fields)
+            answer = AsgiBrowser(local, jar=dict(jar)).request(method, path, fields)
             assert answer.status == 503, (method, path, answer.status, answer.body[:200])
             assert "sealed" in answer.body.lower() and "set-cookie" not in answer.headers
             assert answer.headers["content-type"] == ["text/html; charset=utf-8"]
             assert answer.headers["x-frame-options"] == ["DENY"]
-    css = AsgiBrowser(local.app).request("GET", "/console/static/console.css")
+    css = AsgiBrowser(local).request("GET", "/console/static/console.css")
     assert css.status == 200  # from the package, not the database
     assert CountingStorage.calls == 0, "the sealed console read or wrote storage"
 
@@ -175,10 +175,10 @@ def test_static_files_are_served_from_memory_without_touching_the_filesystem(
         raise AssertionError("the filesystem was asked for a static file at request time")
 
     monkeypatch.setattr(importlib.resources, "files", no_filesystem)
-    status, headers, body = asgi(local.app, "/console/static/console.css")
+    status, headers, body = asgi(local, "/console/static/console.css")
     assert status == 200 and headers["content-type"] == ["text/css; charset=utf-8"] and "body" in body
     for name in ("nothing.css", "x" * 300 + ".css", "console.js", "..", "app.py"):
-        assert asgi(local.app, "/console/static/" + name)[0] == 404, name
+        assert asgi(local, "/console/static/" + name)[0] == 404, name
 
 
 def test_unknown_static_names_leave_nothing_behind(local: InProcessKms) -> None:
@@ -258,7 +258,7 @@ def test_the_keys_page_bounds_its_marker(server: ServerProcess) -> None:
 def test_oversized_sign_in_fields_are_a_wrong_sign_in_and_never_looked_up(
     local: InProcessKms, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    browser = AsgiBrowser(local.app)
+    browser = AsgiBrowser(local)
     form = browser.request("GET", "/console/sign-in")
     token = re.search(r'name="csrf" value="([^"]*)"', form.body)
     assert token is not None
@@ -296,7 +296,7 @@ def _set_cookie(headers: dict[str, list[str]], prefix: str) -> str:
 
 
 def test_under_tls_the_cookies_are_host_prefixed(local: InProcessKms) -> None:
-    browser = AsgiBrowser(local.app, scheme="https")
+    browser = AsgiBrowser(local, scheme="https")
     form = browser.request("GET", "/console/sign-in")
     anchor = _set_cookie(form.headers, "__Host-openkms_presession=")
     signed = browser.sign_in(local)
@@ -307,19 +307,19 @@ def test_under_tls_the_cookies_are_host_prefixed(local: InProcessKms) -> None:
         assert "Secure" in attributes and "Path=/" in attributes and "HttpOnly" in attributes
         assert "SameSite=Strict" in attributes and not any(a.lower().startswith("domain") for a in attributes)
     token = browser.jar["__Host-openkms_session"]
-    assert asgi(local.app, "/console/keys", cookie=f"__Host-openkms_session={token}", scheme="https")[0] == 200
+    assert asgi(local, "/console/keys", cookie=f"__Host-openkms_session={token}", scheme="https")[0] == 200
     # Under TLS the unprefixed name is not the session (a subdomain or plain-HTTP page could have set it).
-    assert asgi(local.app, "/console/keys", cookie=f"openkms_session={token}", scheme="https")[0] == 303
+    assert asgi(local, "/console/keys", cookie=f"openkms_session={token}", scheme="https")[0] == 303
     csrf = re.search(r'name="csrf" value="([^"]*)"', browser.request("GET", "/console/keys").body)
     assert csrf is not None
     out = browser.request("POST", "/console/sign-out", {"csrf": csrf.group(1)})
     cleared = [part.strip() for part in _set_cookie(out.headers, "__Host-openkms_session=").split(";")]
     assert "Max-Age=0" in cleared and "Path=/" in cleared and "Secure" in cleared
-    assert asgi(local.app, "/console/keys", cookie=f"__Host-openkms_session={token}", scheme="https")[0] == 303
+    assert asgi(local, "/console/keys", cookie=f"__Host-openkms_session={token}", scheme="https")[0] == 303
 
 
 def test_over_plain_http_the_cookie_names_stay(local: InProcessKms) -> None:
-    browser = AsgiBrowser(local.app)
+    browser = AsgiBrowser(local)
     signed = browser.sign_in(local)
     session = _set_cookie(signed.headers, "openkms_session=")
     assert "Path=/console" in session and "Secure" not in session
@@ -327,34 +327,32 @@ def test_over_plain_http_the_cookie_names_stay(local: InProcessKms) -> None:
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_two_session_cookies_are_no_session(local: InProcessKms, scheme: str) -> None:
-    browser = AsgiBrowser(local.app, scheme=scheme)
+    browser = AsgiBrowser(local, scheme=scheme)
     assert browser.sign_in(local).status == 303
     name = "__Host-openkms_session" if scheme == "https" else "openkms_session"
     token = browser.jar[name]
     planted = "P" * 43
-    assert asgi(local.app, "/console/keys", cookie=f"{name}={token}", scheme=scheme)[0] == 200
+    assert asgi(local, "/console/keys", cookie=f"{name}={token}", scheme=scheme)[0] == 200
     for cookie in (f"{name}={token}; {name}={planted}", f"{name}={planted}; {name}={token}",
                    f"{name}={token}; {name}={token}"):  # fmt: skip
-        status, headers, _ = asgi(local.app, "/console/keys", cookie=cookie, scheme=scheme)
+        status, headers, _ = asgi(local, "/console/keys", cookie=cookie, scheme=scheme)
         assert status == 303 and headers["location"][0].startswith("/console/sign-in"), cookie
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_two_sign_in_anchors_are_no_anchor(local: InProcessKms, scheme: str) -> None:
     name = "__Host-openkms_presession" if scheme == "https" else "openkms_presession"
-    browser = AsgiBrowser(local.app, scheme=scheme)
+    browser = AsgiBrowser(local, scheme=scheme)
     form = browser.request("GET", "/console/sign-in")
     token = re.search(r'name="csrf" value="([^"]*)"', form.body)
     assert token is not None
     anchor = browser.jar[name]
     body = urlencode({"csrf": token.group(1), "access_key_id": local.credentials.access_key,
                       "secret_access_key": local.credentials.secret_key}).encode()  # fmt: skip
-    status, _, _ = asgi(local.app, "/console/sign-in", cookie=f"{name}={anchor}; {name}={'Q' * 43}", scheme=scheme,
+    status, _, _ = asgi(local, "/console/sign-in", cookie=f"{name}={anchor}; {name}={'Q' * 43}", scheme=scheme,
                         method="POST", body=body)  # fmt: skip
     assert status == 403
-    status, _, _ = asgi(
-        local.app, "/console/sign-in", cookie=f"{name}={anchor}", scheme=scheme, method="POST", body=body
-    )
+    status, _, _ = asgi(local, "/console/sign-in", cookie=f"{name}={anchor}", scheme=scheme, method="POST", body=body)
     assert status == 303
 
 

@@ -3,7 +3,6 @@ through its ASGI entry point (the same path uvicorn takes)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sqlite3
 from collections.abc import Iterator, MutableMapping
@@ -14,10 +13,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from openkms.audit.events import AuditEvent
 from openkms.clock import FrozenClock
-from openkms.server.app import KmsApplication
-from openkms.wiring import build_app
+from tests.audit_faults import install_audit_fault
 from tests.inprocess import InProcessKms
 
 START = 1_800_000_000.0
@@ -32,7 +29,7 @@ class Answer:
 
 @dataclass
 class AsgiBrowser:
-    app: KmsApplication
+    kms: InProcessKms
     scheme: str = "http"
     jar: dict[str, str] = field(default_factory=dict)
 
@@ -56,7 +53,7 @@ class AsgiBrowser:
         async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
-        asyncio.run(self.app(scope, receive, send))
+        self.kms.run(self.kms.app(scope, receive, send))
         start = sent[0]
         found: dict[str, list[str]] = {}
         for name, value in start["headers"]:
@@ -92,7 +89,7 @@ def kms(tmp_path: Path) -> Iterator[InProcessKms]:
 
 
 def test_under_tls_the_cookies_are_secure(kms: InProcessKms) -> None:
-    browser = AsgiBrowser(kms.app, scheme="https")
+    browser = AsgiBrowser(kms, scheme="https")
     presession = browser.request("GET", "/console/sign-in").headers["set-cookie"]
     assert all(c.endswith("; Secure") for c in presession)
     signed = browser.sign_in(kms)
@@ -102,7 +99,7 @@ def test_under_tls_the_cookies_are_secure(kms: InProcessKms) -> None:
 
 
 def test_a_session_expires_after_its_lifetime(kms: InProcessKms) -> None:
-    browser = AsgiBrowser(kms.app)
+    browser = AsgiBrowser(kms)
     assert browser.sign_in(kms).status == 303
     assert kms.app is not None
     lifetime = kms.services.settings.console_session_seconds
@@ -114,29 +111,15 @@ def test_a_session_expires_after_its_lifetime(kms: InProcessKms) -> None:
     assert answer.status == 303 and answer.headers["location"][0].startswith("/console/sign-in")
 
 
-class _RefusingWriter:
-    """An audit trail that cannot be written (disk full, database gone)."""
-
-    def expect(self) -> None: ...
-    def forget(self) -> None: ...
-
-    async def submit(self, event: AuditEvent) -> bool:
-        return False
-
-    def write_now(self, event: AuditEvent) -> None:
-        raise OSError("disk full")
-
-    def close(self) -> None: ...
-
-
 def test_without_an_audit_trail_the_console_signs_nobody_in_and_shows_no_data(
     kms: InProcessKms, tmp_path: Path
 ) -> None:
     status, created = kms.call("CreateKey", {"Description": "visible only with a record"})
     assert status == 200
-    healthy = AsgiBrowser(kms.app)
+    healthy = AsgiBrowser(kms)
     healthy.sign_in(kms)
-    refusing = build_app(kms.services, audit=_RefusingWriter())
+    install_audit_fault(f"sqlite:///{tmp_path / 'openkms.db'}")(True)  # the trail can no longer be written
+    refusing = kms
     unrecorded = AsgiBrowser(refusing)
     assert unrecorded.sign_in(kms).status == 500
     assert "openkms_session" not in unrecorded.jar

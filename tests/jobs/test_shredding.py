@@ -53,9 +53,11 @@ def _hits(path: Path, needles: list[bytes]) -> int:
 @pytest.fixture
 def sqlite_lifecycle(tmp_path: Path) -> Iterator[tuple[Lifecycle, Path]]:
     storage = SQLiteStorage(tmp_path / "openkms.db")
+    life = build(storage, tmp_path)
     try:
-        yield build(storage, tmp_path), tmp_path / "openkms.db"
+        yield life, tmp_path / "openkms.db"
     finally:
+        life.close()
         storage.close()
 
 
@@ -77,8 +79,8 @@ def test_sqlite_keeps_no_byte_of_a_destroyed_key(sqlite_lifecycle: tuple[Lifecyc
 def test_postgresql_residue_after_vacuum_is_measured() -> None:
     url = create_temp_database()
     storage = PostgresStorage(url)
+    lc = build(storage, Path("/nonexistent"))
     try:
-        lc = build(storage, Path("/nonexistent"))
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
             row = admin.execute("SELECT pg_current_wal_lsn()").fetchone()
@@ -94,6 +96,7 @@ def test_postgresql_residue_after_vacuum_is_measured() -> None:
         print(f"L-2 postgresql: after VACUUM, table pages {heap} hits, WAL since key creation {wal} hits")
         assert wal > 0, "the WAL holds the inserts; if this finds nothing, the WAL scan is broken"
     finally:
+        lc.close()
         storage.close()
         drop_database(url)
 

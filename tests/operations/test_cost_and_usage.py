@@ -30,22 +30,22 @@ def test_the_report_counts_the_callers_account_only(kms: InProcessKms) -> None:
     bob, credentials = _user(kms, OTHER_ACCOUNT, "bob", ADMIN)
     theirs = kms.call("CreateKey", {}, credentials=credentials)[1]["KeyMetadata"]["KeyId"]
     _encrypt(kms, theirs, credentials)
-    invocation = kms.app.invoke(_admin(kms), "GetCostAndUsage", {"Days": 7}, VIA)
+    invocation = kms.invoke(_admin(kms), "GetCostAndUsage", {"Days": 7}, VIA)
     assert invocation.error is None and invocation.result is not None
     report: dict[str, Any] = invocation.result
     assert {row["KeyId"] for row in report["Usage"]} == {mine}
     assert sum(row["Symmetric"] for row in report["Usage"]) == 4  # CreateKey and three Encrypts name the key
     assert [e["Account"] for e in report["Estimate"]] == ["111122223333"] and report["Estimate"][0]["Keys"] == 1
     assert theirs not in json.dumps(report)
-    other = kms.app.invoke(bob, "GetCostAndUsage", {}, VIA)
+    other = kms.invoke(bob, "GetCostAndUsage", {}, VIA)
     assert other.result is not None and {row["KeyId"] for row in other.result["Usage"]} == {theirs}
-    assert invocation.record is not None and invocation.record.event["eventSource"] == "ce.amazonaws.com"
+    assert kms.record_of(invocation.request_id)["eventSource"] == "ce.amazonaws.com"
 
 
 def test_the_caller_needs_ce_get_cost_and_usage(kms: InProcessKms) -> None:
     kms_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
     reader, _ = _user(kms, "111122223333", "reader", kms_only)
-    denied = kms.app.invoke(reader, "GetCostAndUsage", {}, VIA)
+    denied = kms.invoke(reader, "GetCostAndUsage", {}, VIA)
     assert denied.error is not None and denied.error.code == "AccessDeniedException"
     assert "ce:GetCostAndUsage" in denied.error.message
 
@@ -55,5 +55,5 @@ def test_the_caller_needs_ce_get_cost_and_usage(kms: InProcessKms) -> None:
     [{"Days": 0}, {"Days": 367}, {"Days": "7"}, {"Since": "yesterday"}, {"Since": "2999-01-01"}, {"Other": 1}],
 )
 def test_bad_windows_are_a_validation_exception(kms: InProcessKms, params: dict[str, Any]) -> None:
-    refused = kms.app.invoke(_admin(kms), "GetCostAndUsage", params, VIA)
+    refused = kms.invoke(_admin(kms), "GetCostAndUsage", params, VIA)
     assert refused.error is not None and refused.error.code == "ValidationException"

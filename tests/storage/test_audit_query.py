@@ -18,7 +18,7 @@ from openkms.audit import events
 from openkms.audit import log as audit_log
 from openkms.context import AuditNote, Principal
 from openkms.storage import audit_sql
-from openkms.storage.audit import AuditFilter, AuditRow
+from openkms.storage.audit import AuditFilter, AuditRecord, AuditRow
 from openkms.storage.ports import Storage
 
 ACCOUNT = "111122223333"
@@ -31,7 +31,7 @@ ERRORS = [None, None, None, "AccessDeniedException", "NotFoundException"]
 IPS = ["10.0.0.1", "10.0.0.2", "192.0.2.9"]
 
 
-def _event(rng: random.Random, at: float) -> events.AuditEvent:
+def _event(rng: random.Random, at: float) -> AuditRecord:
     operation = rng.choice(OPERATIONS)
     note = AuditNote()
     if operation != "ListKeys":

@@ -12,13 +12,15 @@ import functools
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from openkms import apimodel as model
 from openkms import ids
+from openkms.audit.chain import canonical_json
 from openkms.context import AuditNote, Principal, ServiceAction
+from openkms.storage.audit import AuditRecord
 
 EVENT_VERSION = "1.08"
 EVENT_SOURCE = "kms.amazonaws.com"
@@ -86,22 +88,6 @@ class Call:
     # Another service's API the console calls (cloudtrail LookupEvents, ce GetCostAndUsage: operations/
     # registry.py admin operations): its parameters are recorded as given, they hold no secrets.
     event_source: str = EVENT_SOURCE
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    """A record before it is chained: the event and the indexed fields copied from it."""
-
-    event: dict[str, Any]
-    event_time: float
-    event_name: str
-    request_id: str
-    principal_arn: str
-    key_id: str | None
-    other_key_id: str | None
-    source_ip: str
-    error_code: str | None
-    usage_family: str | None  # pricing class of a call on a key (audit/usage.py), None if it names none
 
 
 def claimed_access_key(authorization_header: str | None) -> str | None:
@@ -213,6 +199,64 @@ def usage_family(operation: str, key_spec: str) -> str:
     return "asymmetric"
 
 
+def envelope(
+    *,
+    user_identity: Mapping[str, Any],
+    at: float,
+    source: str,
+    name: str,
+    region: str,
+    source_ip: str,
+    user_agent: str,
+    request_id: str,
+    read_only: bool,
+    event_type: str,
+    recipient_account_id: str,
+    request_parameters: Mapping[str, Any] | None = None,
+    response_elements: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The fields every CloudTrail event has, in one place for every kind of record openkms writes (API calls,
+    console sign-ins, service events, ``openkms iam`` changes, unseal attempts, summaries); each builder adds
+    its own (``resources``, ``errorCode``, ``serviceEventDetails``, ...) and hands the event to :func:`finish`."""
+    return {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": user_identity,
+        "eventTime": iso_time(at),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": region,
+        "sourceIPAddress": source_ip,
+        "userAgent": user_agent,
+        "requestParameters": request_parameters,
+        "responseElements": response_elements,
+        "requestID": request_id,
+        "eventID": str(uuid.uuid4()),
+        "readOnly": read_only,
+        "eventType": event_type,
+        "managementEvent": True,
+        "recipientAccountId": recipient_account_id,
+        "eventCategory": "Management",
+    }
+
+
+def finish(event: Mapping[str, Any], at: float, usage_family: str | None = None) -> AuditRecord:
+    """The record of ``event``: its canonical text, made once here, and the indexed fields copied from the
+    event itself (so an index can never disagree with the event it indexes; audit verify checks it)."""
+    resources: Sequence[Mapping[str, Any]] = event.get("resources") or ()
+    return AuditRecord(
+        event_time=at,
+        event_name=event["eventName"],
+        request_id=event["requestID"],
+        principal_arn=event["userIdentity"].get("arn", ""),
+        key_id=_key_id_of(resources[0]["ARN"]) if resources else None,
+        other_key_id=_key_id_of(resources[1]["ARN"]) if len(resources) > 1 else None,
+        source_ip=event["sourceIPAddress"],
+        error_code=event.get("errorCode"),
+        usage_family=usage_family,
+        event=canonical_json(event),
+    )
+
+
 def _user_identity(call: Call) -> dict[str, Any]:
     principal = call.principal
     if principal is None:
@@ -244,135 +288,86 @@ def build(
     error_code: str | None,
     error_message: str | None,
     result: Mapping[str, Any] | None = None,
-) -> AuditEvent:
+) -> AuditRecord:
     """The record of ``call``, which succeeded if ``error_code`` is None."""
     operation = call.operation
     event_name = operation if operation is not None else "Unknown"
     principal = call.principal
     account = principal.account_id if principal is not None else ""
     resources = call.note.resources
-    event: dict[str, Any] = {
-        "eventVersion": EVENT_VERSION,
-        "userIdentity": _user_identity(call),
-        "eventTime": iso_time(call.time),
-        "eventSource": call.event_source,
-        "eventName": event_name,
-        "awsRegion": call.region,
-        "sourceIPAddress": call.source_ip,
-        "userAgent": call.user_agent,
-        "requestParameters": _request_parameters(call),
-        "responseElements": (
+    event = envelope(
+        user_identity=_user_identity(call),
+        at=call.time,
+        source=call.event_source,
+        name=event_name,
+        region=call.region,
+        source_ip=call.source_ip,
+        user_agent=call.user_agent,
+        request_id=call.request_id,
+        read_only=event_name not in MUTATING,
+        event_type="AwsApiCall",
+        recipient_account_id=account or (resources[0][0].split(":")[4] if resources else ""),
+        request_parameters=_request_parameters(call),
+        response_elements=(
             response_elements(operation, call.note.result or result or {})
             if operation is not None and call.event_source == EVENT_SOURCE
             else None
         ),
-        "requestID": call.request_id,
-        "eventID": str(uuid.uuid4()),
-        "readOnly": event_name not in MUTATING,
-        "resources": [{"accountId": arn.split(":")[4], "type": KEY_RESOURCE_TYPE, "ARN": arn} for arn, _ in resources],
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": account or (resources[0][0].split(":")[4] if resources else ""),
-        "eventCategory": "Management",
-    }
+    )
+    event["resources"] = [
+        {"accountId": arn.split(":")[4], "type": KEY_RESOURCE_TYPE, "ARN": arn} for arn, _ in resources
+    ]
     if error_code is not None:
         event["errorCode"] = error_code
         if error_message:
             event["errorMessage"] = error_message
     if call.note.key_material_id is not None:
         event["additionalEventData"] = {"keyMaterialId": call.note.key_material_id}
-    key_id = _key_id_of(resources[0][0]) if resources else None
-    return AuditEvent(
-        event=event,
-        event_time=call.time,
-        event_name=event_name,
-        request_id=call.request_id,
-        principal_arn=principal.arn if principal is not None else "",
-        key_id=key_id,
-        other_key_id=_key_id_of(resources[1][0]) if len(resources) > 1 else None,
-        source_ip=call.source_ip,
-        error_code=error_code,
-        usage_family=usage_family(event_name, resources[0][1]) if key_id is not None else None,
-    )
+    family = usage_family(event_name, resources[0][1]) if resources else None
+    return finish(event, call.time, family)
 
 
-def console_login(call: Call, succeeded: bool) -> AuditEvent:
+def console_login(call: Call, succeeded: bool) -> AuditRecord:
     """A console sign-in, as CloudTrail records AWS's: ``ConsoleLogin`` from ``signin.amazonaws.com`` with
     ``responseElements.ConsoleLogin`` Success or Failure. The secret typed in is never part of it."""
-    account = call.principal.account_id if call.principal is not None else ""
-    event: dict[str, Any] = {
-        "eventVersion": EVENT_VERSION,
-        "userIdentity": _user_identity(call),
-        "eventTime": iso_time(call.time),
-        "eventSource": SIGNIN_SOURCE,
-        "eventName": "ConsoleLogin",
-        "awsRegion": call.region,
-        "sourceIPAddress": call.source_ip,
-        "userAgent": call.user_agent,
-        "requestParameters": None,
-        "responseElements": {"ConsoleLogin": "Success" if succeeded else "Failure"},
-        "additionalEventData": {"LoginTo": "/console", "MFAUsed": "No"},
-        "requestID": call.request_id,
-        "eventID": str(uuid.uuid4()),
-        "readOnly": False,
-        "eventType": "AwsConsoleSignIn",
-        "managementEvent": True,
-        "recipientAccountId": account,
-        "eventCategory": "Management",
-    }
-    error_code = None if succeeded else "UnrecognizedClientException"
-    if not succeeded:  # CloudTrail has only the message; the code makes --outcome failure find it
-        event["errorCode"] = error_code
-        event["errorMessage"] = "Failed authentication"
-    return AuditEvent(
-        event=event,
-        event_time=call.time,
-        event_name="ConsoleLogin",
-        request_id=call.request_id,
-        principal_arn=call.principal.arn if call.principal is not None else "",
-        key_id=None,
-        other_key_id=None,
+    event = envelope(
+        user_identity=_user_identity(call),
+        at=call.time,
+        source=SIGNIN_SOURCE,
+        name="ConsoleLogin",
+        region=call.region,
         source_ip=call.source_ip,
-        error_code=error_code,
-        usage_family=None,
+        user_agent=call.user_agent,
+        request_id=call.request_id,
+        read_only=False,
+        event_type="AwsConsoleSignIn",
+        recipient_account_id=call.principal.account_id if call.principal is not None else "",
+        response_elements={"ConsoleLogin": "Success" if succeeded else "Failure"},
     )
+    event["additionalEventData"] = {"LoginTo": "/console", "MFAUsed": "No"}
+    if not succeeded:  # CloudTrail has only the message; the code makes --outcome failure find it
+        event["errorCode"] = "UnrecognizedClientException"
+        event["errorMessage"] = "Failed authentication"
+    return finish(event, call.time)
 
 
-def service_event(action: ServiceAction) -> AuditEvent:
+def service_event(action: ServiceAction) -> AuditRecord:
     """A change the service made by itself (automatic rotation, deletion after the waiting period, expiry of
     imported material), in CloudTrail's shape for AWS service events."""
     account = action.key_arn.split(":")[4]
-    request_id = ids.new_request_id(action.at)
-    event: dict[str, Any] = {
-        "eventVersion": EVENT_VERSION,
-        "userIdentity": {"accountId": account, "invokedBy": EVENT_SOURCE},
-        "eventTime": iso_time(action.at),
-        "eventSource": EVENT_SOURCE,
-        "eventName": action.event_name,
-        "awsRegion": action.key_arn.split(":")[3],
-        "sourceIPAddress": EVENT_SOURCE,
-        "userAgent": EVENT_SOURCE,
-        "requestParameters": None,
-        "responseElements": None,
-        "requestID": request_id,
-        "eventID": str(uuid.uuid4()),
-        "readOnly": False,
-        "resources": [{"accountId": account, "type": KEY_RESOURCE_TYPE, "ARN": action.key_arn}],
-        "eventType": "AwsServiceEvent",
-        "managementEvent": True,
-        "recipientAccountId": account,
-        "serviceEventDetails": dict(action.details),
-        "eventCategory": "Management",
-    }
-    return AuditEvent(
-        event=event,
-        event_time=action.at,
-        event_name=action.event_name,
-        request_id=request_id,
-        principal_arn="",
-        key_id=_key_id_of(action.key_arn),
-        other_key_id=None,
+    event = envelope(
+        user_identity={"accountId": account, "invokedBy": EVENT_SOURCE},
+        at=action.at,
+        source=EVENT_SOURCE,
+        name=action.event_name,
+        region=action.key_arn.split(":")[3],
         source_ip=EVENT_SOURCE,
-        error_code=None,
-        usage_family=None,
+        user_agent=EVENT_SOURCE,
+        request_id=ids.new_request_id(action.at),
+        read_only=False,
+        event_type="AwsServiceEvent",
+        recipient_account_id=account,
     )
+    event["resources"] = [{"accountId": account, "type": KEY_RESOURCE_TYPE, "ARN": action.key_arn}]
+    event["serviceEventDetails"] = dict(action.details)
+    return finish(event, action.at)

@@ -1,15 +1,16 @@
 """One audit writer per node: workers hand records to the supervisor, which commits them in batches.
 
-Why not a writer thread in each worker (:class:`~openkms.audit.writer.GroupCommitWriter`)? Measured
-(docs/benchmarks.md, "Audit"): a writer thread shares its worker's GIL with the event loop, and each
-hand-over of the GIL cost the pair more than the SQLite work itself; two workers also commit half-size
-batches that queue on the same database lock. A thread in the supervisor process, which otherwise only
+Why not a writer thread in each worker? Measured (docs/performance.md, "Audit"; the per-worker writer was
+removed in issue 16): a writer thread shares its worker's GIL with the event loop, and each hand-over of the
+GIL cost the pair more than the SQLite work itself; two workers also commit half-size batches that queue on
+the same database lock. A thread in the supervisor process, which otherwise only
 waits, has the GIL to itself, and every worker's records share one commit.
 
 Wire (one ``SOCK_SEQPACKET`` socket pair per worker, so each message is one record or one ack)::
 
-    worker -> hub   marshal((token, behind, *Prepared))  tokens increase per worker; behind: its requests
-                                                      still being served that will send a record
+    worker -> hub   marshal((token, behind, *record))  tokens increase per worker; behind: its requests
+                                                     still being served that will send a record; the
+                                                     record's fields in storage.audit.RECORD_FIELDS order
     hub -> worker   marshal((last_token, ok))        settles every record of that worker up to last_token
 
 The hub reads everything that is waiting, commits it in one transaction, acknowledges, and repeats, so
@@ -18,6 +19,9 @@ they sleep when the traffic says the next message is due soon (audit/poll.py: he
 costs more than the commit's SQL). If a commit fails every record in it is acknowledged as failed (its
 request answers ``KMSInternalException``); if the hub goes away, workers fail every waiting and later request
 until they are replaced: nothing is answered without its record.
+
+In-process tests run the same hub and client in one process (:func:`local_hub`), so they exercise the path
+production runs.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from openkms.audit import log as audit_log
-from openkms.audit.events import AuditEvent
 from openkms.audit.poll import PollWindow
+from openkms.audit.writer import Reservation
+from openkms.storage.audit import AuditRecord, record_from_values, record_values
 from openkms.storage.ports import Storage
 
 _log = logging.getLogger("openkms.audit")
@@ -101,7 +107,7 @@ class NodeWriter:
         """Serve until stopped; an unexpected error fails the batch at hand (its requests answer 500) and the
         hub goes on: a dead hub thread would leave every worker's requests waiting for acks forever."""
         while not self._stopping:
-            batch: list[tuple[socket.socket, int, audit_log.Prepared]] = []
+            batch: list[tuple[socket.socket, int, AuditRecord]] = []
             try:
                 self._serve(batch)
             except Exception as exc:
@@ -109,7 +115,7 @@ class NodeWriter:
                 self._acknowledge(batch, ok=False)
                 time.sleep(0.01)
 
-    def _serve(self, batch: list[tuple[socket.socket, int, audit_log.Prepared]]) -> None:
+    def _serve(self, batch: list[tuple[socket.socket, int, AuditRecord]]) -> None:
         due = 0.0  # the batch must be committed by then (its first record's wait is bounded)
         not_before = 0.0  # under load, commits are spaced so that each carries more records
         while not self._stopping:
@@ -168,7 +174,7 @@ class NodeWriter:
         for sock in arrivals:  # only this thread touches the selector's registrations
             self._selector.register(sock, selectors.EVENT_READ, sock)
 
-    def _read_all(self, sock: socket.socket, batch: list[tuple[socket.socket, int, audit_log.Prepared]]) -> None:
+    def _read_all(self, sock: socket.socket, batch: list[tuple[socket.socket, int, AuditRecord]]) -> None:
         while len(batch) < MAX_BATCH:
             try:
                 message = sock.recv(MAX_MESSAGE)
@@ -183,12 +189,12 @@ class NodeWriter:
                 return
             token, behind, *fields = marshal.loads(message)  # noqa: S302 - a worker of ours, over a private pair
             self._behind[sock] = behind
-            batch.append((sock, token, audit_log.Prepared(*fields)))
+            batch.append((sock, token, record_from_values(fields)))
 
-    def _commit(self, batch: list[tuple[socket.socket, int, audit_log.Prepared]]) -> None:
+    def _commit(self, batch: list[tuple[socket.socket, int, AuditRecord]]) -> None:
         try:
             with self._storage.transaction() as tx:
-                audit_log.append_prepared(tx, [record for _, _, record in batch])
+                audit_log.append(tx, [record for _, _, record in batch])
             ok = True
         except Exception as exc:  # the requests of this batch fail closed; the next batch tries again
             _log.error("audit write of %d records failed (%s); their requests fail", len(batch), type(exc).__name__)
@@ -196,7 +202,7 @@ class NodeWriter:
         self._acknowledge(batch, ok=ok)
 
     @staticmethod
-    def _acknowledge(batch: list[tuple[socket.socket, int, audit_log.Prepared]], *, ok: bool) -> None:
+    def _acknowledge(batch: list[tuple[socket.socket, int, AuditRecord]], *, ok: bool) -> None:
         last: dict[socket.socket, int] = {}
         for sock, token, _ in batch:
             last[sock] = token
@@ -210,7 +216,9 @@ class NodeWriter:
 class HubClient:
     """A worker's :class:`~openkms.audit.writer.AuditWriter` that hands records to the node's hub."""
 
-    def __init__(self, worker_end: socket.socket, poll_seconds: float = 0.0) -> None:
+    def __init__(
+        self, worker_end: socket.socket, poll_seconds: float = 0.0, on_close: Callable[[], None] | None = None
+    ) -> None:
         """``poll_seconds``: the longest a lone request waits for its ack polling (a commit: 0.2-0.5 ms)."""
         self._sock = worker_end
         self._sock.setblocking(False)
@@ -221,6 +229,10 @@ class HubClient:
         self._broken = False
         self._expected = 0  # requests being served that will submit a record (told to the hub)
         self._ack_poll = PollWindow(poll_seconds)
+        self._on_close = on_close
+
+    def reserve(self) -> Reservation:
+        return Reservation(self)
 
     def expect(self) -> None:
         self._expected += 1
@@ -228,7 +240,7 @@ class HubClient:
     def forget(self) -> None:
         self._expected -= 1
 
-    async def submit(self, event: AuditEvent) -> bool:
+    async def submit(self, record: AuditRecord) -> bool:
         self._expected -= 1
         if self._broken:
             return False
@@ -236,7 +248,7 @@ class HubClient:
         token = next(self._tokens)
         future: asyncio.Future[bool] = loop.create_future()
         self._waiting.append((token, future))
-        self._send(marshal.dumps((token, max(self._expected, 0), *audit_log.prepare(event))))
+        self._send(marshal.dumps((token, max(self._expected, 0), *record_values(record))))
         if self._expected > 0 or len(self._waiting) > 1:
             return await future  # the loop has other requests to serve meanwhile
         # This worker serves nothing else: poll for the ack (briefly, see audit/poll.py) rather than sleep.
@@ -246,19 +258,26 @@ class HubClient:
         self._ack_poll.observe(time.monotonic() - started)
         return ok
 
-    def write_now(self, event: AuditEvent) -> None:
-        raise RuntimeError("a worker's records go through the hub; use submit() on the event loop")
-
     def close(self) -> None:
         self._broken = True  # a shutdown, not a failure: no error logged
         self._fail_all()
         self._sock.close()
+        if self._on_close is not None:
+            self._on_close()
 
     def _attach(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-            self._loop.add_reader(self._sock.fileno(), self._on_acks)
-        return self._loop
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A worker runs one loop for its life; an in-process user may run one after another (asyncio.run
+            # per call): the acks are then read on the loop that waits for them.
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._sock.fileno())
+                self._loop.remove_writer(self._sock.fileno())
+            self._loop = loop
+            loop.add_reader(self._sock.fileno(), self._on_acks)
+            if self._outbox:
+                loop.add_writer(self._sock.fileno(), self._flush)
+        return loop
 
     def _send(self, message: bytes) -> None:
         if not self._outbox:
@@ -324,3 +343,13 @@ class HubClient:
             if not future.done():
                 future.set_result(False)
         self._outbox.clear()
+
+
+def local_hub(storage: Storage) -> HubClient:
+    """A hub thread in this process and a client connected to it (closing the client stops the hub): the
+    production writer for in-process tests and tools that serve requests without the supervisor."""
+    hub = NodeWriter(storage)
+    hub.start()
+    hub_end, worker_end = socket_pair()
+    hub.attach(hub_end)
+    return HubClient(worker_end, on_close=hub.stop)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import getpass
 import socket
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from openkms.audit import events
 from openkms.audit import log as audit_log
 from openkms.clock import Clock
 from openkms.eventnames import IAM_EVENT_NAMES as EVENT_NAMES  # every eventName `openkms iam` records
+from openkms.storage.audit import AuditRecord
 from openkms.storage.ports import Transaction
 
 IAM_SOURCE = "iam.amazonaws.com"
@@ -67,49 +67,33 @@ def operator_event(
     at: float,
     request_parameters: Mapping[str, Any],
     response_elements: Mapping[str, Any] | None,
-) -> events.AuditEvent:
+) -> AuditRecord:
     """The record of one successful change by ``operator`` in ``account_id``."""
     if event_name not in EVENT_NAMES:
         raise ValueError(f"{event_name} is not an IAM event openkms records")
     root = ids.root_arn(account_id)
-    request_id = ids.new_request_id(at)
-    event: dict[str, Any] = {
-        "eventVersion": events.EVENT_VERSION,
-        "userIdentity": {
+    event = events.envelope(
+        user_identity={
             "type": "Root",
             "principalId": account_id,
             "arn": root,
             "accountId": account_id,
             "userName": operator.user,
         },
-        "eventTime": events.iso_time(at),
-        "eventSource": IAM_SOURCE,
-        "eventName": event_name,
-        "awsRegion": IAM_REGION,
-        "sourceIPAddress": operator.host,
-        "userAgent": USER_AGENT,
-        "requestParameters": dict(request_parameters),
-        "responseElements": dict(response_elements) if response_elements is not None else None,
-        "requestID": request_id,
-        "eventID": str(uuid.uuid4()),
-        "readOnly": False,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": account_id,
-        "eventCategory": "Management",
-    }
-    return events.AuditEvent(
-        event=event,
-        event_time=at,
-        event_name=event_name,
-        request_id=request_id,
-        principal_arn=root,
-        key_id=None,
-        other_key_id=None,
+        at=at,
+        source=IAM_SOURCE,
+        name=event_name,
+        region=IAM_REGION,
         source_ip=operator.host,
-        error_code=None,
-        usage_family=None,
+        user_agent=USER_AGENT,
+        request_id=ids.new_request_id(at),
+        read_only=False,
+        event_type="AwsApiCall",
+        recipient_account_id=account_id,
+        request_parameters=dict(request_parameters),
+        response_elements=dict(response_elements) if response_elements is not None else None,
     )
+    return events.finish(event, at)
 
 
 class OperatorChange:

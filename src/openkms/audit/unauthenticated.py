@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from openkms.audit import server_events
-from openkms.audit.events import AuditEvent
+from openkms.storage.audit import AuditRecord
 
 PER_SOURCE_BURST = 20
 PER_SOURCE_PER_SECOND = 0.5
@@ -54,12 +54,11 @@ class _Summary:
     by_operation: Counter[str] = field(default_factory=Counter)
     claimed_keys: list[str] = field(default_factory=list)
 
-    def add(self, record: AuditEvent) -> None:
+    def add(self, record: AuditRecord, claimed: str | None) -> None:
         self.count += 1
         self.last = record.event_time
         _count_bounded(self.by_error, record.error_code or "None")
         _count_bounded(self.by_operation, record.event_name)
-        claimed = record.event.get("userIdentity", {}).get("accessKeyId")
         if claimed and claimed not in self.claimed_keys and len(self.claimed_keys) < MAX_DISTINCT_VALUES:
             self.claimed_keys.append(claimed)
 
@@ -93,8 +92,9 @@ class UnauthenticatedBudget:
         self._sources: dict[str, _Bucket] = {}
         self._summaries: dict[str, _Summary] = {}
 
-    def admit(self, record: AuditEvent, now: float) -> bool:
-        """True: write ``record``. False: it was counted into a summary instead."""
+    def admit(self, record: AuditRecord, now: float, claimed_access_key_id: str | None = None) -> bool:
+        """True: write ``record``. False: it was counted into a summary instead (with the access key id the
+        call claimed, if any)."""
         source = source_of(record.source_ip)
         bucket = self._sources.get(source)
         if bucket is None:
@@ -110,10 +110,10 @@ class UnauthenticatedBudget:
         summary = self._summaries.get(source)
         if summary is None:
             summary = self._summaries[source] = _Summary(first=record.event_time, last=record.event_time)
-        summary.add(record)
+        summary.add(record, claimed_access_key_id)
         return False
 
-    def drain(self, now: float) -> list[AuditEvent]:
+    def drain(self, now: float) -> list[AuditRecord]:
         """One summary record per source counted since the last drain, and the counts start again."""
         summaries, self._summaries = self._summaries, {}
         return [

@@ -13,15 +13,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from openkms import ids
 from openkms.audit import events
 from openkms.auth.sessions import Session, SessionStore
 from openkms.clock import Clock
 from openkms.console import render, web
-from openkms.console.client import CallOperation, Client
+from openkms.console.client import Client
 from openkms.crypto import tokens
 from openkms.errors import KmsError
-from openkms.server.app import Caller, HttpRequest, HttpResponse
+from openkms.server.app import HttpRequest, HttpResponse
+from openkms.server.operation_runner import Caller, OperationRunner
 
 log = logging.getLogger("openkms.console")
 
@@ -58,7 +58,6 @@ class Page:
 
 
 Handler = Callable[[Page], Awaitable[HttpResponse]]
-Record = Callable[[events.AuditEvent], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,17 +89,13 @@ class Console:
     def __init__(
         self,
         sessions: SessionStore,
-        call_operation: CallOperation,
-        record: Record,
+        runner: OperationRunner,
         clock: Clock,
-        region: str,
         sealed: Callable[[], bool],
     ) -> None:
         self._sessions = sessions
-        self._call_operation = call_operation
-        self._record = record
+        self._runner = runner
         self._clock = clock
-        self._region = region  # of the sign-in record (the console acts in the default region)
         self._sealed = sealed
         self._routes = _routes()
         self._static = render.static_files()
@@ -161,15 +156,9 @@ class Console:
         next_path = _local(fields.get("next", ""), "")
         if not anchor or not web.same_origin(request) or not tokens.csrf_matches(anchor, fields.get("csrf", "")):
             return self._sign_in_form(request, access_key_id, next_path, "The form expired. Please sign in again.", 403)
-        now = self._clock.now()
-        call = events.Call(
-            request_id=ids.new_request_id(now),
-            time=now,
-            source_ip=request.client_ip,
-            user_agent=_user_agent(request),
-            region=self._region,
-            claimed_access_key_id=access_key_id[:128] if re.fullmatch(r"[A-Z0-9]{16,128}", access_key_id) else None,
-        )
+        call = self._runner.new_call(request.client_ip, _user_agent(request), None)  # the console's region
+        call.claimed_access_key_id = access_key_id[:128] if re.fullmatch(r"[A-Z0-9]{16,128}", access_key_id) else None
+        now = call.time
         session: Session | None = None
         try:
             if plausible:
@@ -180,7 +169,7 @@ class Console:
         except Exception:  # storage down: no session, and nothing recorded as a success
             log.exception("console sign-in failed")
             return self._sign_in_form(request, access_key_id, next_path, "Sign-in is unavailable.", 500)
-        if not await self._record(events.console_login(call, session is not None)):
+        if not await self._runner.record(events.console_login(call, session is not None), call.claimed_access_key_id):
             if session is not None:
                 self._sessions.sign_out(session.token)
             return self._sign_in_form(request, access_key_id, next_path, "Sign-in is unavailable.", 500)
@@ -236,7 +225,7 @@ class Console:
 
     def _client(self, request: HttpRequest, session: Session) -> Client:
         caller = Caller(request.client_ip, _user_agent(request), request.secure)
-        return Client(self._call_operation, session.principal, caller)
+        return Client(self._runner, session.principal, caller)
 
 
 def _user_agent(request: HttpRequest) -> str:

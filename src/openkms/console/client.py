@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from openkms.context import Principal
 from openkms.errors import KmsError
-from openkms.server.app import Caller, Invocation
+from openkms.server.operation_runner import Caller, OperationRunner
 from openkms.server.validate import serialize_output
-
-CallOperation = Callable[[Principal, str, dict[str, Any], Caller], Awaitable[Invocation]]
 
 
 class OperationFailed(Exception):
@@ -46,16 +43,16 @@ class Outcome:
 
 
 class Client:
-    def __init__(self, call_operation: CallOperation, principal: Principal, caller: Caller) -> None:
-        self._call_operation = call_operation
+    def __init__(self, runner: OperationRunner, principal: Principal, caller: Caller) -> None:
+        self._runner = runner
         self.principal = principal
         self._caller = caller
 
     async def attempt(self, operation: str, params: dict[str, Any] | None = None) -> Outcome:
-        invocation = await self._call_operation(self.principal, operation, dict(params or {}), self._caller)
-        if invocation.error is not None:
-            return Outcome(None, OperationFailed(invocation.error))
-        return Outcome(serialize_output(invocation.result or {}), None)
+        outcome = await self._runner.run_as(self.principal, operation, dict(params or {}), self._caller)
+        if outcome.error is not None:
+            return Outcome(None, OperationFailed(outcome.error))
+        return Outcome(serialize_output(outcome.result or {}), None)
 
     async def call(self, operation: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """The result, or :class:`OperationFailed`."""

@@ -6,46 +6,40 @@ A KMS request, from the socket in (server/connections.py bounds what comes befor
     -> strict JSON -> model validation -> operation (resolve key, authorise, crypto, storage) -> JSON response
     -> its audit record made durable (or counted, for an unauthenticated call over its budget) -> the answer
 
-:meth:`execute` runs it; :meth:`_handle_kms_http` adds the body, the thread hop for slow operations and the
-record. Everything after the body is read is synchronous and runs on the event loop (each step costs
-microseconds, docs/performance.md), except operations registered as slow, which run in a thread.
+:meth:`serve_kms` is the API's part (SigV4, target, JSON, response); the rest, from the record's reservation to
+its durability, is the one operation runner every front shares (server/operation_runner.py). Everything after
+the body is read is synchronous and runs on the event loop (each step costs microseconds,
+docs/performance.md), except operations registered as slow, which the runner moves to a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from openkms import ids
 from openkms.audit import events, server_events
-from openkms.audit import scope as audit_scope
-from openkms.audit.events import AuditEvent
-from openkms.audit.unauthenticated import UnauthenticatedBudget
 from openkms.audit.writer import AuditWriter
 from openkms.auth.credentials import Authenticator
 from openkms.auth.sigv4 import SignedRequest
-from openkms.context import Principal, RequestContext
 from openkms.errors import (
     InvalidSignatureException,
     KmsError,
-    KMSInternalException,
     RequestEntityTooLargeException,
-    ServiceSealedException,
-    UnsupportedOperationException,
 )
-from openkms.operations import registry
 from openkms.operations.services import Services
 from openkms.seal.base import UnsealError
 from openkms.server import protocol
-from openkms.server.error_map import as_kms_error, error_body
+from openkms.server.error_map import error_body
 from openkms.server.jsonio import dumps, loads_strict
 from openkms.server.loop_lag import LoopLagMonitor
+from openkms.server.operation_runner import OperationRunner
 from openkms.server.unseal_gate import Refusal, UnsealGate
-from openkms.server.validate import serialize_output, validate_input
+from openkms.server.validate import serialize_output
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -80,25 +74,6 @@ class HttpRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Caller:
-    """Where a call made through another front (the console) comes from, for its audit record."""
-
-    source_ip: str
-    user_agent: str
-    secure: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Invocation:
-    """One operation's outcome: ``result`` if it succeeded, else ``error``; ``record`` if still to write."""
-
-    request_id: str
-    result: dict[str, Any] | None
-    error: KmsError | None
-    record: AuditEvent | None
-
-
-@dataclass(frozen=True, slots=True)
 class HttpResponse:
     status: int
     body: bytes
@@ -115,12 +90,6 @@ def _unseal_answer(status: int, code: str, message: str, retry_after: int | None
     if retry_after is not None:
         headers.append((b"retry-after", str(retry_after).encode()))
     return HttpResponse(status, dumps({"__type": code, "message": message}), headers)
-
-
-def _audit_failed(record: AuditEvent, exc: BaseException | None) -> HttpResponse:
-    """The answer when a record could not be written: fail closed, same request id, no detail."""
-    log.error("request %s failed: its audit record could not be written (%s)", record.request_id, type(exc).__name__)
-    return _error_response(KMSInternalException(), record.request_id)
 
 
 CONSOLE_PATH = "/console"
@@ -148,169 +117,48 @@ class KmsApplication:
         self._services = services
         self._auth = authenticator
         self._audit = audit
+        self.runner = OperationRunner(services, audit)
         self._unseal = unseal
         self._on_unsealed = on_unsealed
         self._on_startup = on_startup
         self._console: ConsoleFront | None = None
         self._unseal_gate = unseal_gate if unseal_gate is not None else UnsealGate(services.settings.unseal_networks)
-        self._unauthenticated = UnauthenticatedBudget(services.settings.default_region)
         self._loop_lag = LoopLagMonitor()
         self._summaries: asyncio.Task[None] | None = None
 
+    def close(self) -> None:
+        """Stop the audit writer (in-process use; a worker's process simply ends)."""
+        self._audit.close()
+
     # -- the KMS request path -------------------------------------------------------------------------
-    def execute(self, request: HttpRequest) -> tuple[HttpResponse, AuditEvent | None]:
-        """Run one KMS request; returns the response and its audit record if that is still to be written
-        (a state change wrote its record in its own transaction; a sealed server records nothing)."""
+    async def serve_kms(self, request: HttpRequest) -> HttpResponse:
+        """One KMS API request whose body arrived in full (the ASGI path below, and in-process tests)."""
+        operation = protocol.known_operation(request.header("x-amz-target"))
+        call = self.runner.new_call(request.client_ip, request.header("user-agent") or "", operation)
+        outcome = await self.runner.run(call, functools.partial(self._kms_step, request))
+        if outcome.error is not None:
+            return _error_response(outcome.error, outcome.request_id)
+        assert outcome.answer is not None
+        return HttpResponse(200, outcome.answer, [*_JSON_HEADERS, (b"x-amzn-requestid", outcome.request_id.encode())])
+
+    def _kms_step(self, request: HttpRequest, call: events.Call) -> tuple[dict[str, Any], bytes]:
+        """The API's part of a call: SigV4, region, ``X-Amz-Target``, content type, strict JSON; the response body."""
         svc = self._services
-        if svc.keyring.sealed:  # a sealed server answers nothing and touches no storage (docs/tests.md P-4)
-            return _error_response(ServiceSealedException(), str(uuid.uuid4())), None
-        now = svc.clock.now()
-        call = events.Call(
-            request_id=ids.new_request_id(now),
-            time=now,
-            source_ip=request.client_ip,
-            user_agent=(request.header("user-agent") or "")[:1024],
-            region=svc.settings.default_region,
-            operation=protocol.known_operation(request.header("x-amz-target")),
-        )
-        pending, token = audit_scope.begin(call)
-        result: dict[str, Any] | None = None
+        signed = SignedRequest(request.method, request.path, request.query, request.headers, request.body)
+        # Signatures are dated by the callers' real clocks: a dev clock offset moves key lifecycles, not them.
+        signed_at = call.time - svc.settings.clock_offset_seconds
         try:
-            signed = SignedRequest(request.method, request.path, request.query, request.headers, request.body)
-            # Signatures are dated by the callers' real clocks: a dev clock offset moves key lifecycles, not them.
-            signed_at = now - svc.settings.clock_offset_seconds
             principal, region = self._auth.authenticate(signed, signed_at, svc.settings.max_clock_skew_seconds)
-            call.principal, call.region = principal, region
-            if not svc.settings.serves_region(region):
-                raise InvalidSignatureException("Credential should be scoped to a valid region.")
-            operation = protocol.operation_from_target(request.header("x-amz-target"))
-            protocol.check_content_type(request.header("content-type"))
-            result = self._dispatch(call, principal, operation, loads_strict(request.body), request.secure)
-            body = dumps(serialize_output(result))
-            response = HttpResponse(200, body, [*_JSON_HEADERS, (b"x-amzn-requestid", call.request_id.encode())])
-            error: KmsError | None = None
-        except Exception as exc:  # every failure leaves through the one error map
-            error = as_kms_error(exc, call.operation)
-            response = _error_response(error, call.request_id)
-        finally:
-            audit_scope.end(token)
-        if call.principal is None:
+        except Exception:
             call.claimed_access_key_id = events.claimed_access_key(request.header("authorization"))
-        if pending.written:
-            return response, None
-        if error is None:
-            return response, events.build(call, None, None, result)
-        return response, events.build(call, error.code, error.message)
-
-    def _dispatch(
-        self, call: events.Call, principal: Principal, operation: str, raw: dict[str, Any], secure: bool
-    ) -> dict[str, Any]:
-        """Validate and run ``operation`` for an authenticated caller (the API and the console alike)."""
-        admin = registry.admin_operation_for(operation) if call.event_source != events.EVENT_SOURCE else None
-        if admin is not None:
-            handler = admin.handler
-            params = dict(raw)  # an admin operation validates its own parameters
-        else:
-            found = registry.handler_for(operation)
-            if found is None:
-                raise UnsupportedOperationException(f"{operation} is not supported by this version of openkms.")
-            handler = found
-            params = validate_input(operation, raw)
-        call.params = params
-        ctx = RequestContext(
-            request_id=call.request_id,
-            operation=operation,
-            principal=principal,
-            region=call.region,
-            source_ip=call.source_ip,
-            user_agent=call.user_agent,
-            now=call.time,
-            params=params,
-            secure_transport=secure,
-            audit=call.note,
-        )
-        return handler(self._services, ctx, params)
-
-    def invoke(self, principal: Principal, operation: str, raw: dict[str, Any], via: Caller) -> Invocation:
-        """Run ``operation`` as ``principal`` for another front of this process (the console): the same
-        validation, authorisation and audit record as an API call; the record is returned, still to write."""
-        svc = self._services
-        if svc.keyring.sealed:
-            raise ServiceSealedException()
-        now = svc.clock.now()
-        admin = registry.admin_operation_for(operation)
-        call = events.Call(
-            request_id=ids.new_request_id(now),
-            time=now,
-            source_ip=via.source_ip,
-            user_agent=via.user_agent[:1024],
-            region=svc.settings.default_region,
-            operation=operation,
-            principal=principal,
-            event_source=admin.event_source if admin is not None else events.EVENT_SOURCE,
-        )
-        pending, token = audit_scope.begin(call)
-        result: dict[str, Any] | None = None
-        error: KmsError | None = None
-        try:
-            result = self._dispatch(call, principal, operation, raw, via.secure)
-        except Exception as exc:
-            error = as_kms_error(exc, operation)
-        finally:
-            audit_scope.end(token)
-        if pending.written:
-            record = None
-        elif error is None:
-            record = events.build(call, None, None, result)
-        else:
-            record = events.build(call, error.code, error.message)
-        return Invocation(call.request_id, result, error, record)
-
-    async def call_operation(
-        self, principal: Principal, operation: str, raw: dict[str, Any], via: Caller
-    ) -> Invocation:
-        """:meth:`invoke` with its record made durable before the result is handed back (fail closed: if the
-        record cannot be written, the result is dropped and the error is KMSInternalException)."""
-        self._audit.expect()
-        try:
-            if registry.is_slow(operation):
-                invocation = await asyncio.to_thread(self.invoke, principal, operation, raw, via)
-            else:
-                invocation = self.invoke(principal, operation, raw, via)
-        except BaseException:
-            self._audit.forget()
             raise
-        return await self.record(invocation)
-
-    async def record(self, invocation: Invocation) -> Invocation:
-        """Write ``invocation``'s record (one :meth:`AuditWriter.expect` must be outstanding for it)."""
-        if invocation.record is None:
-            self._audit.forget()
-            return invocation
-        if await self._audit.submit(invocation.record):
-            return invocation
-        log.error("request %s failed: its audit record could not be written", invocation.request_id)
-        return Invocation(invocation.request_id, None, KMSInternalException(), invocation.record)
-
-    async def write_record(self, record: AuditEvent) -> bool:
-        """Make a record of this front's own (a console sign-in) durable; False if it could not be written.
-
-        A failed sign-in has no principal: like any unauthenticated call it is recorded within the budget and
-        counted into a summary beyond it (True: accounted for)."""
-        if not self._admitted(record):
-            return True
-        self._audit.expect()
-        return await self._audit.submit(record)
-
-    def handle_kms(self, request: HttpRequest) -> HttpResponse:
-        """The whole request with its record written in this thread (in-process tests; never on the loop)."""
-        response, record = self.execute(request)
-        if record is not None:
-            try:
-                self._audit.write_now(record)
-            except Exception as exc:
-                return _audit_failed(record, exc)
-        return response
+        call.principal, call.region = principal, region
+        if not svc.settings.serves_region(region):
+            raise InvalidSignatureException("Credential should be scoped to a valid region.")
+        operation = protocol.operation_from_target(request.header("x-amz-target"))
+        protocol.check_content_type(request.header("content-type"))
+        result = self.runner.dispatch(call, principal, operation, loads_strict(request.body), request.secure)
+        return result, dumps(serialize_output(result))
 
     # -- ASGI -----------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -338,13 +186,8 @@ class KmsApplication:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
 
     async def _handle_kms_http(self, scope: Scope, receive: Receive) -> HttpResponse:
-        self._audit.expect()  # from here every path submits a record or forgets it
-        try:
-            headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-            body = await self._read_body(headers, receive)
-        except BaseException:
-            self._audit.forget()
-            raise
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        body = await self._read_body(headers, receive)
         client = scope.get("client")
         if body is None:
             return await self._refuse_too_large(headers, client[0] if client else "")
@@ -358,45 +201,15 @@ class KmsApplication:
             client_ip=client[0] if client else "",
             secure=scope.get("scheme") == "https",
         )
-        target = request.header("x-amz-target") or ""
-        try:
-            if target.startswith(protocol.TARGET_PREFIX) and registry.is_slow(target[len(protocol.TARGET_PREFIX) :]):
-                # Key generation can hold a CPU for a second: keep this worker's other connections moving.
-                response, record = await asyncio.to_thread(self.execute, request)
-            else:
-                response, record = self.execute(request)
-        except BaseException:  # cancelled while a thread ran it: the record is lost with the answer
-            self._audit.forget()
-            raise
-        if record is None or not self._admitted(record):
-            self._audit.forget()
-            return response
-        if not await self._audit.submit(record):
-            return _audit_failed(record, None)  # no answer, least of all a secret, leaves without its record
-        return response
-
-    def _admitted(self, record: AuditEvent) -> bool:
-        """Whether to write ``record`` now: always for a verified caller; for a call nobody signed, within
-        the unauthenticated budget (audit/unauthenticated.py), else it is counted into a summary record."""
-        return bool(record.principal_arn) or self._unauthenticated.admit(record, record.event_time)
-
-    async def _write_summaries(self) -> None:
-        """The counted unauthenticated calls as summary records (fail-open here: their answers are gone)."""
-        for summary in self._unauthenticated.drain(self._services.clock.now()):
-            self._audit.expect()
-            if not await self._audit.submit(summary):
-                log.error(
-                    "a summary of %s unauthenticated requests could not be written",
-                    summary.event.get("serviceEventDetails", {}).get("count"),
-                )
+        return await self.serve_kms(request)
 
     async def _summaries_forever(self) -> None:
         while True:
             await asyncio.sleep(SUMMARY_INTERVAL_SECONDS)
-            await self._write_summaries()
+            await self.runner.write_summaries()
 
     def mount_console(self, console: ConsoleFront) -> None:
-        """Serve ``/console`` with ``console`` (built after this app: it calls :meth:`call_operation`)."""
+        """Serve ``/console`` with ``console`` (built after this app: it calls operations through :attr:`runner`)."""
         self._console = console
 
     async def _handle_console(self, scope: Scope, receive: Receive) -> HttpResponse:
@@ -418,31 +231,24 @@ class KmsApplication:
         return await self._console.handle(request)
 
     async def _refuse_too_large(self, headers: list[tuple[str, str]], client_ip: str) -> HttpResponse:
-        """Refused unread (and unauthenticated: the signature covers a body we did not read), but recorded."""
-        svc = self._services
+        """Refused unread (and unauthenticated: the signature covers a body we did not read), but recorded
+        (a sealed server records nothing, and the refusal stands)."""
         error = RequestEntityTooLargeException(
-            f"The request body exceeds the limit of {svc.settings.max_body_bytes} bytes."
+            f"The request body exceeds the limit of {self._services.settings.max_body_bytes} bytes."
         )
-        if svc.keyring.sealed:
-            self._audit.forget()
+        if self._services.keyring.sealed:
             return _error_response(error, str(uuid.uuid4()))
         found = dict(headers)
-        now = svc.clock.now()
-        call = events.Call(
-            request_id=ids.new_request_id(now),
-            time=now,
-            source_ip=client_ip,
-            user_agent=found.get("user-agent", "")[:1024],
-            region=svc.settings.default_region,
-            operation=protocol.known_operation(found.get("x-amz-target")),
-            claimed_access_key_id=events.claimed_access_key(found.get("authorization")),
-        )
-        record = events.build(call, error.code, error.message)
-        if not self._admitted(record):
-            self._audit.forget()
-        elif not await self._audit.submit(record):
-            return _audit_failed(record, None)
-        return _error_response(error, call.request_id)
+        operation = protocol.known_operation(found.get("x-amz-target"))
+        call = self.runner.new_call(client_ip, found.get("user-agent", ""), operation)
+        call.claimed_access_key_id = events.claimed_access_key(found.get("authorization"))
+
+        def refuse(call: events.Call) -> tuple[dict[str, Any], bytes]:
+            raise error
+
+        outcome = await self.runner.run(call, refuse)
+        assert outcome.error is not None
+        return _error_response(outcome.error, outcome.request_id)
 
     async def _read_body(self, headers: list[tuple[str, str]], receive: Receive) -> bytes | None:
         """The body, read once; ``None`` if it is larger than allowed (refused before reading it all).
@@ -528,10 +334,7 @@ class KmsApplication:
         on a failed write: the key derivation already happened, and refusing the unseal would change nothing."""
         now = self._services.clock.now()
         record = server_events.unseal_attempt(now, client_ip, user_agent, self._services.settings.default_region, error)
-        if error is not None and not self._unauthenticated.admit(record, now):
-            return
-        self._audit.expect()
-        if not await self._audit.submit(record):
+        if not await self.runner.record(record, budgeted=error is not None):
             log.error("the record of an unseal attempt could not be written")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -547,6 +350,6 @@ class KmsApplication:
                 self._loop_lag.stop()
                 if self._summaries is not None:
                     self._summaries.cancel()
-                await self._write_summaries()
+                await self.runner.write_summaries()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -7,15 +7,16 @@ Kept apart from ``ports.py`` because it is one concern with its own tables (migr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
-class AuditRow:
-    """One audit record as stored: ``event`` is canonical JSON; the other fields are indexed copies of it."""
+class AuditRecord:
+    """One audit record, the one type every writer, the chain and the storage share (its fields are listed
+    once, here). ``event`` is the CloudTrail event as canonical JSON, made once when the record is built
+    (audit/events.py); the other fields are indexed copies of it, taken from the event, so they cannot disagree."""
 
-    seq: int
     event_time: float
     event_name: str
     request_id: str
@@ -26,7 +27,32 @@ class AuditRow:
     error_code: str | None
     usage_family: str | None  # pricing class (not part of the event; audit/usage.py rolls it up)
     event: str
+
+
+RECORD_FIELDS = tuple(f.name for f in fields(AuditRecord))
+
+
+def record_values(record: AuditRecord) -> tuple[Any, ...]:
+    """The record as plain values in :data:`RECORD_FIELDS` order (to cross a process boundary with marshal);
+    :func:`record_from_values` is its inverse."""
+    return tuple(getattr(record, name) for name in RECORD_FIELDS)
+
+
+def record_from_values(values: Sequence[Any]) -> AuditRecord:
+    return AuditRecord(*values)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow(AuditRecord):
+    """A record as stored: the record's own fields, then its place in the chain and its link hash (the storage
+    selects and inserts columns in this dataclass's field order)."""
+
+    seq: int
     hash: str
+
+    @classmethod
+    def chained(cls, record: AuditRecord, seq: int, hash_: str) -> AuditRow:
+        return cls(**{name: getattr(record, name) for name in RECORD_FIELDS}, seq=seq, hash=hash_)
 
 
 @dataclass(frozen=True, slots=True)
