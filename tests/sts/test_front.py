@@ -1,0 +1,107 @@
+"""Which requests are STS's (on headers alone, before authentication), and one STS request run in process:
+its answer and the audit record the server is handed to write."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from openkms.audit.events import AuditEvent
+from openkms.auth.credentials import Authenticator
+from openkms.server.app import HttpRequest
+from openkms.sts import front
+from tests.inprocess import ACCOUNT_ID, InProcessKms
+
+FORM = "application/x-www-form-urlencoded; charset=utf-8"
+BODY = b"Action=GetCallerIdentity&Version=2011-06-15"
+
+
+def _authorization(service: str) -> str:
+    return f"AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([("content-type", FORM)], True),  # unsigned form: STS answers MissingAuthenticationToken
+        ([("content-type", "Application/X-WWW-Form-Urlencoded")], True),
+        ([("authorization", _authorization("sts"))], True),  # scoped to sts, whatever the body
+        ([("content-type", FORM), ("authorization", _authorization("kms"))], True),  # refused there for its scope
+        ([("content-type", FORM), ("x-amz-target", "TrentService.ListKeys")], False),  # a KMS call names itself
+        ([("authorization", _authorization("sts")), ("x-amz-target", "TrentService.ListKeys")], False),
+        ([("content-type", "application/x-amz-json-1.1"), ("authorization", _authorization("kms"))], False),
+        ([("content-type", "application/x-amz-json-1.1")], False),
+        ([], False),
+        ([("authorization", "AWS4-HMAC-SHA256 Credential=broken")], False),
+        ([("authorization", "AWS4-HMAC-SHA256 Credential=a/b/c/sts")], False),  # four elements: not a scope
+        ([("authorization", " " * 4096 + "Credential=a/b/c/sts/aws4_request")], False),  # beyond the scan
+    ],
+)
+def test_sts_requests_are_told_apart_by_their_headers(headers: list[tuple[str, str]], expected: bool) -> None:
+    assert front.is_sts(headers) is expected
+
+
+@pytest.fixture
+def kms(tmp_path: Path) -> Iterator[InProcessKms]:
+    app = InProcessKms(tmp_path)
+    yield app
+    app.close()
+
+
+def _request(kms: InProcessKms, body: bytes = BODY, *, sign: bool = True, region: str = "us-east-1") -> HttpRequest:
+    raw = AWSRequest(method="POST", url="https://sts.amazonaws.com/", data=body, headers={"Content-Type": FORM})
+    if sign:
+        SigV4Auth(kms.credentials, "sts", region).add_auth(raw)
+    headers = [(k.lower(), v) for k, v in raw.headers.items()]
+    headers.append(("host", "sts.amazonaws.com"))
+    return HttpRequest("POST", "/", "", headers, body, "192.0.2.7")
+
+
+def _handle(kms: InProcessKms, request: HttpRequest) -> tuple[front.Reply, AuditEvent | None]:
+    return front.handle(request, Authenticator(kms.storage, kms.services.keyring), kms.services)
+
+
+def test_a_signed_call_answers_xml_and_hands_back_its_record(kms: InProcessKms) -> None:
+    reply, record = _handle(kms, _request(kms))
+    assert reply.status == 200
+    assert dict(reply.headers)[b"content-type"] == b"text/xml"
+    request_id = dict(reply.headers)[b"x-amzn-requestid"].decode()
+    assert f"<RequestId>{request_id}</RequestId>".encode() in reply.body
+    assert f"<Account>{ACCOUNT_ID}</Account>".encode() in reply.body
+    assert record is not None
+    assert (record.event_name, record.request_id, record.error_code) == ("GetCallerIdentity", request_id, None)
+    assert record.principal_arn == f"arn:aws:iam::{ACCOUNT_ID}:user/admin"
+    event = record.event
+    assert event["eventSource"] == "sts.amazonaws.com"
+    assert (event["sourceIPAddress"], event["awsRegion"]) == ("192.0.2.7", "us-east-1")
+    assert event["userIdentity"]["type"] == "IAMUser"
+
+
+def test_an_unsigned_call_is_recorded_without_a_principal(kms: InProcessKms) -> None:
+    reply, record = _handle(kms, _request(kms, sign=False))
+    assert reply.status == 403 and b"<Code>MissingAuthenticationToken</Code>" in reply.body
+    assert record is not None and record.principal_arn == ""  # the server counts it in the unauthenticated budget
+    assert record.error_code == "MissingAuthenticationToken"
+
+
+def test_the_global_signing_region_is_accepted_even_where_not_served(kms: InProcessKms) -> None:
+    settings = dataclasses.replace(kms.services.settings, regions=frozenset({"eu-west-3"}))
+    services = dataclasses.replace(kms.services, settings=settings)
+    auth = Authenticator(kms.storage, kms.services.keyring)
+    for region, status in (("eu-west-3", 200), ("us-east-1", 200), ("eu-west-1", 403)):
+        reply, _ = front.handle(_request(kms, region=region), auth, services)
+        assert reply.status == status, region
+    assert b"Credential should be scoped to a valid region." in reply.body
+
+
+def test_a_sealed_server_answers_service_unavailable_and_records_nothing(kms: InProcessKms) -> None:
+    kms.services.keyring.seal()
+    reply, record = _handle(kms, _request(kms))
+    assert reply.status == 503 and b"<Code>ServiceUnavailable</Code>" in reply.body
+    assert b"<Type>Receiver</Type>" in reply.body
+    assert record is None
