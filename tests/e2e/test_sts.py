@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from openkms.server.loop_lag import WARNING_TEXT
 from openkms.storage.factory import open_storage
 from tests.e2e import rawhttp
 from tests.e2e.principals import iam, make_user
@@ -236,6 +237,29 @@ def test_an_oversized_body_is_refused_unread(server: ServerProcess) -> None:
     body = GET_CALLER_IDENTITY + b"&x=" + b"A" * (129 * 1024)
     reply = post_sts(server, body)
     assert reply.status == 413
+
+
+def test_no_hostile_form_blocks_the_event_loop(server: ServerProcess) -> None:
+    """Bodies within the node's limit that would cost a careless parser dearly, unsigned and then signed (so
+    they reach the form parser either way): each answered without a server error, and no loop-lag warning."""
+    assert server.log_path is not None
+    before = server.log_path.read_text(errors="replace").count(WARNING_TEXT)
+    bodies = [
+        b"&" * 120_000,
+        b"Action=" + b"%" * 120_000,
+        b"Action=GetCallerIdentity&Version=2011-06-15&x=" + b"%41" * 40_000,
+        b"=" * 120_000,
+        b"Action=" + b"%FF" * 40_000,
+        b"\xff" * 120_000,
+        GET_CALLER_IDENTITY + b"&" + b"&".join(b"k%d=v" % n for n in range(255)),
+    ]
+    for body in bodies:
+        unsigned = rawhttp.post(server.port, [("Host", rawhttp.host_of(server.port)), ("Content-Type", FORM)], body)
+        assert error_of(unsigned)[0] in (400, 403)
+        signed = post_sts(server, body)
+        assert 400 <= error_of(signed)[0] < 500, signed.describe()
+    after = server.log_path.read_text(errors="replace").count(WARNING_TEXT)
+    assert after == before, server.log()[-2000:]
 
 
 def test_the_server_still_answers_kms(server: ServerProcess, kms: Any) -> None:
