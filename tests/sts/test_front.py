@@ -53,13 +53,21 @@ def kms(tmp_path: Path) -> Iterator[InProcessKms]:
     app.close()
 
 
-def _request(kms: InProcessKms, body: bytes = BODY, *, sign: bool = True, region: str = "us-east-1") -> HttpRequest:
-    raw = AWSRequest(method="POST", url="https://sts.amazonaws.com/", data=body, headers={"Content-Type": FORM})
+def _request(
+    kms: InProcessKms,
+    body: bytes = BODY,
+    *,
+    sign: bool = True,
+    region: str = "us-east-1",
+    content_type: str | None = FORM,
+) -> HttpRequest:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    raw = AWSRequest(method="POST", url="https://sts.amazonaws.com/", data=body, headers=headers)
     if sign:
         SigV4Auth(kms.credentials, "sts", region).add_auth(raw)
-    headers = [(k.lower(), v) for k, v in raw.headers.items()]
-    headers.append(("host", "sts.amazonaws.com"))
-    return HttpRequest("POST", "/", "", headers, body, "192.0.2.7")
+    sent = [(k.lower(), v) for k, v in raw.headers.items()]
+    sent.append(("host", "sts.amazonaws.com"))
+    return HttpRequest("POST", "/", "", sent, body, "192.0.2.7")
 
 
 def _handle(kms: InProcessKms, request: HttpRequest) -> tuple[front.Reply, AuditEvent | None]:
@@ -87,6 +95,20 @@ def test_an_unsigned_call_is_recorded_without_a_principal(kms: InProcessKms) -> 
     assert reply.status == 403 and b"<Code>MissingAuthenticationToken</Code>" in reply.body
     assert record is not None and record.principal_arn == ""  # the server counts it in the unauthenticated budget
     assert record.error_code == "MissingAuthenticationToken"
+
+
+@pytest.mark.parametrize(("body", "content_type"), [(b"Version=2011-06-15", FORM), (BODY, None)])
+def test_a_call_naming_no_action_is_redirected_as_at_aws(
+    kms: InProcessKms, body: bytes, content_type: str | None
+) -> None:
+    """AWS answers 302 to https://aws.amazon.com/iam, without a body, when no Action can be read (none given,
+    or a body that is not a form); the trail records it as MissingAction."""
+    request = _request(kms, body, content_type=content_type)
+    reply, record = _handle(kms, request)
+    headers = dict(reply.headers)
+    assert (reply.status, reply.body, headers[b"location"]) == (302, b"", b"https://aws.amazon.com/iam")
+    assert record is not None and (record.error_code, record.event_name) == ("MissingAction", "Unknown")
+    assert record.request_id == headers[b"x-amzn-requestid"].decode()
 
 
 def test_the_global_signing_region_is_accepted_even_where_not_served(kms: InProcessKms) -> None:

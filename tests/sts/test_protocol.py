@@ -76,13 +76,20 @@ def test_percent_encoded_utf8_is_decoded() -> None:
 def test_the_number_of_fields_is_bounded() -> None:
     at_limit = b"&".join(b"p%d=1" % n for n in range(protocol.MAX_FIELDS))
     assert len(protocol.parse_form(at_limit, FORM).params) == protocol.MAX_FIELDS
-    with pytest.raises(InvalidParameterValue, match="more than 256 parameters"):
+    with pytest.raises(InvalidParameterValue, match="more than 1000 parameters"):
         protocol.parse_form(at_limit + b"&one=more", FORM)
 
 
-def test_a_repeated_parameter_is_refused_not_guessed() -> None:
-    with pytest.raises(InvalidParameterValue, match="'Action' is given more than once"):
-        protocol.parse_form(b"Action=GetCallerIdentity&Action=AssumeRole", FORM)
+def test_a_repeated_parameter_takes_its_first_value_as_at_aws() -> None:
+    form = protocol.parse_form(
+        b"Action=GetCallerIdentity&Action=NoSuchAction&Version=2000-01-01&Version=x&A=1&A=2", FORM
+    )
+    assert form == Form("GetCallerIdentity", "2000-01-01", {"A": "1"})
+
+
+def test_empty_action_and_version_are_kept_apart_from_absent_ones() -> None:
+    assert protocol.parse_form(b"Action=&Version=", FORM)[:2] == ("", "")
+    assert protocol.parse_form(b"Other=1", FORM)[:2] == (None, None)
 
 
 @pytest.mark.parametrize(
@@ -124,9 +131,34 @@ def test_errors_take_sts_names(error: Exception, expected: tuple[int, str]) -> N
     assert wire.message == str(error)
 
 
+def test_invalid_action_comes_in_aws_fault_namespace_and_the_rest_in_sts() -> None:
+    assert protocol.wire_error(InvalidAction("x")).namespace == "http://webservices.amazon.com/AWSFault/2005-15-09"
+    assert protocol.wire_error(UnrecognizedClientException()).namespace == protocol.XML_NAMESPACE
+    body = protocol.error_xml(protocol.wire_error(InvalidAction("x")), "r")
+    assert body.startswith(b'<ErrorResponse xmlns="http://webservices.amazon.com/AWSFault/2005-15-09">')
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "Credential should be scoped to correct service: 'sts'.",
+            "Credential should be scoped to correct service: 'sts'. ",
+        ),
+        ("Credential should be scoped to a valid region.", "Credential should be scoped to a valid region. "),
+        (
+            "Signature expired: 20260101T000000Z is now earlier than ...",
+            "Signature expired: 20260101T000000Z is now earlier than ...",
+        ),
+    ],
+)
+def test_scope_messages_end_with_a_space_as_sts_sends_them(message: str, expected: str) -> None:
+    assert protocol.wire_error(InvalidSignatureException(message)).message == expected
+
+
 def test_a_foreign_exception_is_an_internal_failure_without_detail() -> None:
     wire = protocol.wire_error(RuntimeError("secret detail"))
-    assert wire == WireError(500, "InternalFailure", KMSInternalException().message, False)
+    assert wire == WireError(500, "InternalFailure", KMSInternalException().message, False, protocol.XML_NAMESPACE)
 
 
 # -- XML ----------------------------------------------------------------------------------------------------

@@ -125,13 +125,17 @@ def handle(request: Inbound, authenticator: Authenticator, services: Services) -
         call.principal, call.region = principal, region
         if region != GLOBAL_SIGNING_REGION and not svc.settings.serves_region(region):
             raise InvalidSignatureException("Credential should be scoped to a valid region.")
-        found = operations.resolve(form.action, form.version, form.params)
+        found = operations.resolve(form.action, form.version)
         ctx = operations.StsContext(call.request_id, principal, region, now, svc)
         result = found.handler(ctx, form.params)
         reply = _reply(200, protocol.result_xml(found.action, result, call.request_id), call.request_id)
         error_code: str | None = None
         error_message: str | None = None
-    except Exception as exc:  # every failure leaves as STS names it
+    except protocol.MissingAction as exc:  # AWS redirects a request that names no action, with no body
+        location = (b"location", protocol.NO_ACTION_LOCATION.encode())
+        reply = Reply(exc.status, b"", [location, (b"x-amzn-requestid", call.request_id.encode())])
+        error_code, error_message = exc.code, exc.message
+    except Exception as exc:  # every other failure leaves as STS names it
         error = protocol.wire_error(exc)
         reply = _reply(error.status, protocol.error_xml(error, call.request_id), call.request_id)
         error_code, error_message = error.code, error.message

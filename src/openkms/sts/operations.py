@@ -14,7 +14,7 @@ from openkms import ids
 from openkms.context import Principal
 from openkms.errors import UnrecognizedClientException
 from openkms.operations.services import Services
-from openkms.sts.protocol import API_VERSION, NO_VERSION, InvalidAction, InvalidParameterValue, MissingAction
+from openkms.sts.protocol import API_VERSION, NO_VERSION, InvalidAction, MissingAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +34,15 @@ Handler = Callable[[StsContext, Mapping[str, str]], dict[str, str]]
 @dataclass(frozen=True, slots=True)
 class Operation:
     action: str
-    handler: Handler
-    parameters: frozenset[str]  # the names it accepts besides Action and Version
+    handler: Handler  # reads the parameters it knows; AWS ignores the others, and so does it
 
 
 _REGISTRY: dict[str, Operation] = {}
 
 
-def operation(action: str, parameters: frozenset[str] = frozenset()) -> Callable[[Handler], Handler]:
+def operation(action: str) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        _REGISTRY[action] = Operation(action, handler, parameters)
+        _REGISTRY[action] = Operation(action, handler)
         return handler
 
     return register
@@ -54,19 +53,18 @@ def known(action: str | None) -> str | None:
     return action if action is not None and action in _REGISTRY else None
 
 
-def resolve(action: str | None, version: str | None, params: Mapping[str, str]) -> Operation:
-    """The operation a request names, for this API version, with only parameters it accepts.
+def resolve(action: str | None, version: str | None) -> Operation:
+    """The operation a request names, for this API version.
 
-    AWS dispatches on (Action, Version): an unknown Action and a Version other than 2011-06-15 give the same
-    ``InvalidAction`` text (``NO_VERSION_SPECIFIED`` when Version is absent)."""
-    if not action:
+    AWS dispatches on (Action, Version): an unknown or empty Action and a Version other than 2011-06-15 give
+    the same ``InvalidAction`` text, quoting them as sent (``NO_VERSION_SPECIFIED`` when Version is absent).
+    No Action at all is MissingAction, which the front answers as AWS does, with a redirect."""
+    if action is None:
         raise MissingAction()
     found = _REGISTRY.get(action)
     if found is None or version != API_VERSION:
-        raise InvalidAction(f"Could not find operation {action[:128]} for version {(version or NO_VERSION)[:32]}")
-    unknown = sorted(set(params) - found.parameters)
-    if unknown:
-        raise InvalidParameterValue(f"{action} does not take the parameter {unknown[0][:64]!r}.")
+        shown = NO_VERSION if version is None else version[:32]
+        raise InvalidAction(f"Could not find operation {action[:128]} for version {shown}")
     return found
 
 

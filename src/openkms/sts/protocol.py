@@ -5,9 +5,14 @@ speaks: ``POST /`` with ``Action=...&Version=2011-06-15&...`` as ``application/x
 with ``<{Action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><{Action}Result>...`` and
 ``<ResponseMetadata><RequestId>``, or ``<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/>``.
 
+What AWS does with an odd form is followed as recorded against the real STS endpoint (probes published with
+an STS emulator's test suite): a repeated parameter takes its first value, a parameter the action does not
+know is ignored, a request without ``Action`` (or whose body is not a form) is redirected to the IAM page,
+and ``InvalidAction`` comes in the ``AWSFault`` namespace, the service's own errors in STS's.
+
 The body is parsed once, linearly and bounded: it is already within the server's body limit, ``parse_qsl``
 splits on ``&`` and ``=`` and percent-decodes (no backtracking), and ``MAX_FIELDS`` caps the pairs before
-any is decoded. Strict where AWS leaves room: a repeated or unknown parameter is refused, not guessed at.
+any is decoded (AWS takes millions; decoding 60,000 here would hold the event loop for 70 ms).
 XML is written with ``xml.etree`` (escaping is the library's, not ours).
 
 Errors keep openkms's taxonomy (errors.py) up to the wire, where :func:`wire_error` gives them STS's names:
@@ -29,11 +34,14 @@ log = logging.getLogger("openkms.sts")
 
 API_VERSION = "2011-06-15"
 XML_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
+FAULT_NAMESPACE = "http://webservices.amazon.com/AWSFault/2005-15-09"  # AWS's front's errors, not STS's own
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 XML_CONTENT_TYPE = "text/xml"
 # GetCallerIdentity sends two fields; AssumeRole with 50 session tags and 10 policy ARNs about 130.
-MAX_FIELDS = 256
+MAX_FIELDS = 1000
 NO_VERSION = "NO_VERSION_SPECIFIED"  # what AWS prints for a request without Version
+# Where AWS sends a request that names no Action (302, empty body).
+NO_ACTION_LOCATION = "https://aws.amazon.com/iam"
 
 
 class InvalidAction(ClientError):
@@ -43,7 +51,10 @@ class InvalidAction(ClientError):
 
 
 class MissingAction(ClientError):
+    """No Action: AWS answers with a redirect (:data:`NO_ACTION_LOCATION`); the trail records it by this code."""
+
     code = "MissingAction"
+    status = 302
     default_message = "Missing Action"
 
 
@@ -65,9 +76,9 @@ def media_type(content_type: str | None) -> str:
 
 
 def parse_form(body: bytes, content_type: str | None) -> Form:
-    """The request's parameters. A body that is not a form holds none (AWS reads no Action from it, so the
-    caller answers MissingAction); a form that is not ASCII, decodes to invalid UTF-8, has more than
-    ``MAX_FIELDS`` pairs or repeats a name is refused with InvalidParameterValue."""
+    """The request's parameters, the first value of each name (as AWS takes them). A body that is not a form
+    holds none (AWS reads no Action from it); a form that is not ASCII, decodes to invalid UTF-8 or has more
+    than ``MAX_FIELDS`` pairs is refused with InvalidParameterValue."""
     if media_type(content_type) != FORM_CONTENT_TYPE or not body:
         return Form(None, None, {})
     try:
@@ -81,9 +92,7 @@ def parse_form(body: bytes, content_type: str | None) -> Form:
         raise InvalidParameterValue(f"The request has more than {MAX_FIELDS} parameters.") from None
     params: dict[str, str] = {}
     for name, value in pairs:
-        if name in params:
-            raise InvalidParameterValue(f"The parameter {name[:64]!r} is given more than once.")
-        params[name] = value
+        params.setdefault(name, value)
     action = params.pop("Action", None)
     version = params.pop("Version", None)
     return Form(action, version, params)
@@ -96,6 +105,7 @@ class WireError(NamedTuple):
     code: str
     message: str
     sender_fault: bool
+    namespace: str = XML_NAMESPACE
 
 
 # openkms's code -> (STS's code, HTTP status), where the two differ.
@@ -108,13 +118,21 @@ _STS_NAMES: Mapping[str, tuple[str, int]] = {
 }
 
 
+_SCOPE_PROBLEM = "Credential should be scoped"
+_FAULT_CODES = frozenset({InvalidAction.code})
+
+
 def wire_error(exc: BaseException) -> WireError:
     """``exc`` under STS's name; anything not an openkms error is an internal failure, logged without detail."""
     if not isinstance(exc, KmsError):
         log.error("internal error (%s) in an STS request", type(exc).__name__, exc_info=exc)
         exc = KMSInternalException()
     code, status = _STS_NAMES.get(exc.code, (exc.code, exc.status))
-    return WireError(status, code, exc.message, exc.sender_fault)
+    message = exc.message
+    if code == "SignatureDoesNotMatch" and message.startswith(_SCOPE_PROBLEM):
+        message += " "  # STS ends each scope sentence with a space: "...correct service: 'sts'. "
+    namespace = FAULT_NAMESPACE if code in _FAULT_CODES else XML_NAMESPACE
+    return WireError(status, code, message, exc.sender_fault, namespace)
 
 
 def _text(parent: ET.Element, tag: str, text: str) -> None:
@@ -138,7 +156,7 @@ def result_xml(action: str, result: Mapping[str, str], request_id: str) -> bytes
 
 def error_xml(error: WireError, request_id: str) -> bytes:
     """STS's error document: Type (Sender or Receiver), Code, Message, and the request id beside Error."""
-    root = ET.Element("ErrorResponse", {"xmlns": XML_NAMESPACE})
+    root = ET.Element("ErrorResponse", {"xmlns": error.namespace})
     detail = ET.SubElement(root, "Error")
     _text(detail, "Type", "Sender" if error.sender_fault else "Receiver")
     _text(detail, "Code", error.code)
