@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from openkms.audit.events import AuditEvent
 from openkms.auth.credentials import Authenticator
@@ -95,6 +96,35 @@ def test_an_unsigned_call_is_recorded_without_a_principal(kms: InProcessKms) -> 
     assert reply.status == 403 and b"<Code>MissingAuthenticationToken</Code>" in reply.body
     assert record is not None and record.principal_arn == ""  # the server counts it in the unauthenticated budget
     assert record.error_code == "MissingAuthenticationToken"
+
+
+@pytest.mark.parametrize(
+    ("service", "secret", "message"),
+    [
+        ("sts", None, "Credential should be scoped to a valid region. "),
+        ("sts", "not-the-secret", "Credential should be scoped to a valid region. "),  # before the signature
+        (
+            "kms",
+            None,
+            "Credential should be scoped to a valid region. Credential should be scoped to correct service: 'sts'. ",
+        ),
+    ],
+)
+def test_the_scope_region_is_judged_with_the_service_before_the_signature(
+    kms: InProcessKms, service: str, secret: str | None, message: str
+) -> None:
+    """As the real STS answers (recorded): a region it does not serve fails the scope check, whatever the
+    signature, and comes before a wrong service in one message."""
+    settings = dataclasses.replace(kms.services.settings, regions=frozenset({"eu-west-3"}))
+    services = dataclasses.replace(kms.services, settings=settings)
+    credentials = Credentials(kms.credentials.access_key, secret or kms.credentials.secret_key)
+    raw = AWSRequest(method="POST", url="https://sts.amazonaws.com/", data=BODY, headers={"Content-Type": FORM})
+    SigV4Auth(credentials, service, "eu-west-1").add_auth(raw)
+    headers = [*((k.lower(), v) for k, v in raw.headers.items()), ("host", "sts.amazonaws.com")]
+    request = HttpRequest("POST", "/", "", headers, BODY, "192.0.2.7")
+    reply, _ = front.handle(request, Authenticator(kms.storage, kms.services.keyring), services)
+    assert reply.status == 403
+    assert f"<Code>SignatureDoesNotMatch</Code><Message>{message}</Message>".encode() in reply.body
 
 
 @pytest.mark.parametrize(("body", "content_type"), [(b"Version=2011-06-15", FORM), (BODY, None)])

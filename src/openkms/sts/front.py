@@ -27,7 +27,7 @@ from openkms.audit import events
 from openkms.audit.events import AuditEvent
 from openkms.auth.credentials import Authenticator
 from openkms.auth.sigv4 import SignedRequest
-from openkms.errors import InvalidSignatureException, ServiceSealedException
+from openkms.errors import ServiceSealedException
 from openkms.operations.services import Services
 from openkms.sts import operations, protocol
 
@@ -120,11 +120,13 @@ def handle(request: Inbound, authenticator: Authenticator, services: Services) -
         # Signatures are dated by the callers' real clocks: a dev clock offset moves key lifecycles, not them.
         signed_at = now - svc.settings.clock_offset_seconds
         principal, region = authenticator.authenticate(
-            signed, signed_at, svc.settings.max_clock_skew_seconds, service=SERVICE
+            signed,
+            signed_at,
+            svc.settings.max_clock_skew_seconds,
+            service=SERVICE,
+            region_ok=lambda scoped: scoped == GLOBAL_SIGNING_REGION or svc.settings.serves_region(scoped),
         )
         call.principal, call.region = principal, region
-        if region != GLOBAL_SIGNING_REGION and not svc.settings.serves_region(region):
-            raise InvalidSignatureException("Credential should be scoped to a valid region.")
         found = operations.resolve(form.action, form.version)
         ctx = operations.StsContext(call.request_id, principal, region, now, svc)
         result = found.handler(ctx, form.params)
