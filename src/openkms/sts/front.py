@@ -8,9 +8,10 @@ Anything else stays with KMS, as before. A form signed for ``kms`` therefore com
 its scope (``SignatureDoesNotMatch``), and a KMS call signed for ``sts`` stays with KMS and is refused there:
 each API accepts only signatures scoped to itself, as AWS's endpoints do.
 
-**Running one** (:func:`handle`): sealed? -> form (bounded, sts/protocol.py) -> SigV4 for service ``sts`` ->
-region -> Action and Version -> the operation -> XML. The server writes the returned audit record as it
-writes a KMS call's (an unauthenticated call within the unauthenticated budget). The record is kept because
+**Running one** (:func:`handle`): sealed? -> form (bounded, sts/protocol.py) -> SigV4 scoped to ``sts`` and
+a region this node serves or ``us-east-1`` (the global endpoint's) -> Action and Version -> the operation
+-> XML. The server writes the returned audit record as it writes a KMS call's (an unauthenticated call
+within the unauthenticated budget). The record is kept because
 AWS keeps it: CloudTrail "logs all authenticated API requests to IAM and AWS STS API operations" (IAM User
 Guide, "Logging IAM and AWS STS API calls with AWS CloudTrail"), GetCallerIdentity included, with
 ``eventSource`` ``sts.amazonaws.com``, read-only, no request parameters and no response elements.
