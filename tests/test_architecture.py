@@ -56,6 +56,8 @@ ALLOWED = {
     "openkms.lru": set(),
     "openkms.audit": {"openkms.apimodel", "openkms.ids", "openkms.context", "openkms.eventnames", "openkms.storage",
                       "openkms.crypto", "openkms.errors", "openkms.clock", "openkms.seal", "openkms.settings"},
+    "openkms.sts": {"openkms.auth", "openkms.audit", "openkms.operations", "openkms.context", "openkms.errors",
+                    "openkms.ids"},
     "openkms.jobs": {"openkms.operations", "openkms.context", "openkms.storage", "openkms.errors", "openkms.clock",
                      "openkms.settings"},
 }  # fmt: skip

@@ -100,9 +100,10 @@ class ServerProcess:
         access_key_id: str = ACCESS_KEY_ID,
         secret_access_key: str = SECRET_ACCESS_KEY,
         region: str = REGION,
+        service: str = "kms",
     ) -> Any:
         return boto3.client(
-            "kms",
+            service,
             endpoint_url=self.endpoint,
             region_name=region,
             aws_access_key_id=access_key_id,

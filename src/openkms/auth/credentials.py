@@ -8,6 +8,7 @@ access key belongs to (which never changes).
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 
 from openkms import identity, ids
 from openkms.auth import sigv4
@@ -29,8 +30,17 @@ class Authenticator:
         # mapping cannot go stale (a deleted user's keys are deleted with it, and their status is read anew).
         self._user_ids: LRUCache[str, str] = LRUCache(max_cached_secrets * 64)
 
-    def authenticate(self, request: sigv4.SignedRequest, now: float, max_skew_seconds: int) -> tuple[Principal, str]:
-        """Verify the signature; returns the principal and the region of the credential scope."""
+    def authenticate(
+        self,
+        request: sigv4.SignedRequest,
+        now: float,
+        max_skew_seconds: int,
+        service: str = "kms",
+        region_ok: Callable[[str], bool] | None = None,
+    ) -> tuple[Principal, str]:
+        """Verify the signature, scoped to ``service`` (the API the request is for: a signature made for one
+        AWS service is refused by another) and, if ``region_ok`` is given, to a region it accepts, judged
+        before the signature (sigv4.verify); returns the principal and the region of the credential scope."""
         found: list[tuple[AccessKeyRecord, str]] = []
 
         def lookup_secret(access_key_id: str) -> str:
@@ -47,7 +57,9 @@ class Authenticator:
             found.append((record, user_id or ""))
             return self._secret(record)
 
-        verified = sigv4.verify(request, lookup_secret, now, service="kms", max_skew_seconds=max_skew_seconds)
+        verified = sigv4.verify(
+            request, lookup_secret, now, service=service, max_skew_seconds=max_skew_seconds, region_ok=region_ok
+        )
         if verified.security_token is not None:
             # openkms issues no temporary credentials, so no session token can be valid (AWS's answer).
             raise UnrecognizedClientException()

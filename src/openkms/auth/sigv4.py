@@ -262,11 +262,14 @@ def verify(
     max_skew_seconds: int = 900,
     *,
     normalize_path: bool = True,
+    region_ok: Callable[[str], bool] | None = None,
 ) -> VerifiedRequest:
     """Return who signed ``request`` or raise; ``lookup_secret`` raises UnrecognizedClientException itself.
 
     Checks run in AWS's order, so a request with several faults gets the error AWS would give first.
-    ``normalize_path=False`` exists only for the S3-style cases of the AWS test suite.
+    ``normalize_path=False`` exists only for the S3-style cases of the AWS test suite. ``region_ok``, if given,
+    judges the scope's region with the other scope checks, before the signature, as STS does (its message
+    comes first: "Credential should be scoped to a valid region. Credential should be scoped to correct ...").
     """
     merged = _header_map(request.headers)
     values = merged.get("authorization", ())
@@ -297,6 +300,8 @@ def verify(
     signed = _parse_signed_headers(params["SignedHeaders"])
     credential = _parse_credential(params["Credential"])
     scope_problems = []
+    if region_ok is not None and not region_ok(credential.region):
+        scope_problems.append("Credential should be scoped to a valid region.")
     if credential.service != service:
         scope_problems.append(f"Credential should be scoped to correct service: '{service}'.")
     if credential.terminator != TERMINATOR:

@@ -40,6 +40,7 @@ from openkms.server.loop_lag import LoopLagMonitor
 from openkms.server.operation_runner import OperationRunner
 from openkms.server.unseal_gate import Refusal, UnsealGate
 from openkms.server.validate import serialize_output
+from openkms.sts import front as sts_front
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -141,6 +142,18 @@ class KmsApplication:
         assert outcome.answer is not None
         return HttpResponse(200, outcome.answer, [*_JSON_HEADERS, (b"x-amzn-requestid", outcome.request_id.encode())])
 
+    async def serve_sts(self, request: HttpRequest) -> HttpResponse:
+        """One STS query-protocol request (sts/front.py): the same runner, its own step and wire format."""
+        call = self.runner.new_call(
+            request.client_ip, request.header("user-agent") or "", None, event_source=sts_front.EVENT_SOURCE
+        )
+        step = functools.partial(sts_front.step, request, self._auth, self._services)
+        outcome = await self.runner.run(call, step)
+        if outcome.error is not None:
+            return HttpResponse(*sts_front.error_reply(outcome.error, outcome.request_id))
+        assert outcome.answer is not None
+        return HttpResponse(*outcome.answer)
+
     def _kms_step(self, request: HttpRequest, call: events.Call) -> tuple[dict[str, Any], bytes]:
         """The API's part of a call: SigV4, region, ``X-Amz-Target``, content type, strict JSON; the response body."""
         svc = self._services
@@ -201,6 +214,8 @@ class KmsApplication:
             client_ip=client[0] if client else "",
             secure=scope.get("scheme") == "https",
         )
+        if sts_front.is_sts(headers):  # STS on this endpoint, told apart by its headers (sts/front.py)
+            return await self.serve_sts(request)
         return await self.serve_kms(request)
 
     async def _summaries_forever(self) -> None:
