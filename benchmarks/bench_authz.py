@@ -36,6 +36,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from openkms import identity
+from openkms.audit import scope as audit_scope
 from openkms.audit.writer import MemoryWriter
 from openkms.clock import SystemClock
 from openkms.crypto.rand import random_bytes
@@ -86,7 +87,7 @@ class Harness:
     """One app over a temporary SQLite file, a user ``bench`` and three pre-signed requests."""
 
     def __init__(self, directory: Path) -> None:
-        storage = SQLiteStorage(directory / "openkms.db")
+        storage = SQLiteStorage(directory / "openkms.db", before_commit=audit_scope.before_commit)
         storage.migrate()
         keyring = Keyring()
         keyring.unseal(random_bytes(32))

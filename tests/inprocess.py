@@ -17,6 +17,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from openkms import identity, ids
+from openkms.audit import scope as audit_scope
 from openkms.clock import Clock, SystemClock
 from openkms.context import Principal, RequestContext
 from openkms.crypto.rand import random_bytes
@@ -64,7 +65,11 @@ class InProcessKms:
     def __init__(
         self, data_dir: Path, clock: Clock | None = None, storage: Storage | None = None, *, keyfile_seal: bool = False
     ) -> None:
-        self.storage = storage if storage is not None else SQLiteStorage(data_dir / "openkms.db")
+        self.storage = (
+            storage
+            if storage is not None
+            else SQLiteStorage(data_dir / "openkms.db", before_commit=audit_scope.before_commit)
+        )
         self.storage.migrate()
         keyring = Keyring()
         clock = clock or SystemClock()

@@ -48,7 +48,7 @@ class KeyReference:
 
 def new_request_id(now: float) -> str:
     """A UUID (version 7) that carries ``now`` (the service clock), so the audit trail finds a request id
-    through its time index (storage/audit_sql.py)."""
+    through its time index (storage/sql/audit.py)."""
     millis = int(now * 1000) & ((1 << 48) - 1)
     value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7

@@ -53,7 +53,8 @@ def build_app(
 ) -> KmsApplication:
     warm_up(services.settings)
     storage = services.storage
-    storage.before_commit = audit_scope.before_commit  # state changes commit with their records
+    if storage.before_commit is not audit_scope.before_commit:  # state changes commit with their records
+        raise ValueError("the service's storage must be opened with before_commit=openkms.audit.scope.before_commit")
     if audit is None:
         # A worker gets its client of the node's hub from the supervisor; in one process, the same hub runs here.
         audit = MemoryWriter() if services.settings.audit_sink == "memory" else local_hub(storage)

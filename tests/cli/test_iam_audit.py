@@ -340,12 +340,12 @@ def test_a_change_takes_one_write_transaction_and_one_record(install: Install) -
     change = iam_events.OperatorChange(operator, "TagUser", ACCOUNT, {"userName": "alice"}, SystemClock())
     storage = open_storage(install.url)
     try:
-        storage.before_commit = change
-        with storage.transaction() as tx:
-            tx.put_user_tags(ACCOUNT, "alice", {"first": "1"})
-        assert change.written
-        with pytest.raises(RuntimeError, match="second write transaction"), storage.transaction() as tx:
-            tx.put_user_tags(ACCOUNT, "alice", {"second": "2"})
+        with storage.committing_with(change):
+            with storage.transaction() as tx:
+                tx.put_user_tags(ACCOUNT, "alice", {"first": "1"})
+            assert change.written
+            with pytest.raises(RuntimeError, match="second write transaction"), storage.transaction() as tx:
+                tx.put_user_tags(ACCOUNT, "alice", {"second": "2"})
     finally:
         storage.close()
     assert install.state()["user_tags"] == {"alice": {"first": "1"}}

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from openkms.audit import scope as audit_scope
 from openkms.cli.status import EXIT_ATTENTION, JOB_OVERDUE_SECONDS
 from openkms.clock import FrozenClock
 from openkms.storage.migrate import latest_version
@@ -224,7 +225,9 @@ def test_status_and_keys_on_postgresql(tmp_path: Path) -> None:
     try:
         empty = openkms("status", "--database-url", url)  # an empty database is not an openkms database
         assert empty.code == 1 and "no openkms database" in empty.err, empty
-        kms = InProcessKms(tmp_path, storage=PostgresStorage(url), keyfile_seal=True)
+        kms = InProcessKms(
+            tmp_path, storage=PostgresStorage(url, before_commit=audit_scope.before_commit), keyfile_seal=True
+        )
         try:
             _, made = kms.call("CreateKey", {"Tags": [{"TagKey": "env", "TagValue": "production"}]})
         finally:

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
+from openkms.audit import scope as audit_scope
 from openkms.clock import FrozenClock
 from openkms.server.app import KmsApplication
 from openkms.storage.sqlite import SQLiteStorage
@@ -50,7 +51,11 @@ class CountingStorage(SQLiteStorage):
 @pytest.fixture
 def local(tmp_path: Path) -> Iterator[InProcessKms]:
     """The app in this process (``kms`` is the e2e server's boto3 client)."""
-    made = InProcessKms(tmp_path, clock=FrozenClock(START), storage=CountingStorage(tmp_path / "openkms.db"))
+    made = InProcessKms(
+        tmp_path,
+        clock=FrozenClock(START),
+        storage=CountingStorage(tmp_path / "openkms.db", before_commit=audit_scope.before_commit),
+    )
     yield made
     made.close()
 

@@ -84,6 +84,7 @@ class Lifecycle:
 
 
 def build(storage: Storage, data_dir: Path, **settings: Any) -> Lifecycle:
+    """``storage`` opened with ``before_commit=audit_scope.before_commit``, as a server opens it."""
     storage.migrate()
     keyring = Keyring()
     keyring.unseal(random_bytes(32))
@@ -93,7 +94,6 @@ def build(storage: Storage, data_dir: Path, **settings: Any) -> Lifecycle:
     identity.ensure_administrator_policy(storage, ACCOUNT_ID, "admin")
     config = Settings(data_dir=data_dir, database_url="unused", job_poll_seconds=0.05, **settings)
     svc = Services(storage, keyring, clock, config, MaterialCache(keyring), roll_up)
-    storage.before_commit = audit_scope.before_commit  # as wiring.build_app installs it
     principal = Principal(ACCOUNT_ID, user.arn, "admin", "AKIATESTTESTTESTTEST")
     return Lifecycle(svc, clock, principal, local_hub(storage), LoopThread())
 
@@ -101,7 +101,7 @@ def build(storage: Storage, data_dir: Path, **settings: Any) -> Lifecycle:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def lifecycle(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lifecycle]:
     if request.param == "sqlite":
-        storage: Storage = SQLiteStorage(tmp_path / "openkms.db")
+        storage: Storage = SQLiteStorage(tmp_path / "openkms.db", before_commit=audit_scope.before_commit)
         life = build(storage, tmp_path)
         try:
             yield life
@@ -110,7 +110,7 @@ def lifecycle(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lifecy
             storage.close()
         return
     url = create_temp_database()
-    storage = PostgresStorage(url)
+    storage = PostgresStorage(url, before_commit=audit_scope.before_commit)
     life = build(storage, tmp_path)
     try:
         yield life

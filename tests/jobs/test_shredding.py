@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from openkms.audit import scope as audit_scope
 from openkms.jobs.deletion import delete_due_keys
 from openkms.storage.postgres import PostgresStorage
 from openkms.storage.sqlite import SQLiteStorage
@@ -52,7 +53,7 @@ def _hits(path: Path, needles: list[bytes]) -> int:
 
 @pytest.fixture
 def sqlite_lifecycle(tmp_path: Path) -> Iterator[tuple[Lifecycle, Path]]:
-    storage = SQLiteStorage(tmp_path / "openkms.db")
+    storage = SQLiteStorage(tmp_path / "openkms.db", before_commit=audit_scope.before_commit)
     life = build(storage, tmp_path)
     try:
         yield life, tmp_path / "openkms.db"
@@ -78,7 +79,7 @@ def test_sqlite_keeps_no_byte_of_a_destroyed_key(sqlite_lifecycle: tuple[Lifecyc
 @pytest.mark.postgres
 def test_postgresql_residue_after_vacuum_is_measured() -> None:
     url = create_temp_database()
-    storage = PostgresStorage(url)
+    storage = PostgresStorage(url, before_commit=audit_scope.before_commit)
     lc = build(storage, Path("/nonexistent"))
     try:
         with psycopg.connect(url, autocommit=True) as admin:

@@ -107,7 +107,7 @@ def kms(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kms]:
     storage: Storage | None = None
     if request.param == "postgresql":
         url = create_temp_database()
-        storage = PostgresStorage(url)
+        storage = PostgresStorage(url, before_commit=audit_scope.before_commit)
     inner = InProcessKms(tmp_path, clock, storage)
     try:
         yield Kms(inner, clock)

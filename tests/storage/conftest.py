@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from openkms.storage.ports import Storage
+from openkms.storage.ports import CommitHook, Storage
 from openkms.storage.postgres import PostgresStorage
 from openkms.storage.sqlite import SQLiteStorage
 from tests.pg_helpers import create_temp_database, drop_database
@@ -25,8 +25,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     if request.param == "sqlite":
         path = tmp_path / "data" / "openkms.db"
 
-        def open_one() -> Storage:
-            opened.append(SQLiteStorage(path))
+        def open_one(*, before_commit: CommitHook | None = None) -> Storage:
+            opened.append(SQLiteStorage(path, before_commit=before_commit))
             return opened[-1]
 
         yield open_one
@@ -35,8 +35,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
         return
     url = create_temp_database()
 
-    def open_pg() -> Storage:
-        opened.append(PostgresStorage(url))
+    def open_pg(*, before_commit: CommitHook | None = None) -> Storage:
+        opened.append(PostgresStorage(url, before_commit=before_commit))
         return opened[-1]
 
     try:

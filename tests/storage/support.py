@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 from openkms.storage import migrate
-from openkms.storage.ports import Storage
+from openkms.storage.ports import CommitHook, Storage
 from openkms.storage.records import (
     AccessKeyRecord,
     AliasRecord,
@@ -30,8 +29,11 @@ ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 # The schema version a fresh database migrates to (the same on both engines).
 LATEST = len(migrate.load("sqlite"))
 
-# A factory that opens another Storage on the same database as the test's ``storage``.
-Opener = Callable[[], Storage]
+
+class Opener(Protocol):
+    """Opens another Storage on the same database as the test's ``storage`` (with a commit hook if given)."""
+
+    def __call__(self, *, before_commit: CommitHook | None = None) -> Storage: ...
 
 
 def key(key_id: str, account: str = ACCOUNT, region: str = REGION, **changes: Any) -> KeyRecord:

@@ -1,6 +1,6 @@
 """``query_audit`` on both engines against a brute-force reading of the same trail.
 
-The query plans for time windows (storage/audit_sql.py) use seq bounds read from the time index, a guess
+The query plans for time windows (storage/sql/audit.py) use seq bounds read from the time index, a guess
 from the window's earliest records, and the newest records; each path is exercised here with a small probe
 size and with records whose times are *not* in seq order (late commits, several nodes' clocks), where a
 bound guessed from the times alone would lose records.
@@ -17,9 +17,9 @@ import pytest
 from openkms.audit import events
 from openkms.audit import log as audit_log
 from openkms.context import AuditNote, Principal
-from openkms.storage import audit_sql
 from openkms.storage.audit import AuditFilter, AuditRecord, AuditRow
 from openkms.storage.ports import Storage
+from openkms.storage.sql import audit as audit_sql
 
 ACCOUNT = "111122223333"
 START = 1_790_000_000.0

@@ -1,4 +1,4 @@
-"""The key import part of the storage contract (``# -- key import`` in ports.py), on every engine.
+"""The key import part of the storage contract (imported material in ``storage/ports/keys.py``), on every engine.
 
 Imported material is remembered per key (version id, fingerprint, expiration) while the material itself, a key
 version row, comes and goes; the expiry job finds expired material that is still present.

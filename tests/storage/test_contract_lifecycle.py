@@ -1,7 +1,7 @@
 """The storage contract for the key lifecycle (rotation, deletion, job leases), on every engine.
 
-Kept apart from ``test_contract.py`` so that the lifecycle methods (``# -- rotation``, ``# -- deletion``,
-``# -- job leases`` in ports.py and sql.py) and their tests move together.
+Kept apart from ``test_contract.py`` so that the lifecycle methods (``storage/ports/lifecycle.py`` and
+``storage/sql/lifecycle.py``, with ``count_versions`` of the keys aggregate) and their tests move together.
 """
 
 from __future__ import annotations

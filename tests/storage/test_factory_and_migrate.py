@@ -8,7 +8,7 @@ import pytest
 
 from openkms.storage import migrate
 from openkms.storage.factory import open_storage, sqlite_path_from_url
-from openkms.storage.ports import StorageError
+from openkms.storage.ports import StorageError, Transaction
 from openkms.storage.postgres import POSTGRESQL, PostgresStorage
 from openkms.storage.sqlite import SQLITE, SQLiteStorage
 
@@ -99,3 +99,20 @@ def test_migration_runner_rejects_mistakes() -> None:
     assert migrate.split("-- a comment; with a semicolon;\nCREATE TABLE a (\n  x INTEGER\n);\n\n") == [
         "CREATE TABLE a (\n  x INTEGER\n)"
     ]
+
+
+def test_open_storage_passes_the_commit_hook_to_either_engine(tmp_path: Path) -> None:
+    def hook(tx: Transaction) -> None:
+        return None
+
+    for url in (f"sqlite://{tmp_path}/a.db", str(tmp_path / "b.db"), "postgresql://u@127.0.0.1:1/db"):
+        storage = open_storage(url, before_commit=hook)
+        try:
+            assert storage.before_commit is hook
+        finally:
+            storage.close()
+        plain = open_storage(url)
+        try:
+            assert plain.before_commit is None
+        finally:
+            plain.close()

@@ -1,7 +1,7 @@
 """A state change and its audit record commit in one transaction (docs/design.md section 8).
 
 The server opens a :class:`Pending` record for each API call (:func:`begin`). The storage's
-``before_commit`` hook (:func:`before_commit`, installed by wiring) appends that record, as a success, to
+``before_commit`` hook (:func:`before_commit`, given when the storage is opened) appends that record, as a success, to
 the call's write transaction; if the commit fails, neither the change nor the record exists and the server
 records the failure instead. A call may open at most one write transaction: a second one would need a
 second record, so it fails loudly (tests catch an operation that breaks the rule).

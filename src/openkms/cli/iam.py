@@ -91,16 +91,14 @@ class _Context:
         root_key = root_key_for_change(self.storage, self.data_dir, self.args.passphrase_file)
         event_name = CHANGES[self.args.iam_command]
         change = iam_events.OperatorChange(self.operator, event_name, account_id, request, self.clock, response)
-        self.storage.before_commit = change
         try:
-            yield root_key
+            with self.storage.committing_with(change):
+                yield root_key
         except StorageError as exc:
             if change.attempted and not change.written:
                 reason = " ".join(str(exc).split())  # one line: PostgreSQL's messages carry a CONTEXT line
                 raise CliError(f"nothing was changed: the audit record could not be written ({reason})") from None
             raise
-        finally:
-            self.storage.before_commit = None
         if not change.written:  # every change takes one write transaction; this one took none
             raise RuntimeError(f"{event_name} wrote nothing, so nothing recorded it")
 

@@ -52,6 +52,7 @@ def worker_main(
     """Entry point of a worker process (spawned, so it starts with no inherited state but what it is given)."""
     import uvicorn
 
+    from openkms.audit import scope as audit_scope
     from openkms.audit.hub import HubClient
     from openkms.jobs.scheduler import Scheduler
     from openkms.seal.keyring import Keyring
@@ -63,7 +64,7 @@ def worker_main(
     keyring = Keyring()
     if root_key is not None:
         keyring.unseal(root_key)
-    storage = open_storage(settings.database_url)
+    storage = open_storage(settings.database_url, before_commit=audit_scope.before_commit)
     services = build_services(settings, storage, keyring)
     # Every worker polls for background jobs; the job_leases table lets one run each job at a time, and a
     # sealed worker runs none (jobs/scheduler.py).

@@ -1,1 +1,1 @@
-"""Persistence: one port (``ports.py``), two engines (SQLite, PostgreSQL) chosen by URL."""
+"""Persistence: one port (``ports/``, a Protocol per aggregate), two engines (SQLite, PostgreSQL) chosen by URL."""

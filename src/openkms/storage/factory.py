@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from openkms.storage.ports import Storage
+from openkms.storage.ports import CommitHook, Storage
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _FORMS = "postgresql://..., postgres://..., sqlite:///absolute/path, sqlite:relative/path or a filesystem path"
@@ -57,8 +57,9 @@ def sqlite_file(url: str) -> str | None:
     return sqlite_path_from_url(url) if scheme == "sqlite" else url
 
 
-def open_storage(url: str) -> Storage:
-    """The engine for ``url`` (see the module docstring for the forms); schema left as found."""
+def open_storage(url: str, *, before_commit: CommitHook | None = None) -> Storage:
+    """The engine for ``url`` (see the module docstring for the forms); schema left as found. ``before_commit``:
+    the hook every write transaction runs (:data:`~openkms.storage.ports.CommitHook`; the server's records)."""
     if not url:
         raise ValueError(f"empty storage URL; expected {_FORMS}")
     match = _SCHEME.match(url)
@@ -66,13 +67,13 @@ def open_storage(url: str) -> Storage:
     if scheme in ("postgresql", "postgres"):
         from openkms.storage.postgres import PostgresStorage  # imported on demand: SQLite users skip psycopg
 
-        return PostgresStorage(url)
+        return PostgresStorage(url, before_commit=before_commit)
     if scheme == "sqlite":
         from openkms.storage.sqlite import SQLiteStorage
 
-        return SQLiteStorage(sqlite_path_from_url(url))
+        return SQLiteStorage(sqlite_path_from_url(url), before_commit=before_commit)
     if match is not None and url[match.end() :].startswith("//"):
         raise ValueError(f"unsupported storage URL scheme {scheme!r}; expected {_FORMS}")
     from openkms.storage.sqlite import SQLiteStorage
 
-    return SQLiteStorage(url)
+    return SQLiteStorage(url, before_commit=before_commit)

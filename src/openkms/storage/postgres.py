@@ -3,7 +3,7 @@
 - ``synchronous_commit=on`` is set on every session, whatever the server default, so an acknowledged
   write survives a crash of the database server (docs/design.md section 8).
 - Write transactions are READ COMMITTED; the read-modify-write races that level allows are closed by
-  the row locks ``get_key``/``get_alias`` take in write transactions (see :mod:`openkms.storage.sql`).
+  the row locks ``get_key``/``get_alias`` take in write transactions (see :mod:`openkms.storage.sql.keys`).
 - ``read()`` is REPEATABLE READ, READ ONLY: one snapshot for every statement of the block, as the port
   promises (get_key then get_version must not straddle a concurrent rotation or deletion). Read-only
   transactions at that level never fail with serialization errors, and cost the same as READ COMMITTED.
@@ -23,6 +23,7 @@ from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
 from openkms.storage.migrate import PG_MIGRATION_LOCK_ID
+from openkms.storage.ports import CommitHook
 from openkms.storage.sql import Cursor, Dialect, SQLStorage, ThreadState
 
 CONNECT_TIMEOUT_S = 10
@@ -58,9 +59,10 @@ POSTGRESQL = Dialect(
 
 
 class PostgresStorage(SQLStorage[PgConnection]):
-    """The port over one PostgreSQL database; each thread gets its own connection, opened on first use."""
+    """The port over one PostgreSQL database; each thread gets its own connection, opened on first use.
+    ``before_commit``: the hook every write transaction runs (:data:`~openkms.storage.ports.CommitHook`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, before_commit: CommitHook | None = None) -> None:
         self._url = url
         # Our defaults, unless the URL says otherwise (raises ProgrammingError on a malformed URL).
         given = conninfo_to_dict(url)
@@ -69,7 +71,7 @@ class PostgresStorage(SQLStorage[PgConnection]):
             self._connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
         if "application_name" not in given:
             self._connect_args["application_name"] = "openkms"
-        super().__init__(POSTGRESQL)
+        super().__init__(POSTGRESQL, before_commit)
 
     def _connect(self) -> tuple[PgConnection, Cursor]:
         conn = psycopg.connect(self._url, autocommit=True, **self._connect_args)

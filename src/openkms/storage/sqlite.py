@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from openkms.storage.ports import StorageError
+from openkms.storage.ports import CommitHook, StorageError
 from openkms.storage.sql import Cursor, Dialect, SQLStorage, ThreadState
 
 BUSY_TIMEOUT_MS = 10_000
@@ -71,9 +71,10 @@ def _create_private_file(path: Path) -> None:
 
 
 class SQLiteStorage(SQLStorage[sqlite3.Connection]):
-    """The port over one SQLite file; each thread gets its own connection."""
+    """The port over one SQLite file; each thread gets its own connection. ``before_commit``: the hook every
+    write transaction runs (:data:`~openkms.storage.ports.CommitHook`)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, before_commit: CommitHook | None = None) -> None:
         text = os.fspath(path)
         if not text or text == ":memory:" or text.startswith("file:"):
             # Each thread has its own connection, so an in-memory database would be a different one per thread.
@@ -86,7 +87,7 @@ class SQLiteStorage(SQLStorage[sqlite3.Connection]):
             raise StorageError(f"sqlite: cannot create {self.path}: {exc}") from exc
         self._lock_path = self.path.with_name(self.path.name + ".writelock")
         self._write_lock = threading.local()
-        super().__init__(SQLITE)
+        super().__init__(SQLITE, before_commit)
 
     def _connect(self) -> tuple[sqlite3.Connection, Cursor]:
         conn = sqlite3.connect(
