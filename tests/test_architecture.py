@@ -59,7 +59,7 @@ ALLOWED = {
                       "openkms.crypto", "openkms.errors", "openkms.clock", "openkms.seal", "openkms.settings",
                       "openkms.opfacts"},
     "openkms.jobs": {"openkms.operations", "openkms.context", "openkms.storage", "openkms.errors", "openkms.clock",
-                     "openkms.settings"},
+                     "openkms.settings", "openkms.audit"},
 }  # fmt: skip
 
 
