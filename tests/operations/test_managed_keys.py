@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 
 import pytest
 
@@ -157,3 +158,24 @@ def test_reencrypt_creates_a_source_named_by_alias_before_it_runs(kms: Kms) -> N
     assert [kms.describe(k)["Description"] for k in _managed_keys(kms)] == [
         "Default key that protects my Glue resources when no other key is defined"
     ]
+
+
+def test_a_managed_key_known_to_exist_costs_later_calls_no_storage_access(kms: Kms) -> None:
+    kms.describe("alias/aws/backup")  # created, then known
+    own = kms.ok("CreateKey")["KeyMetadata"]["KeyId"]
+    kms.ok("CreateAlias", AliasName="alias/own", TargetKeyId=own)
+    original = kms.storage.read
+    opened: list[str] = []
+
+    def counted() -> Any:
+        opened.append("read")
+        return original()
+
+    setattr(kms.storage, "read", counted)  # noqa: B010 - shadows the method on this instance only
+    try:
+        kms.encrypt("alias/own", b"a customer key")
+        customer = len(opened)
+        kms.encrypt("alias/aws/backup", b"again")
+    finally:
+        delattr(kms.storage, "read")
+    assert len(opened) - customer == customer  # as many as any alias: no look-up before the handler

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextvars
 import json
+import threading
+import weakref
 from collections.abc import Iterable
 
 from openkms import ids
@@ -31,7 +33,7 @@ from openkms.crypto.rand import random_bytes
 from openkms.operations import keyspecs, keystates
 from openkms.operations.keys import SECONDS_PER_DAY, new_key_material
 from openkms.operations.services import Services
-from openkms.storage.ports import DuplicateError, Transaction
+from openkms.storage.ports import DuplicateError, Storage, Transaction
 from openkms.storage.records import AliasRecord, KeyRecord, KeyVersionRecord
 
 AWS = "AWS"
@@ -161,21 +163,32 @@ def ensure_aws_managed_key(
     return key
 
 
+# AWS managed aliases known to exist, per storage. Such an alias is never deleted or retargeted, nor its key
+# (DeleteAlias, UpdateAlias and ScheduleKeyDeletion refuse them), so later calls naming it need no read.
+_EXISTING: weakref.WeakKeyDictionary[Storage, set[tuple[str, str, str]]] = weakref.WeakKeyDictionary()
+_EXISTING_LOCK = threading.Lock()
+
+
 def ensure_named(svc: Services, ctx: RequestContext, key_refs: Iterable[str | None]) -> None:
     """Create the AWS managed keys that ``key_refs`` (the declared parameters of the call, None if absent) name
     in the caller's account and region and that do not exist yet. Any other reference costs no storage access;
-    a managed key's costs one read transaction."""
+    a managed key's costs one read transaction the first time this process sees it."""
     for key_ref in key_refs:
         alias_name = _managed_alias(ctx, key_ref)
         if alias_name is None:
             continue
-        account = ctx.principal.account_id
+        named = (ctx.principal.account_id, ctx.region, alias_name)
+        existing = _EXISTING.get(svc.storage)
+        if existing is not None and named in existing:
+            continue
         with svc.storage.read() as tx:
-            exists = tx.get_alias(account, ctx.region, alias_name) is not None
+            exists = tx.get_alias(*named) is not None
         if not exists:
             # As the service, not as the caller: in a fresh context, so the write transaction carries a service
             # event instead of the call's audit record (audit/scope.py).
-            contextvars.Context().run(_create, svc, account, ctx.region, alias_name, ctx.now)
+            contextvars.Context().run(_create, svc, *named, ctx.now)
+        with _EXISTING_LOCK:
+            _EXISTING.setdefault(svc.storage, set()).add(named)
 
 
 def _managed_alias(ctx: RequestContext, key_ref: str | None) -> str | None:

@@ -91,7 +91,7 @@ def recorded_event_names() -> frozenset[str]:
 
 
 def facts_for(name: str | None) -> opfacts.OperationFacts:
-    """The declared facts of ``name`` (openkms/opfacts.py); an unknown name's say it only reads."""
+    """The declared facts of ``name`` (openkms/opfacts.py); a name outside the KMS API only reads."""
     return opfacts.of(name)
 
 
