@@ -19,13 +19,12 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def database() -> Iterator[str]:
+def two_nodes_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database: several nodes need one they share."""
     postgres_or_skip()
-    url = create_temp_database()
-    try:
-        yield url
-    finally:
-        drop_database(url)
+    created = create_temp_database()
+    yield created
+    drop_database(created)
 
 
 def _anchored(directory: Path) -> set[int]:
@@ -34,7 +33,8 @@ def _anchored(directory: Path) -> set[int]:
     return {seq for seq in map(anchor.parse_file_name, (p.name for p in directory.iterdir())) if seq}
 
 
-def test_two_nodes_sign_digests_on_schedule_and_each_anchors_every_one(database: str, tmp_path: Path) -> None:
+def test_two_nodes_sign_digests_on_schedule_and_each_anchors_every_one(two_nodes_database: str, tmp_path: Path) -> None:
+    database = two_nodes_database
     data_dir = tmp_path / "data"  # one dev seal (its key file) for both nodes, as one cluster has one root key
     anchors = [tmp_path / "anchor-a", tmp_path / "anchor-b"]
     nodes = [
