@@ -3,9 +3,13 @@ verifies from the digest that stands for the pruned part; usage counts keep ever
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from pathlib import Path
 
-from openkms.audit import events, retention, verify
+import pytest
+
+from openkms.audit import anchor, events, retention, verify
 from openkms.audit import log as audit_log
 from openkms.context import Principal
 from openkms.crypto.rand import random_bytes
@@ -48,3 +52,35 @@ def test_prune_keeps_the_trail_verifiable_and_the_counts(tmp_path: Path) -> None
     report = verify.verify_storage(storage)
     assert report.ok, report.problems
     storage.close()
+
+
+def test_a_node_anchor_gets_digests_signed_elsewhere_and_meets_a_re_signed_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = SQLiteStorage(tmp_path / "openkms.db")
+    storage.migrate()
+    root = random_bytes(32)
+    sinks = anchor.open_sinks(tmp_path / "anchor", None)
+    assert sinks is not None
+    node = retention.NodeAnchor(sinks)
+    for day in range(3):  # signed by "another node": run_once without this anchor
+        _append(storage, T0 + day * retention.DAY, 5)
+        retention.run_once(storage, root, T0 + (day + 1) * retention.DAY, 3600, retention_days=None)
+        node.deliver(storage)
+    assert sorted(p.name for p in (tmp_path / "anchor").iterdir()) == [anchor.file_name(n) for n in (1, 2, 3)]
+    assert node.deliver(storage) == 0  # nothing new
+    # The database is rolled back to digest 2 and digest 3 signed again over other records.
+    with sqlite3.connect(tmp_path / "openkms.db") as conn:
+        conn.execute("DELETE FROM audit_digests WHERE digest_seq > 2")
+        conn.execute("DELETE FROM audit_events WHERE seq > 10")
+    _append(storage, T0 + 2 * retention.DAY + 60, 2)
+    retention.run_once(storage, root, T0 + 3 * retention.DAY + 60, 3600, retention_days=None)
+    with caplog.at_level(logging.ERROR, logger="openkms.audit.anchor"):
+        node.deliver(storage)
+    assert "already holds another digest 3" in caplog.text
+    sinks.close()
+    storage.close()
+
+
+def test_the_period_is_a_quarter_interval_within_bounds() -> None:
+    assert retention.period(1) == 0.25 and retention.period(0.4) == 0.2 and retention.period(3600) == 60.0

@@ -106,7 +106,12 @@ def test_a_healthy_installation_reports_its_contents_and_exits_0(installation: I
     assert fields["Audit"].startswith("4 records, newest 20")  # three CreateKey and one DisableKey
     jobs = run.out.split("\n\n")[1].splitlines()
     assert jobs[0].split() == ["Job", "Runs", "Failures", "LastFinished", "NextRun"]
-    assert {line.split()[0] for line in jobs[1:]} == {"imported-material-expiry", "key-deletion", "key-rotation"}
+    assert {line.split()[0] for line in jobs[1:]} == {
+        "audit-maintenance",
+        "imported-material-expiry",
+        "key-deletion",
+        "key-rotation",
+    }
     assert run.out.rstrip().endswith("All well.")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 
 import pytest
 
@@ -138,3 +139,43 @@ def test_the_creation_is_recorded_as_the_service_s_own_event(kms: Kms) -> None:
     assert created[0]["userIdentity"] == {"accountId": meta["AWSAccountId"], "invokedBy": "kms.amazonaws.com"}
     described = [e for e in events if e["eventName"] == "DescribeKey"]
     assert described and described[-1]["eventType"] == "AwsApiCall" and "errorCode" not in described[-1]
+
+
+def test_an_alias_arn_in_the_caller_s_account_creates_and_one_in_another_account_does_not(kms: Kms) -> None:
+    account = kms.ok("CreateKey")["KeyMetadata"]["AWSAccountId"]
+    other = "444455556666" if account != "444455556666" else "777788889999"
+    kms.fails("DescribeKey", "NotFoundException", KeyId=f"arn:aws:kms:us-east-1:{other}:alias/aws/kinesis")
+    assert _managed_keys(kms) == []
+    meta = kms.describe(f"arn:aws:kms:us-east-1:{account}:alias/aws/kinesis")
+    assert meta["KeyManager"] == "AWS" and _managed_keys(kms) == [meta["KeyId"]]
+
+
+def test_reencrypt_creates_a_source_named_by_alias_before_it_runs(kms: Kms) -> None:
+    blob = kms.encrypt(kms.ok("CreateKey")["KeyMetadata"]["KeyId"], b"moved")
+    # The source alias names a key that did not exist: created first, then the blob's key differs from it.
+    kms.fails("ReEncrypt", "IncorrectKeyException", CiphertextBlob=blob, SourceKeyId="alias/aws/glue",
+              DestinationKeyId="alias/aws/glue")  # fmt: skip
+    assert [kms.describe(k)["Description"] for k in _managed_keys(kms)] == [
+        "Default key that protects my Glue resources when no other key is defined"
+    ]
+
+
+def test_a_managed_key_known_to_exist_costs_later_calls_no_storage_access(kms: Kms) -> None:
+    kms.describe("alias/aws/backup")  # created, then known
+    own = kms.ok("CreateKey")["KeyMetadata"]["KeyId"]
+    kms.ok("CreateAlias", AliasName="alias/own", TargetKeyId=own)
+    original = kms.storage.read
+    opened: list[str] = []
+
+    def counted() -> Any:
+        opened.append("read")
+        return original()
+
+    setattr(kms.storage, "read", counted)  # noqa: B010 - shadows the method on this instance only
+    try:
+        kms.encrypt("alias/own", b"a customer key")
+        customer = len(opened)
+        kms.encrypt("alias/aws/backup", b"again")
+    finally:
+        delattr(kms.storage, "read")
+    assert len(opened) - customer == customer  # as many as any alias: no look-up before the handler

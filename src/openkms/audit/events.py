@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openkms import apimodel as model
-from openkms import ids
+from openkms import ids, opfacts
 from openkms.audit.chain import canonical_json
 from openkms.context import AuditNote, Principal, ServiceAction
 from openkms.storage.audit import AuditRecord
@@ -27,38 +27,9 @@ EVENT_SOURCE = "kms.amazonaws.com"
 SIGNIN_SOURCE = "signin.amazonaws.com"  # the console's sign-in, as CloudTrail names AWS's (ConsoleLogin)
 KEY_RESOURCE_TYPE = "AWS::KMS::Key"
 
-# Operations that change state (CloudTrail's readOnly=false); everything else only reads or computes.
-MUTATING = frozenset(
-    {
-        "CancelKeyDeletion",
-        "ConnectCustomKeyStore",
-        "CreateAlias",
-        "CreateCustomKeyStore",
-        "CreateGrant",
-        "CreateKey",
-        "DeleteAlias",
-        "DeleteCustomKeyStore",
-        "DeleteImportedKeyMaterial",
-        "DisableKey",
-        "DisableKeyRotation",
-        "DisconnectCustomKeyStore",
-        "EnableKey",
-        "EnableKeyRotation",
-        "ImportKeyMaterial",
-        "PutKeyPolicy",
-        "ReplicateKey",
-        "RetireGrant",
-        "RevokeGrant",
-        "RotateKeyOnDemand",
-        "ScheduleKeyDeletion",
-        "TagResource",
-        "UntagResource",
-        "UpdateAlias",
-        "UpdateCustomKeyStore",
-        "UpdateKeyDescription",
-        "UpdatePrimaryRegion",
-    }
-)
+# Operations that change state (CloudTrail's readOnly=false), declared with each operation's other facts in
+# openkms/opfacts.py; everything else only reads or computes.
+MUTATING = opfacts.MUTATING
 
 # Members AWS records with their default when the caller left them out (docs/tests.md A-1: Decrypt records
 # carry the algorithm used).
@@ -190,8 +161,9 @@ def _iso_second(second: int) -> str:  # many records share a second
 
 def usage_family(operation: str, key_spec: str) -> str:
     """The request class AWS prices separately (docs/audit.md, "Usage counts")."""
-    if operation in ("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"):
-        return "generate_data_key_pair"
+    priced_apart = opfacts.of(operation).usage_family  # data key pairs, whatever the key
+    if priced_apart is not None:
+        return priced_apart
     if key_spec == "SYMMETRIC_DEFAULT" or key_spec.startswith("HMAC_"):
         return "symmetric"
     if key_spec == "RSA_2048":

@@ -1,30 +1,30 @@
 """The trail's background work: sign digests, anchor them, roll up usage counts, prune what retention lets go.
 
-:func:`run_once` is one pass; each node's supervisor runs it from a :class:`Maintenance` thread, and each step
-is its own transaction that re-checks whether it is due while holding the chain head, so passes on several
-nodes (or a pass cut short by kill -9) never sign twice or prune what is still needed.
+:func:`run_once` is one pass: the job ``audit-maintenance`` (jobs/audit_maintenance.py) runs it on one node at a
+time, through its lease, every half :func:`period`. Each step is its own transaction that re-checks whether it
+is due while holding the chain head, so passes on several nodes (a lease can run out under a stalled worker) or
+a pass cut short by kill -9 never sign twice or prune what is still needed.
 
 Pruning removes only whole digest intervals older than the retention period: the last pruned interval's
 digest stays and stands for everything before it (its signed head hash is where the remaining chain
 continues), so the trail still verifies, and the head remembers the pruned point should every record go.
 
-Anchoring (audit/anchor.py) delivers each digest to the sinks outside the database right after it is
-signed, and catches up on any a sink missed. A sealed server runs no pass at all: it touches no storage.
+Anchoring (audit/anchor.py) is the one part that belongs to a node: its sinks are that node's directory and
+syslog. Every node runs :class:`NodeAnchor` (the job ``audit-anchor``, in the node's first worker) every
+:func:`period`, which delivers each digest, whichever node signed it, and catches up on any a sink missed.
+A sealed server runs no job at all: it touches no storage.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from openkms.audit import digests, usage
 from openkms.audit.anchor import Anchor
+from openkms.storage.audit import DigestRow
 from openkms.storage.ports import Storage
 
 DAY = 86_400.0
-_log = logging.getLogger("openkms.audit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,44 +70,24 @@ def run_once(
     return Pass(digest.digest_seq if digest is not None else None, anchored, counted, pruned)
 
 
-class Maintenance:
-    """Runs :func:`run_once` every ``period`` seconds in a thread (the supervisor's, one per node)."""
+def period(digest_interval: float) -> float:
+    """How often the trail is looked after: a quarter of the digest interval, from 0.2 s to a minute, so a
+    digest is signed (and anchored) at most that late."""
+    return max(0.2, min(60.0, digest_interval / 4))
 
-    def __init__(
-        self,
-        storage: Storage,
-        root_key: Callable[[], bytes | None],
-        clock: Callable[[], float],
-        digest_interval: float,
-        retention_days: float | None,
-        anchor: Anchor | None = None,
-    ) -> None:
-        self._storage = storage
-        self._anchor = anchor
-        self._root_key = root_key
-        self._clock = clock
-        self._digest_interval = digest_interval
-        self._retention_days = retention_days
-        self._period = max(0.2, min(60.0, digest_interval / 4))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="openkms-audit-maintenance", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
+class NodeAnchor:
+    """This node's anchor, fed from the database: every digest any node signed reaches its sinks. The newest
+    digest is offered again whenever it changes, even to a sink past its seq, so digests re-signed over a
+    rolled-back database meet the anchored ones and the conflict is logged (audit/anchor.py)."""
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-        if self._anchor is not None and not self._thread.is_alive():
-            self._anchor.close()
+    def __init__(self, anchor: Anchor) -> None:
+        self.anchor = anchor
+        self._offered: DigestRow | None = None
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._period):
-            root = self._root_key()
-            if root is None:  # sealed: nothing can be signed yet (a sealed server touches no storage)
-                continue
-            try:
-                run_once(self._storage, root, self._clock(), self._digest_interval, self._retention_days, self._anchor)
-            except Exception as exc:  # the next pass retries; requests are not affected
-                _log.error("audit maintenance failed (%s); retrying in %.0f s", type(exc).__name__, self._period)
+    def deliver(self, storage: Storage) -> int:
+        with storage.read() as tx:
+            newest = tx.last_digest()
+        fresh = newest if newest is not None and newest != self._offered else None
+        self._offered = newest
+        return self.anchor.deliver(storage, fresh)

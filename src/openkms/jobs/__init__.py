@@ -4,16 +4,17 @@ Every worker process of every node runs a :class:`~openkms.jobs.scheduler.Schedu
 runs on exactly one of them at a time: before running a job, a worker must claim that job's row in the
 ``job_leases`` table with one conditional UPDATE (free since ``lease_until``, due since ``next_run_at``).
 That works the same on SQLite and PostgreSQL, survives a node dying (its lease simply ends), and shows in
-the database who ran what and when. A sealed server runs no job until it is unsealed.
+the database who ran what and when. A sealed server runs no job until it is unsealed. A job on what each node
+has of its own (``per_node=True``: the audit anchor's sinks) runs instead on every node, in its first worker,
+without a lease.
 
-Adding a job (rotation, deletion and imported-material expiry came this way; the audit digest still runs in
-the supervisor, audit/retention.py)::
+Adding a job (rotation, deletion, imported-material expiry and the audit trail's upkeep came this way)::
 
-    # src/openkms/jobs/digests.py
+    # src/openkms/jobs/reports.py
     from openkms.jobs.registry import job
 
-    @job("audit-digest", interval_seconds=3600)
-    def sign_digests(svc: Services, now: float) -> None:
+    @job("usage-report", interval_seconds=3600)
+    def write_report(svc: Services, now: float) -> None:
         ...
 
 then name the module in :func:`openkms.jobs.registry._load_all`. The rules a job follows:

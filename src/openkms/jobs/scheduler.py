@@ -42,19 +42,26 @@ def new_holder_id() -> str:
 
 
 class Scheduler:
-    """Polls the registered jobs every ``Settings.job_poll_seconds`` on a daemon thread; :meth:`run_pending`
-    is one poll, callable directly (tests, tools)."""
+    """Polls the registered jobs on a daemon thread, each every ``Settings.job_poll_seconds`` or every
+    interval of its own if shorter (:meth:`Job.poll_seconds`); :meth:`run_pending` is one poll of every job,
+    callable directly (tests, tools).
+
+    ``node_jobs`` are the jobs a node runs for itself (:attr:`Job.per_node`): the server gives them to its
+    first worker only, which runs them at their interval without a lease (one such worker per node, and
+    a replaced one takes its place)."""
 
     def __init__(
         self,
         services: Services,
         jobs: Iterable[Job] | None = None,
         *,
+        node_jobs: Iterable[Job] = (),
         lease_clock: Callable[[], float] = time.time,
         holder: str | None = None,
     ) -> None:
         self._svc = services
         self._jobs = tuple(jobs) if jobs is not None else registered_jobs()
+        self._node_jobs = tuple(node_jobs)
         self._lease_clock = lease_clock
         self.holder = holder or new_holder_id()
         self._stop = threading.Event()
@@ -64,21 +71,33 @@ class Scheduler:
     # -- one poll ---------------------------------------------------------------------------------------
 
     def run_pending(self) -> list[str]:
-        """Run each job that is due and that this worker manages to claim; the names of those it ran.
+        """Run each job that is due and that this worker manages to claim, and each node job; the names of
+        those it ran.
 
         A sealed server runs nothing: jobs need the root key, and must not touch storage before unseal.
         """
+        return self._poll(self._jobs + self._node_jobs)
+
+    def _poll(self, jobs: Iterable[Job]) -> list[str]:
         if self._svc.keyring.sealed:
             return []
         self._ensure_rows()
-        return [job.name for job in self._jobs if self._run_if_claimed(job)]
+        return [job.name for job in jobs if (self._run_node_job(job) if job.per_node else self._run_if_claimed(job))]
+
+    def _run_node_job(self, job: Job) -> bool:
+        try:
+            job.run(self._svc, self._svc.clock.now())
+        except Exception:
+            log.exception("node job %s failed; it runs again at its next turn", job.name)
+        return True
 
     def _ensure_rows(self) -> None:
         if self._rows_ready:
             return
         with self._svc.storage.transaction() as tx:
             for job in self._jobs:
-                tx.ensure_job_lease(job.name)
+                if not job.per_node:
+                    tx.ensure_job_lease(job.name)
         self._rows_ready = True
 
     def _run_if_claimed(self, job: Job) -> bool:
@@ -100,7 +119,7 @@ class Scheduler:
             log.exception("job %s failed; it runs again at its next turn", job.name)
         end = self._lease_clock()
         with storage.transaction() as tx:
-            if not tx.release_job_lease(job.name, self.holder, end, end + job.interval_seconds, failed):
+            if not tx.release_job_lease(job.name, self.holder, end, end + job.interval(self._svc.settings), failed):
                 log.warning(
                     "job %s outran its lease (%.1f s); another worker may have run it too", job.name, end - start
                 )
@@ -122,11 +141,19 @@ class Scheduler:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
-        poll = self._svc.settings.job_poll_seconds
+        settings = self._svc.settings
+        jobs = self._jobs + self._node_jobs
+        next_poll = dict.fromkeys((job.name for job in jobs), 0.0)  # monotonic time each job is next looked at
         while not self._stop.is_set():
+            now = time.monotonic()
+            due = [job for job in jobs if next_poll[job.name] <= now]
             try:
-                self.run_pending()
+                self._poll(due)
             except Exception:  # storage down, say: keep polling, never let the thread die
                 log.exception("background job poll failed")
-            # A little jitter keeps the workers of a node from polling in lockstep.
-            self._stop.wait(poll * random.uniform(0.9, 1.1))  # noqa: S311 (not cryptographic)
+            for job in due:
+                # A little jitter keeps the workers of a node from polling in lockstep.
+                jitter = random.uniform(0.9, 1.1)  # noqa: S311 (not cryptographic)
+                next_poll[job.name] = time.monotonic() + job.poll_seconds(settings) * jitter
+            wake = min(next_poll.values(), default=time.monotonic() + settings.job_poll_seconds)
+            self._stop.wait(max(0.0, wake - time.monotonic()))

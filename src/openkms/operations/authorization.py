@@ -20,7 +20,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from openkms import ids
+from openkms import ids, opfacts
 from openkms.context import RequestContext
 from openkms.errors import AccessDeniedException
 from openkms.lru import LRUCache
@@ -31,11 +31,6 @@ from openkms.policy.request import AuthorizationRequest, ContextValue, folded_pa
 from openkms.storage.ports import Transaction
 from openkms.storage.records import GrantRecord, KeyRecord, PrincipalAuthorization
 
-# Operations whose action differs from the operation name.
-_CONTEXT_PARAMETER = {  # where an action finds the encryption context its conditions test
-    "kms:ReEncryptFrom": "SourceEncryptionContext",
-    "kms:ReEncryptTo": "DestinationEncryptionContext",
-}
 _ALGORITHM_KEYS = {
     "EncryptionAlgorithm": "kms:EncryptionAlgorithm",
     "SigningAlgorithm": "kms:SigningAlgorithm",
@@ -216,7 +211,8 @@ def _global_keys(
 def _parameter_keys(ctx: RequestContext, action: str) -> dict[str, ContextValue]:
     params = ctx.params
     keys: dict[str, ContextValue] = {}
-    context: Mapping[str, str] = params.get(_CONTEXT_PARAMETER.get(action, "EncryptionContext")) or {}
+    # Where the action finds the encryption context its conditions test (ReEncrypt's two: openkms/opfacts.py).
+    context: Mapping[str, str] = params.get(opfacts.of(ctx.operation).context_parameter(action)) or {}
     keys.update(folded_pairs("kms:EncryptionContext:", context.items()))
     if context:
         keys["kms:EncryptionContextKeys"] = sorted(context)
@@ -291,7 +287,7 @@ def grant_covers(grant: GrantRecord, operation: str, ctx: RequestContext) -> boo
         return True  # AWS: context constraints do not apply to operations without an encryption context
     action = f"kms:{operation}"
     # In a grant constraint the context *keys* are case-insensitive and the values case-sensitive (AWS).
-    context = _folded(ctx.params.get(_CONTEXT_PARAMETER.get(action, "EncryptionContext")) or {})
+    context = _folded(ctx.params.get(opfacts.of(ctx.operation).context_parameter(action)) or {})
     equals = constraints.get("EncryptionContextEquals")
     if equals is not None and (context is None or context != _folded(equals)):
         return False

@@ -43,13 +43,13 @@ def _generate(svc: Services, ctx: RequestContext, params: Params) -> tuple[Resul
     return result, private_der
 
 
-@operation("GenerateDataKeyPair", slow=True)
+@operation("GenerateDataKeyPair")
 def generate_data_key_pair(svc: Services, ctx: RequestContext, params: Params) -> Result:
     result, private_der = _generate(svc, ctx, params)
     return {**result, "PrivateKeyPlaintext": private_der}
 
 
-@operation("GenerateDataKeyPairWithoutPlaintext", slow=True)
+@operation("GenerateDataKeyPairWithoutPlaintext")
 def generate_data_key_pair_without_plaintext(svc: Services, ctx: RequestContext, params: Params) -> Result:
     result, _ = _generate(svc, ctx, params)
     return result

@@ -124,7 +124,7 @@ def _wrapping(params: Params) -> tuple[str, str]:
     return algorithm, spec
 
 
-@operation("GetParametersForImport", slow=True)
+@operation("GetParametersForImport")
 def get_parameters_for_import(svc: Services, ctx: RequestContext, params: Params) -> Result:
     algorithm, spec = _wrapping(params)
     with svc.storage.read() as tx:
@@ -257,7 +257,7 @@ def _version_for(
     return record.version_id, record.fingerprint
 
 
-@operation("ImportKeyMaterial", slow=True)
+@operation("ImportKeyMaterial")
 def import_key_material(svc: Services, ctx: RequestContext, params: Params) -> Result:
     model, valid_to = _expiration(params, ctx.now)
     key_ref: str = params["KeyId"]

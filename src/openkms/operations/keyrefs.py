@@ -19,17 +19,6 @@ from openkms.storage.ports import Transaction
 from openkms.storage.records import KeyRecord, KeyVersionRecord
 
 
-class ManagedKeyMissing(Exception):
-    """An operation that creates AWS managed keys on first use named ``alias/aws/<service>`` before it existed
-    (operations/managed_keys.py); the operation registry creates the key and runs the operation again."""
-
-    def __init__(self, account_id: str, region: str, alias_name: str) -> None:
-        super().__init__(alias_name)
-        self.account_id = account_id
-        self.region = region
-        self.alias_name = alias_name
-
-
 def resolve_key(
     tx: Transaction,
     ctx: RequestContext,
@@ -79,7 +68,6 @@ def _named_key(
         request_alias = ref.alias_name
         alias = tx.get_alias(account, ctx.region, ref.alias_name)
         if alias is None:
-            _raise_if_managed_key_missing(ctx, account, ref.alias_name)
             raise NotFoundException(f"Alias {ids.alias_arn(ctx.region, account, ref.alias_name)} is not found.")
         key_id = alias.target_key_id
     else:
@@ -90,17 +78,6 @@ def _named_key(
         raise NotFoundException(f"Key '{ids.key_arn(ctx.region, account, key_id)}' does not exist")
     ctx.audit.add_key(key.arn, key.key_spec)  # denied or not, the record names the key asked for
     return key, request_alias
-
-
-def _raise_if_managed_key_missing(ctx: RequestContext, account: str, alias_name: str) -> None:
-    from openkms.operations import managed_keys  # it builds on this module
-
-    if (
-        account == ctx.principal.account_id
-        and ctx.operation in managed_keys.CREATING_OPERATIONS
-        and managed_keys.service_of(alias_name) is not None
-    ):
-        raise ManagedKeyMissing(account, ctx.region, alias_name)
 
 
 def require_customer_managed(key: KeyRecord, ctx: RequestContext) -> None:

@@ -86,7 +86,7 @@ def new_key_material(spec: str) -> bytes:
     return keypairs.generate_private_key(spec)
 
 
-@operation("CreateKey", slow=True)
+@operation("CreateKey")
 def create_key(svc: Services, ctx: RequestContext, params: Params) -> Result:
     spec = _requested_spec(params)
     usage = params.get("KeyUsage", keyspecs.ENCRYPT_DECRYPT)

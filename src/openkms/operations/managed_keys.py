@@ -7,8 +7,9 @@ on demand, scheduled for deletion, tagged or redescribed. Customers see it in Li
 
 Here, a request that names ``alias/aws/<service>`` (a name from :data:`SERVICES`) in DescribeKey or a
 cryptographic operation that produces a ciphertext creates the key and its alias if the alias does not exist
-yet (:func:`keyrefs.resolve_key` raises :class:`keyrefs.ManagedKeyMissing`; the operation registry catches it in
-one place, runs :func:`create_on_first_use`, and runs the operation again).
+yet: those operations declare the parameters that may name one (``managed_key_parameters`` in
+openkms/opfacts.py), and the operation registry runs :func:`ensure_named` on them before the handler, which
+then finds the key as it finds any other.
 
 The creation is not the caller's change: it is recorded as a service event (CloudTrail ``AwsServiceEvent``
 ``CreateKey``) in its own write transaction, outside the call's audit scope, so the call keeps its single
@@ -22,14 +23,17 @@ from __future__ import annotations
 
 import contextvars
 import json
+import threading
+import weakref
+from collections.abc import Iterable
 
 from openkms import ids
-from openkms.context import ServiceAction, note_service_action, service_actions
+from openkms.context import RequestContext, ServiceAction, note_service_action, service_actions
 from openkms.crypto.rand import random_bytes
-from openkms.operations import keyrefs, keyspecs, keystates
+from openkms.operations import keyspecs, keystates
 from openkms.operations.keys import SECONDS_PER_DAY, new_key_material
 from openkms.operations.services import Services
-from openkms.storage.ports import DuplicateError, Transaction
+from openkms.storage.ports import DuplicateError, Storage, Transaction
 from openkms.storage.records import AliasRecord, KeyRecord, KeyVersionRecord
 
 AWS = "AWS"
@@ -64,12 +68,6 @@ SERVICES: dict[str, str] = {
     "xray": "X-Ray",
     "openkms": "openkms",
 }
-
-# Operations whose first use of an unknown ``alias/aws/<service>`` creates the key (a service's first use of
-# its key is to describe it or to protect something with it).
-CREATING_OPERATIONS = frozenset(
-    {"DescribeKey", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncrypt"}
-)
 
 
 def service_of(alias_name: str) -> str | None:
@@ -125,7 +123,7 @@ def ensure_aws_managed_key(
 ) -> KeyRecord:
     """The key ``alias_name`` (``alias/aws/<service>``) names, created with its alias inside the write
     transaction ``tx`` if the alias does not exist yet. A concurrent creator's insert makes ``insert_alias``
-    raise DuplicateError; the caller then re-reads (:func:`create_on_first_use`)."""
+    raise DuplicateError; the caller then re-reads (:func:`ensure_named`)."""
     service = service_of(alias_name)
     if service is None:
         raise ValueError(f"{alias_name} is not an AWS managed key alias")
@@ -165,15 +163,51 @@ def ensure_aws_managed_key(
     return key
 
 
+# AWS managed aliases known to exist, per storage. Such an alias is never deleted or retargeted, nor its key
+# (DeleteAlias, UpdateAlias and ScheduleKeyDeletion refuse them), so later calls naming it need no read.
+_EXISTING: weakref.WeakKeyDictionary[Storage, set[tuple[str, str, str]]] = weakref.WeakKeyDictionary()
+_EXISTING_LOCK = threading.Lock()
+
+
+def ensure_named(svc: Services, ctx: RequestContext, key_refs: Iterable[str | None]) -> None:
+    """Create the AWS managed keys that ``key_refs`` (the declared parameters of the call, None if absent) name
+    in the caller's account and region and that do not exist yet. Any other reference costs no storage access;
+    a managed key's costs one read transaction the first time this process sees it."""
+    for key_ref in key_refs:
+        alias_name = _managed_alias(ctx, key_ref)
+        if alias_name is None:
+            continue
+        named = (ctx.principal.account_id, ctx.region, alias_name)
+        existing = _EXISTING.get(svc.storage)
+        if existing is not None and named in existing:
+            continue
+        with svc.storage.read() as tx:
+            exists = tx.get_alias(*named) is not None
+        if not exists:
+            # As the service, not as the caller: in a fresh context, so the write transaction carries a service
+            # event instead of the call's audit record (audit/scope.py).
+            contextvars.Context().run(_create, svc, *named, ctx.now)
+        with _EXISTING_LOCK:
+            _EXISTING.setdefault(svc.storage, set()).add(named)
+
+
+def _managed_alias(ctx: RequestContext, key_ref: str | None) -> str | None:
+    """The ``alias/aws/<service>`` name ``key_ref`` gives in the caller's own account and region, if it is one."""
+    if not key_ref or "alias/aws/" not in key_ref:
+        return None
+    ref = ids.parse_key_reference(key_ref)
+    if ref is None or not ref.is_alias or ref.alias_name is None:
+        return None
+    if (ref.region is not None and ref.region != ctx.region) or (
+        ref.account is not None and ref.account != ctx.principal.account_id
+    ):
+        return None
+    return ref.alias_name if service_of(ref.alias_name) is not None else None
+
+
 def _create(svc: Services, account_id: str, region: str, alias_name: str, now: float) -> None:
     try:
         with service_actions(), svc.storage.transaction() as tx:
             ensure_aws_managed_key(svc, tx, account_id, region, alias_name, now)
     except DuplicateError:
-        pass  # another request created it first; the operation's retry reads that one
-
-
-def create_on_first_use(svc: Services, missing: keyrefs.ManagedKeyMissing, now: float) -> None:
-    """Create the key ``missing`` names, as the service (not as the caller): in a fresh context, so the write
-    transaction carries a service event instead of the call's audit record (audit/scope.py)."""
-    contextvars.Context().run(_create, svc, missing.account_id, missing.region, missing.alias_name, now)
+        pass  # another request created it first; the handler reads that one

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from openkms import eventnames
+from openkms import eventnames, opfacts
 from openkms.context import RequestContext
 from openkms.operations.services import Services
 
@@ -15,35 +15,33 @@ Result = dict[str, Any]
 Handler = Callable[[Services, RequestContext, Params], Result]
 
 _HANDLERS: dict[str, Handler] = {}
-_SLOW: set[str] = set()
 
 
-def operation(name: str, *, slow: bool = False) -> Callable[[Handler], Handler]:
-    """Register ``handler`` for ``name``; ``slow`` ones (key generation) run off the event loop."""
+def operation(name: str) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for the KMS operation ``name``, whose facts (slow, mutating, ...) are declared in
+    openkms/opfacts.py, once, for the audit layer as well."""
+    facts = opfacts.FACTS.get(name)
+    if facts is None:
+        raise RuntimeError(f"operation {name} has no facts declared in openkms/opfacts.py")
 
     def register(handler: Handler) -> Handler:
         if name in _HANDLERS:
             raise RuntimeError(f"operation {name} registered twice")
-        _HANDLERS[name] = _creating_managed_keys(handler)
-        if slow:
-            _SLOW.add(name)
+        _HANDLERS[name] = _ensuring_managed_keys(handler, facts) if facts.managed_key_parameters else handler
         return handler
 
     return register
 
 
-def _creating_managed_keys(handler: Handler) -> Handler:
-    """``handler``, run once more after creating the AWS managed key it named before it existed
-    (operations/managed_keys.py). The first run failed at resolving the key, before any change."""
+def _ensuring_managed_keys(handler: Handler, facts: opfacts.OperationFacts) -> Handler:
+    """``handler``, preceded by the step that creates the AWS managed keys (``alias/aws/<service>``) its
+    parameters name and that do not exist yet (operations/managed_keys.py), in their own transaction."""
+    parameters = facts.managed_key_parameters
 
     def run(svc: Services, ctx: RequestContext, params: Params) -> Result:
-        from openkms.operations import keyrefs, managed_keys
+        from openkms.operations import managed_keys  # it builds on the operation modules
 
-        for _ in range(2):  # ReEncrypt may name two such keys
-            try:
-                return handler(svc, ctx, params)
-            except keyrefs.ManagedKeyMissing as missing:
-                managed_keys.create_on_first_use(svc, missing, ctx.now)
+        managed_keys.ensure_named(svc, ctx, [params.get(parameter) for parameter in parameters])
         return handler(svc, ctx, params)
 
     run.__name__ = getattr(handler, "__name__", "handler")
@@ -92,10 +90,14 @@ def recorded_event_names() -> frozenset[str]:
     return apimodel.operation_names() | frozenset(_ADMIN) | eventnames.OUTSIDE_OPERATIONS
 
 
+def facts_for(name: str | None) -> opfacts.OperationFacts:
+    """The declared facts of ``name`` (openkms/opfacts.py); a name outside the KMS API only reads."""
+    return opfacts.of(name)
+
+
 def is_slow(name: str) -> bool:
     """True for operations that may hold a CPU for long (RSA key generation takes up to seconds)."""
-    _load_all()
-    return name in _SLOW
+    return opfacts.of(name).slow
 
 
 def handler_for(name: str) -> Handler | None:

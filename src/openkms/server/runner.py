@@ -3,6 +3,10 @@
 The supervisor holds the root key once unsealed and hands it to each worker over a private pipe, so an
 unseal request answered by one worker reaches every worker, and a worker that dies is replaced already
 unsealed. The root key crosses only these pipes; it is never written to disk.
+
+Background work, the audit trail's upkeep included, runs as jobs in the workers (jobs/): the first worker of
+each node (index 0, and its replacement) also runs the jobs each node runs for itself (anchoring digests to
+this node's sinks).
 """
 
 from __future__ import annotations
@@ -18,10 +22,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from openkms.audit.anchor import open_sinks
 from openkms.audit.hub import NodeWriter, socket_pair
-from openkms.audit.retention import Maintenance
-from openkms.clock import SystemClock
 from openkms.server.unseal_gate import UnsealGate
 from openkms.settings import Settings
 from openkms.storage.ports import Storage
@@ -48,12 +49,15 @@ def worker_main(
     root_key: bytes | None,
     audit_end: socket.socket | None = None,
     unseal_gate: UnsealGate | None = None,
+    first_of_node: bool = False,
 ) -> None:
-    """Entry point of a worker process (spawned, so it starts with no inherited state but what it is given)."""
+    """Entry point of a worker process (spawned, so it starts with no inherited state but what it is given).
+    ``first_of_node``: this worker also runs the node's own jobs."""
     import uvicorn
 
     from openkms.audit import scope as audit_scope
     from openkms.audit.hub import HubClient
+    from openkms.jobs.registry import node_jobs
     from openkms.jobs.scheduler import Scheduler
     from openkms.seal.keyring import Keyring
     from openkms.server.connections import ConnectionLimits, protocol_for
@@ -67,8 +71,8 @@ def worker_main(
     storage = open_storage(settings.database_url, before_commit=audit_scope.before_commit)
     services = build_services(settings, storage, keyring)
     # Every worker polls for background jobs; the job_leases table lets one run each job at a time, and a
-    # sealed worker runs none (jobs/scheduler.py).
-    scheduler = Scheduler(services)
+    # sealed worker runs none (jobs/scheduler.py). The node's own jobs run in its first worker.
+    scheduler = Scheduler(services, node_jobs=node_jobs() if first_of_node else ())
 
     def on_message() -> None:
         try:
@@ -125,7 +129,6 @@ class Supervisor:
         self._stopping = False
         self._audit: NodeWriter | None = None
         self._audit_storage: Storage | None = None
-        self._maintenance: Maintenance | None = None
 
     def _spawn(self, index: int) -> tuple[BaseProcess, Connection]:
         parent_end, child_end = self._ctx.Pipe(duplex=True)
@@ -135,7 +138,15 @@ class Supervisor:
             hub_end, worker_end = socket_pair()
         process = self._ctx.Process(
             target=worker_main,
-            args=(self._settings, self._sockets[index], child_end, self._root_key, worker_end, self._unseal_gate),
+            args=(
+                self._settings,
+                self._sockets[index],
+                child_end,
+                self._root_key,
+                worker_end,
+                self._unseal_gate,
+                index == 0,
+            ),
             name="openkms-worker",
             daemon=False,
         )
@@ -155,16 +166,6 @@ class Supervisor:
         self._audit_storage = open_storage(self._settings.database_url)
         self._audit = NodeWriter(self._audit_storage, self._settings.audit_poll_microseconds / 1e6)
         self._audit.start()
-        clock = SystemClock(self._settings.clock_offset_seconds)
-        self._maintenance = Maintenance(
-            self._audit_storage,
-            lambda: self._root_key,
-            clock.now,
-            self._settings.audit_digest_interval_seconds,
-            self._settings.audit_retention_days,
-            open_sinks(self._settings.audit_anchor_dir, self._settings.audit_anchor_syslog),
-        )
-        self._maintenance.start()
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
@@ -208,8 +209,6 @@ class Supervisor:
             if process.is_alive():
                 process.kill()
             conn.close()
-        if self._maintenance is not None:
-            self._maintenance.stop()
         if self._audit is not None:  # after the workers: their last records are written first
             self._audit.stop()
         if self._audit_storage is not None:
