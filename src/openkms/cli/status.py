@@ -29,7 +29,7 @@ from openkms.cli.common import (
     redact_url,
     resolve_paths,
 )
-from openkms.jobs.registry import registered_jobs
+from openkms.jobs.registry import Job, registered_jobs
 from openkms.seal.service import seal_kind
 from openkms.storage.migrate import latest_version
 from openkms.storage.ports import Storage
@@ -188,6 +188,11 @@ def _audit(report: _Report, storage: Storage) -> None:
     report.fields["Audit"] = trail
 
 
+def _next_run(job: Job, next_run_at: float) -> str:
+    """When a job with an interval runs next; one without runs at every poll."""
+    return iso(next_run_at) if job.interval_seconds or job.cadence is not None else "each poll"
+
+
 def _jobs(report: _Report, storage: Storage, now: float, server_up: bool) -> None:
     jobs = registered_jobs()
     with storage.read() as tx:
@@ -203,7 +208,7 @@ def _jobs(report: _Report, storage: Storage, now: float, server_up: bool) -> Non
                 "Runs": lease.runs,
                 "Failures": lease.failures,
                 "LastFinished": iso(lease.last_finished_at) if lease.last_finished_at else None,
-                "NextRun": (iso(lease.next_run_at) if job.interval_seconds else "each poll") if lease.runs else None,
+                "NextRun": _next_run(job, lease.next_run_at) if lease.runs else None,
             }
         )
         late = now - lease.next_run_at
