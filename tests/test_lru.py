@@ -77,3 +77,12 @@ def test_threads_never_overfill_it() -> None:
     for thread in threads:
         thread.join()
     assert len(cache) == 64
+
+
+def test_discard_drops_one_entry_now_and_ignores_an_absent_one() -> None:
+    cache: LRUCache[str, int] = LRUCache(4)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.discard("a")
+    cache.discard("never")
+    assert "a" not in cache and cache.get("a") is None and cache.get("b") == 2 and len(cache) == 1

@@ -62,6 +62,11 @@ class LRUCache(Generic[K, V]):
         self.put(key, value)
         return value
 
+    def discard(self, key: K) -> None:
+        """Drop ``key``'s entry now, if there is one."""
+        with self._lock:
+            self._entries.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -7,13 +7,12 @@ state in the database (docs/design.md section 8, revocation at once).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 
 from openkms.crypto import keypairs, wrap
 from openkms.crypto.errors import IntegrityError
 from openkms.errors import KMSInternalException
+from openkms.lru import LRUCache
 from openkms.seal.keyring import Keyring
 from openkms.storage.records import KeyRecord, KeyVersionRecord
 
@@ -27,60 +26,41 @@ def material_binding(key: KeyRecord, version_id: str) -> tuple[str, str, str]:
 class MaterialCache:
     def __init__(self, keyring: Keyring, max_entries: int = 4096) -> None:
         self._keyring = keyring
-        self._max = max_entries
-        self._entries: OrderedDict[bytes, bytes] = OrderedDict()
-        self._private_keys: OrderedDict[bytes, keypairs.PrivateKey] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries: LRUCache[bytes, bytes] = LRUCache(max_entries)
+        self._private_keys: LRUCache[bytes, keypairs.PrivateKey] = LRUCache(max_entries)
 
     def material(self, key: KeyRecord, version: KeyVersionRecord) -> bytes:
-        cache_key = version.wrapped_material
-        with self._lock:
-            found = self._entries.get(cache_key)
-            if found is not None:
-                self._entries.move_to_end(cache_key)
-                return found
-        root = self._keyring.root_key()
+        return self._entries.get_or_compute(version.wrapped_material, self._unwrap, key, version)
+
+    def _unwrap(self, key: KeyRecord, version: KeyVersionRecord) -> bytes:
         try:
-            plain = wrap.unwrap(root, version.wrapped_material, material_binding(key, version.version_id))
+            return wrap.unwrap(
+                self._keyring.root_key(), version.wrapped_material, material_binding(key, version.version_id)
+            )
         except IntegrityError:
             # Moved or altered material (docs/tests.md C-8): fail closed, reveal nothing.
             raise KMSInternalException() from None
-        with self._lock:
-            self._entries[cache_key] = plain
-            if len(self._entries) > self._max:
-                self._entries.popitem(last=False)
-        return plain
 
     def private_key(self, key: KeyRecord, version: KeyVersionRecord) -> keypairs.PrivateKey:
         """The loaded private key of an asymmetric version, cached like the bytes (parsing a PKCS#8 RSA
         key costs far more than using it)."""
-        cache_key = version.wrapped_material
-        with self._lock:
-            found = self._private_keys.get(cache_key)
-            if found is not None:
-                self._private_keys.move_to_end(cache_key)
-                return found
+        return self._private_keys.get_or_compute(version.wrapped_material, self._load, key, version)
+
+    def _load(self, key: KeyRecord, version: KeyVersionRecord) -> keypairs.PrivateKey:
         try:
-            loaded = keypairs.load_private_key(key.key_spec, self.material(key, version))
+            return keypairs.load_private_key(key.key_spec, self.material(key, version))
         except ValueError:
             raise KMSInternalException() from None
-        with self._lock:
-            self._private_keys[cache_key] = loaded
-            if len(self._private_keys) > self._max:
-                self._private_keys.popitem(last=False)
-        return loaded
 
     def wrap_new(self, key: KeyRecord, version_id: str, material: bytes) -> bytes:
         return wrap.wrap(self._keyring.root_key(), material, material_binding(key, version_id))
 
     def forget(self, wrapped: Iterable[bytes]) -> None:
         """Drop the entries of destroyed versions (key deletion), so their plaintext leaves this cache now."""
-        with self._lock:
-            for cache_key in wrapped:
-                self._entries.pop(cache_key, None)
-                self._private_keys.pop(cache_key, None)
+        for cache_key in wrapped:
+            self._entries.discard(cache_key)
+            self._private_keys.discard(cache_key)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._private_keys.clear()
+        self._entries.clear()
+        self._private_keys.clear()
