@@ -49,7 +49,7 @@ ALLOWED = {
                      "openkms.context", "openkms.seal", "openkms.storage", "openkms.lru"},
     "openkms.operations": {"openkms.errors", "openkms.ids", "openkms.context", "openkms.crypto", "openkms.storage",
                            "openkms.seal", "openkms.clock", "openkms.settings", "openkms.policy", "openkms.apimodel",
-                           "openkms.usage_report", "openkms.eventnames", "openkms.lru"},
+                           "openkms.usage_report", "openkms.eventnames", "openkms.lru", "openkms.identity"},
     "openkms.usage_report": {"openkms.settings", "openkms.storage"},
     "openkms.policy": {"openkms.errors", "openkms.ids"},
     "openkms.apimodel": set(),

@@ -69,6 +69,9 @@ def before_commit(tx: Transaction) -> Callable[[], None] | None:
         return None
     if pending.written or pending.in_transaction:
         raise RuntimeError(f"{pending.call.operation} opened a second write transaction; one record per call")
+    note = pending.call.note
+    if note.respond is not None:  # the answer AWS logs, read where the change made it
+        note.result = note.respond(tx)
     audit_log.append(tx, [events.build(pending.call, None, None)])
     pending.in_transaction = True
 
