@@ -69,6 +69,17 @@ def test_an_iam_user_may_not_run_iam_operations_and_its_attempt_is_recorded(kms:
         assert list(tx.list_user_policies(ACCOUNT_ID, "admin")) == [identity.ADMINISTRATOR_POLICY_NAME]
 
 
+def test_the_refusal_names_the_resource_only_when_well_formed(kms: Kms) -> None:
+    named = _run(kms, _admin(kms), "CreateUser", {"userName": "mallory"})
+    assert named.error is not None and named.error.message.endswith(
+        f"on resource: arn:aws:iam::{ACCOUNT_ID}:user/mallory because no identity-based policy allows the "
+        "iam:CreateUser action"
+    )
+    garbage = _run(kms, _admin(kms), "CreateUser", {"userName": "<script>" * 100})
+    assert garbage.error is not None and "<script>" not in garbage.error.message
+    assert f"on resource: arn:aws:iam::{ACCOUNT_ID}:root " in garbage.error.message
+
+
 def test_a_root_named_by_hand_is_not_the_operator(kms: Kms) -> None:
     """The root's ARN on an IAM user principal is not enough: the operator is a kind of principal of its own."""
     forged = Principal(ACCOUNT_ID, ids.root_arn(ACCOUNT_ID), "admin", kms.inner.credentials.access_key)

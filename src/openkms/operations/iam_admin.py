@@ -83,13 +83,16 @@ def _authorize(ctx: RequestContext, params: Params) -> None:
     if principal.kind == ROOT and principal.arn == ids.root_arn(principal.account_id):
         return
     account = principal.account_id
-    user, group = params.get("userName"), params.get("groupName")
-    if isinstance(user, str):
-        resource = ids.user_arn(account, user)
-    elif isinstance(group, str):
-        resource = identity.group_arn(account, group)
-    else:
-        resource = ids.root_arn(account)
+    resource = ids.root_arn(account)
+    for member, arn_of in (("userName", ids.user_arn), ("groupName", identity.group_arn)):
+        name = params.get(member)
+        if isinstance(name, str):
+            try:
+                identity.validate_user_name(name)  # only a well-formed name is quoted back (groups' rule too)
+            except identity.IdentityError:
+                break
+            resource = arn_of(account, name)
+            break
     action = f"iam:{ctx.operation}"
     raise AccessDeniedException(
         f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource} "
