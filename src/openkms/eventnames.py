@@ -1,4 +1,5 @@
-"""The eventNames the audit trail holds besides the KMS API's and the admin operations' own names.
+"""The eventNames the audit trail holds besides the KMS API's and the admin operations' own names, and the
+IAM operations' names (admin operations whose records the audit layer marks as changes).
 
 The audit layer writes records under these names and audit queries (an operation, and ``openkms audit query``)
 accept them, so both sides import them from here, the lowest layer, and operations never import audit.

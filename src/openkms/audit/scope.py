@@ -6,8 +6,10 @@ the call's write transaction; if the commit fails, neither the change nor the re
 records the failure instead. A call may open at most one write transaction: a second one would need a
 second record, so it fails loudly (tests catch an operation that breaks the rule).
 
-Write transactions outside any API call (the CLI, background jobs) are not touched here; jobs append
-their own records with :func:`openkms.audit.log.append`.
+Write transactions outside any operation (background jobs, install setup) are not touched here; jobs
+note their changes as service actions, recorded here when their transaction commits. The command line's
+changes are operations (operations/iam_admin.py): a call like any other. A change made by a function that
+opens its transaction itself reads what its record answers there, through ``AuditNote.respond``.
 """
 
 from __future__ import annotations
