@@ -4,6 +4,9 @@ server -> operations -> policy/crypto/storage ports; only ``crypto`` touches ``c
 nothing below the server imports ``server`` or ``cli``. Each row names whole layers, with no exceptions: what two
 layers share (the request context, the trail's event names) lives below both (openkms.context, openkms.eventnames),
 and what the audit layer does for an operation (counting usage) reaches it through Services.
+
+The fronts (the command line, the console) write only by running an operation through the operation runner, or
+through a named entry point that is not a change a caller could make (install setup, the audit job's own steps).
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ ALLOWED = {
                      "openkms.context", "openkms.seal", "openkms.storage", "openkms.lru"},
     "openkms.operations": {"openkms.errors", "openkms.ids", "openkms.context", "openkms.crypto", "openkms.storage",
                            "openkms.seal", "openkms.clock", "openkms.settings", "openkms.policy", "openkms.apimodel",
-                           "openkms.usage_report", "openkms.eventnames", "openkms.lru", "openkms.opfacts"},
+                           "openkms.usage_report", "openkms.eventnames", "openkms.lru", "openkms.opfacts",
+                           "openkms.identity"},
     "openkms.usage_report": {"openkms.settings", "openkms.storage"},
     "openkms.policy": {"openkms.errors", "openkms.ids"},
     "openkms.apimodel": set(),
@@ -62,6 +66,7 @@ ALLOWED = {
                     "openkms.ids"},
     "openkms.jobs": {"openkms.operations", "openkms.context", "openkms.storage", "openkms.errors", "openkms.clock",
                      "openkms.settings", "openkms.audit"},
+    "openkms.bootstrap": {"openkms.identity", "openkms.storage", "openkms.clock"},
 }  # fmt: skip
 
 
@@ -109,6 +114,123 @@ def test_nothing_below_the_edge_imports_server_or_cli() -> None:
         if name.startswith(("openkms.server", "openkms.cli"))
     )
     assert bad == []
+
+
+# ---- operator tools go through the same door as callers (issue 16 item 5) -------------------------------------
+
+FRONTS = ("openkms.cli", "openkms.console")
+
+# The writes below the fronts that a front may still call, each a named entry point that is not a change a caller
+# could make through the API, so it has no operation to run as:
+WRITE_ENTRY_POINTS = {
+    # `openkms audit export/verify --seal-now`: the audit digest job's own step (signs the trail's head; changes
+    # nothing a caller made or reads through the API).
+    "openkms.audit.digests.write_digest",
+    # `openkms init` / `serve --dev`: install setup with the schema's migration (which is a storage method, not
+    # a function here): the root of trust, and the install's first administrator before any caller exists.
+    "openkms.seal.service.initialize_with_keyfile",
+    "openkms.seal.service.initialize_with_passphrase",
+    "openkms.bootstrap.first_administrator",
+    "openkms.bootstrap.dev_administrator",
+    # `openkms usage`: the usage roll-up, counts derived from the trail and recomputable from it (also run by
+    # GetCostAndUsage); it changes nothing a caller made.
+    "openkms.audit.usage.roll_up",
+}
+
+
+def _opens_write_transaction(node: ast.AST) -> bool:
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "transaction"
+        for n in ast.walk(node)
+    )
+
+
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name -> what it names, for ``from M import x [as y]`` (``M.x``) and ``import M [as y]``."""
+    found: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update({alias.asname or alias.name: f"{node.module}.{alias.name}" for alias in node.names})
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                found[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+    return found
+
+
+def _names_used(node: ast.AST, aliases: dict[str, str], module: str, *, calls_only: bool = False) -> set[str]:
+    """The qualified names ``node`` refers to (``calls_only``: calls): imported names and their attributes
+    (``identity.create_user`` as ``openkms.identity.create_user``), and names of its own module."""
+    used: set[str] = set()
+    for n in ast.walk(node):
+        target = n.func if isinstance(n, ast.Call) else n
+        if calls_only and not isinstance(n, ast.Call):
+            continue
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id in aliases:
+            used.add(f"{aliases[target.value.id]}.{target.attr}")
+        elif isinstance(target, ast.Name):
+            used.add(aliases.get(target.id, f"{module}.{target.id}"))
+    return used
+
+
+def _writers() -> set[str]:
+    """Every module-level function below the fronts that opens a write transaction, or calls one that does
+    (``bootstrap.first_administrator`` through ``identity.create_user``)."""
+    calls: dict[str, set[str]] = {}
+    writing: set[str] = set()
+    for path in SRC.rglob("*.py"):
+        module = _module_name(path)
+        if module.startswith(FRONTS):
+            continue
+        tree = ast.parse(path.read_text("utf-8"))
+        aliases = _aliases(tree)
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{module}.{node.name}"
+                calls[name] = _names_used(node, aliases, module, calls_only=True)
+                if _opens_write_transaction(node):
+                    writing.add(name)
+    while True:
+        more = {name for name, used in calls.items() if name not in writing and used & writing}
+        if not more:
+            return writing
+        writing |= more
+
+
+WRITERS = _writers()
+
+
+def _used_by(path: Path) -> set[str]:
+    """What a module names anywhere: a writer handed on as a value is as good as called."""
+    tree = ast.parse(path.read_text("utf-8"))
+    return _names_used(tree, _aliases(tree), _module_name(path))
+
+
+def test_the_fronts_write_only_through_the_operation_runner() -> None:
+    """The command line and the console change nothing a caller could change except by running an operation
+    (server/operation_runner.py), as that principal, recorded in the change's transaction: no front opens a
+    write transaction, imports the trail's append, or calls a function below that writes, besides the named
+    entry points above."""
+    fronts = [path for path in SRC.rglob("*.py") if _module_name(path).startswith(FRONTS)]
+    opening = sorted(_module_name(p) for p in fronts if _opens_write_transaction(ast.parse(p.read_text("utf-8"))))
+    appending = sorted(
+        module for module, names in MODULES.items() if module.startswith(FRONTS) and "openkms.audit.log" in names
+    )
+    calling = sorted(
+        f"{_module_name(path)} calls {name}"
+        for path in fronts
+        for name in _used_by(path) & WRITERS
+        if name not in WRITE_ENTRY_POINTS
+    )
+    assert (opening, appending, calling) == ([], [], [])
+
+
+def test_the_write_scan_sees_the_writes() -> None:
+    """The rule above would pass on a scan that found nothing: it finds identity's changes and every entry point."""
+    assert {"openkms.identity.create_user", "openkms.identity.put_user_policy", "openkms.identity.tag_user"} <= WRITERS
+    assert WRITE_ENTRY_POINTS <= WRITERS
+    assert "openkms.identity.create_user" in _used_by(SRC / "bootstrap.py")
 
 
 def test_the_scan_sees_the_tree() -> None:

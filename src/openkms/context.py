@@ -6,7 +6,7 @@ records it) and operations (which act on it) all need it and none may import ano
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -20,6 +20,9 @@ class Principal:
     user_name: str
     access_key_id: str
     user_id: str = ""  # AIDA... (the audit record's principalId)
+    # "IAMUser" (signed with an access key), or "Root": the account itself, operated at the command line by the
+    # operating-system user ``user_name`` (operations/iam_admin.py ``operator``); no access key, no policies.
+    kind: str = "IAMUser"
 
 
 @dataclass(slots=True)
@@ -28,12 +31,16 @@ class AuditNote:
 
     ``resources`` are the keys the request resolved, in order (ReEncrypt: source, then destination), each as
     (key ARN, key spec); ``key_material_id`` is the backing version used; ``result`` is set by state-changing
-    operations whose answer AWS logs, before their transaction ends (the record is written in it).
+    operations whose answer AWS logs, before their transaction ends (the record is written in it). ``respond``
+    instead reads that answer inside the transaction, just before the record joins it (audit/scope.py): for a
+    change made by a function that opens its transaction itself (an IAM user's unique id is made in there). It
+    is given the write transaction, typed loosely because this layer sees no storage.
     """
 
     resources: list[tuple[str, str]] = field(default_factory=list)
     key_material_id: str | None = None
     result: dict[str, Any] | None = None
+    respond: Callable[[Any], dict[str, Any] | None] | None = None
 
     def add_key(self, arn: str, key_spec: str) -> None:
         if all(arn != known for known, _ in self.resources):

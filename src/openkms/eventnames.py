@@ -1,4 +1,5 @@
-"""The eventNames the audit trail holds besides the KMS API's and the admin operations' own names.
+"""The eventNames the audit trail holds besides the KMS API's and the admin operations' own names, and the
+IAM operations' names (admin operations whose records the audit layer marks as changes).
 
 The audit layer writes records under these names and audit queries (an operation, and ``openkms audit query``)
 accept them, so both sides import them from here, the lowest layer, and operations never import audit.
@@ -11,7 +12,8 @@ UNKNOWN = "Unknown"  # a request that named no operation
 UNSEAL = "Unseal"  # an unseal attempt (audit/server_events.py)
 UNAUTHENTICATED_SUMMARY = "UnauthenticatedRequestsSummary"  # counted unauthenticated calls (server_events.py)
 
-# Every eventName `openkms iam` records (audit/iam_events.py); the CLI maps each of its write commands to one.
+# The IAM operations (operations/iam_admin.py, admin operations of iam.amazonaws.com), every one a change
+# (readOnly false in its record); `openkms iam` runs one for each of its write commands.
 IAM_EVENT_NAMES = frozenset(
     {
         "CreateAccount",  # Organizations' name for it at AWS; recorded here with IAM's other changes
@@ -34,4 +36,4 @@ IAM_EVENT_NAMES = frozenset(
 )
 
 # What the trail can hold that no registered operation names.
-OUTSIDE_OPERATIONS = frozenset({CONSOLE_LOGIN, UNKNOWN, UNSEAL, UNAUTHENTICATED_SUMMARY}) | IAM_EVENT_NAMES
+OUTSIDE_OPERATIONS = frozenset({CONSOLE_LOGIN, UNKNOWN, UNSEAL, UNAUTHENTICATED_SUMMARY})

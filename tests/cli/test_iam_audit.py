@@ -3,7 +3,8 @@
 - Every write command leaves exactly one record, CloudTrail's IAM shape (``eventSource`` ``iam.amazonaws.com``,
   the operator as the account's ``Root``), in the same transaction as the change: when the record cannot be
   written (a trigger makes every audit insert fail, as docs/tests.md A-3 does for the server) the command fails and
-  nothing changes. Reads and refused changes leave none.
+  nothing changes. Reads leave none; a refused change leaves one failure record (errorCode, errorMessage) and no
+  change, as CloudTrail records a refused IAM call.
 - No secret is recorded: CreateAccessKey's record names the access key id, never the secret.
 - On a passphrase-sealed install every write needs the passphrase (the root key); without it, or with a wrong
   one, the command is refused (exit 1) and writes nothing. A key-file install reads its key file.
@@ -26,10 +27,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from openkms import identity
-from openkms.audit import iam_events
+from openkms.audit import events
+from openkms.audit import scope as audit_scope
 from openkms.cli.iam import CHANGES, COMMANDS
 from openkms.clock import SystemClock
 from openkms.eventnames import IAM_EVENT_NAMES
+from openkms.operations import iam_admin, registry
 from openkms.seal import keyfile
 from openkms.seal.service import initialize_with_keyfile
 from openkms.storage.factory import open_storage
@@ -252,6 +255,9 @@ def test_the_steps_cover_every_write_command() -> None:
     assert {step.command for step in _steps()} == WRITES
     assert len(WRITES) == 16
     assert set(CHANGES) == WRITES and set(CHANGES.values()) == IAM_EVENT_NAMES
+    for name in IAM_EVENT_NAMES:  # each an IAM operation the runner runs
+        admin = registry.admin_operation_for(name)
+        assert admin is not None and admin.event_source == "iam.amazonaws.com"
 
 
 def test_every_write_leaves_exactly_one_iam_record(install: Install) -> None:
@@ -305,6 +311,8 @@ def test_the_secret_access_key_is_never_recorded(install: Install) -> None:
 
 
 def test_reads_and_refused_changes_leave_no_record(install: Install) -> None:
+    """Reads leave no record; each refused change leaves exactly one failure record and changes nothing (the
+    changes run as operations since issue 16 item 5: CloudTrail records refused IAM calls too)."""
     for args in (
         ["list-users"],
         ["list-access-keys"],
@@ -314,11 +322,22 @@ def test_reads_and_refused_changes_leave_no_record(install: Install) -> None:
         ["list-groups-for-user", "--user-name", "alice", "--account-id", ACCOUNT],
     ):
         ok(install.iam(*args))
+    assert install.records() == []
+    before = install.state()
     refused(install.iam("create-user", "--user-name", "alice", "--account-id", ACCOUNT), "already exists")
     refused(install.iam("delete-user", "--user-name", "nobody", "--account-id", ACCOUNT), "no user nobody")
     refused(install.iam("put-user-policy", "--user-name", "alice", "--account-id", ACCOUNT, "--policy-name", "p",
                         "--policy-document", "{}"), "malformed")  # fmt: skip
-    assert install.records() == []
+    assert {k: v for k, v in install.state().items() if k != "head"} == {k: v for k, v in before.items() if k != "head"}
+    failures = [(r["eventName"], r.get("errorCode"), r["requestParameters"]) for r in install.records()]
+    assert failures == [
+        ("CreateUser", "AlreadyExistsException", {"userName": "alice"}),
+        ("DeleteUser", "NotFoundException", {"userName": "nobody"}),
+        ("PutUserPolicy", "ValidationException", {"userName": "alice", "policyName": "p", "policyDocument": "{}"}),
+    ]
+    for record in install.records():
+        assert record["errorMessage"] and record["responseElements"] is None
+        assert record["userIdentity"]["type"] == "Root" and record["eventSource"] == "iam.amazonaws.com"
 
 
 def test_the_record_shows_in_audit_query(install: Install) -> None:
@@ -334,24 +353,26 @@ def test_the_record_shows_in_audit_query(install: Install) -> None:
 
 
 def test_a_change_takes_one_write_transaction_and_one_record(install: Install) -> None:
-    """A change that opened a second write transaction would need a second record: it fails loudly (the
-    rule audit/scope.py enforces for API calls), and the second transaction commits nothing."""
-    operator = iam_events.Operator("operator", "host")
-    change = iam_events.OperatorChange(operator, "TagUser", ACCOUNT, {"userName": "alice"}, SystemClock())
+    """A change that opened a second write transaction would need a second record: it fails loudly (the rule
+    audit/scope.py enforces for every operation, the IAM ones included), and the second transaction commits
+    nothing."""
     storage = open_storage(install.url)
+    operator = iam_admin.operator(ACCOUNT, "op")
+    call = events.Call("r-1", 1.0, "host", "openkms-cli/test", "us-east-1", "TagUser", operator, None,
+                       {"userName": "alice"}, event_source=iam_admin.EVENT_SOURCE)  # fmt: skip
+    pending, token = audit_scope.begin(call)
     try:
-        with storage.committing_with(change):
+        with storage.committing_with(audit_scope.before_commit):
             with storage.transaction() as tx:
                 tx.put_user_tags(ACCOUNT, "alice", {"first": "1"})
-            assert change.written
+            assert pending.written
             with pytest.raises(RuntimeError, match="second write transaction"), storage.transaction() as tx:
                 tx.put_user_tags(ACCOUNT, "alice", {"second": "2"})
     finally:
+        audit_scope.end(token)
         storage.close()
     assert install.state()["user_tags"] == {"alice": {"first": "1"}}
-    assert [r["eventName"] for r in install.records()] == ["TagUser"]
-    with pytest.raises(ValueError, match="not an IAM event"):
-        iam_events.OperatorChange(operator, "Encrypt", ACCOUNT, {}, SystemClock())
+    assert [(r["eventName"], r["userIdentity"]["type"]) for r in install.records()] == [("TagUser", "Root")]
 
 
 # ---- the audit insert fails: the change fails with it ----------------------------------------------------------

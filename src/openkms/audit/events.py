@@ -20,6 +20,7 @@ from openkms import apimodel as model
 from openkms import ids, opfacts
 from openkms.audit.chain import canonical_json
 from openkms.context import AuditNote, Principal, ServiceAction
+from openkms.eventnames import IAM_EVENT_NAMES
 from openkms.storage.audit import AuditRecord
 
 EVENT_VERSION = "1.08"
@@ -241,6 +242,14 @@ def _user_identity(call: Call) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1024)
 def _known_identity(principal: Principal) -> dict[str, Any]:  # shared: serialised, never mutated
+    if principal.kind == "Root":  # the account itself, at the command line: userName is the OS user
+        return {
+            "type": "Root",
+            "principalId": principal.account_id,
+            "arn": principal.arn,
+            "accountId": principal.account_id,
+            "userName": principal.user_name,
+        }
     return {
         "type": "IAMUser",
         "principalId": principal.user_id,
@@ -249,6 +258,16 @@ def _known_identity(principal: Principal) -> dict[str, Any]:  # shared: serialis
         "accessKeyId": principal.access_key_id,
         "userName": principal.user_name,
     }
+
+
+def _response_elements(call: Call, result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A KMS call's from its result (redacted by the model); another service's from the note alone, never
+    from the result (CreateAccessKey's carries the secret the command line prints once)."""
+    if call.operation is None:
+        return None
+    if call.event_source != EVENT_SOURCE:
+        return dict(call.note.result) if call.note.result is not None else None
+    return response_elements(call.operation, call.note.result or result or {})
 
 
 def _key_id_of(arn: str) -> str:
@@ -276,15 +295,11 @@ def build(
         source_ip=call.source_ip,
         user_agent=call.user_agent,
         request_id=call.request_id,
-        read_only=event_name not in MUTATING,
+        read_only=event_name not in MUTATING and event_name not in IAM_EVENT_NAMES,
         event_type="AwsApiCall",
         recipient_account_id=account or (resources[0][0].split(":")[4] if resources else ""),
         request_parameters=_request_parameters(call),
-        response_elements=(
-            response_elements(operation, call.note.result or result or {})
-            if operation is not None and call.event_source == EVENT_SOURCE
-            else None
-        ),
+        response_elements=_response_elements(call, result),
     )
     event["resources"] = [
         {"accountId": arn.split(":")[4], "type": KEY_RESOURCE_TYPE, "ARN": arn} for arn, _ in resources

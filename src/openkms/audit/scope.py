@@ -6,8 +6,10 @@ the call's write transaction; if the commit fails, neither the change nor the re
 records the failure instead. A call may open at most one write transaction: a second one would need a
 second record, so it fails loudly (tests catch an operation that breaks the rule).
 
-Write transactions outside any API call (the CLI, background jobs) are not touched here; jobs append
-their own records with :func:`openkms.audit.log.append`.
+Write transactions outside any operation (background jobs, install setup) are not touched here; jobs
+note their changes as service actions, recorded here when their transaction commits. The command line's
+changes are operations (operations/iam_admin.py): a call like any other. A change made by a function that
+opens its transaction itself reads what its record answers there, through ``AuditNote.respond``.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def before_commit(tx: Transaction) -> Callable[[], None] | None:
         return None
     if pending.written or pending.in_transaction:
         raise RuntimeError(f"{pending.call.operation} opened a second write transaction; one record per call")
+    note = pending.call.note
+    if note.respond is not None:  # the answer AWS logs, read where the change made it
+        note.result = note.respond(tx)
     audit_log.append(tx, [events.build(pending.call, None, None)])
     pending.in_transaction = True
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hmac
 import json
 import os
 import sys
@@ -12,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from openkms import identity
+from openkms import bootstrap, identity
 from openkms.audit.anchor import DEFAULT_SYSLOG_ADDRESS, AnchorError, check_sinks
 from openkms.cli.common import (
     CliError,
@@ -69,7 +68,7 @@ from openkms.settings import (
 )
 from openkms.storage.ports import Storage
 
-DEV_USER = "admin"
+DEV_USER = bootstrap.ADMIN_USER
 DEV_SECRET_ENV = "OPENKMS_DEV_SECRET_ACCESS_KEY"  # noqa: S105 (a variable name, not a secret)
 ANCHOR_DIR_ENV = ENV_AUDIT_ANCHOR_DIR.name
 ANCHOR_SYSLOG_ENV = ENV_AUDIT_ANCHOR_SYSLOG.name
@@ -401,50 +400,18 @@ def _dev_root_key(args: argparse.Namespace, settings: Settings, storage: Storage
 def _dev_admin(
     args: argparse.Namespace, storage: Storage, root_key: bytes, clock: SystemClock
 ) -> tuple[str, identity.NewAccessKey]:
-    """The dev administrator, created on first start; pinned credentials are added if missing.
-
-    Every start also makes sure it still holds ``AdministratorAccess``: policy evaluation denies what no
-    policy allows, and a dev server whose administrator can do nothing is of no use.
-    """
-    with storage.read() as tx:
-        admins = [u for u in tx.list_users(None) if u.user_name == DEV_USER]
-    if admins:
-        account_id = admins[0].account_id
-        if args.dev_account_id and args.dev_account_id != account_id:
-            raise CliError(f"this data directory's dev account is {account_id}, not {args.dev_account_id}")
-    else:
-        account_id = args.dev_account_id or identity.new_account_id()
-        identity.ensure_account(storage, account_id, clock)
-        identity.create_user(storage, account_id, DEV_USER, clock)
-    identity.ensure_administrator_policy(storage, account_id, DEV_USER)
-    with storage.read() as tx:
-        pinned = tx.get_access_key(args.dev_access_key_id) if args.dev_access_key_id else None
-        existing = [k for k in tx.list_access_keys(account_id, DEV_USER) if k.status == identity.ACTIVE]
-    if args.dev_access_key_id or args.dev_secret_access_key:
-        if not (args.dev_access_key_id and args.dev_secret_access_key):
-            raise CliError(
-                "give both --dev-access-key-id and the secret (--dev-secret-access-key-file, env "
-                f"{DEV_SECRET_ENV}, or --dev-secret-access-key)"
-            )
-        if pinned is None:
-            return account_id, identity.create_access_key(
-                storage,
-                root_key,
-                account_id,
-                DEV_USER,
-                clock,
-                access_key_id=args.dev_access_key_id,
-                secret_access_key=args.dev_secret_access_key,
-            )
-        if not hmac.compare_digest(identity.reveal_secret(root_key, pinned), args.dev_secret_access_key):
-            raise CliError(f"access key {args.dev_access_key_id} already exists with another secret")
-        return account_id, identity.NewAccessKey(pinned.access_key_id, args.dev_secret_access_key, account_id, DEV_USER)
-    if existing:
-        first = existing[0]
-        return account_id, identity.NewAccessKey(
-            first.access_key_id, identity.reveal_secret(root_key, first), account_id, DEV_USER
+    """The dev administrator (bootstrap.py): created on first start, pinned credentials added if missing."""
+    if bool(args.dev_access_key_id) != bool(args.dev_secret_access_key):
+        raise CliError(
+            "give both --dev-access-key-id and the secret (--dev-secret-access-key-file, env "
+            f"{DEV_SECRET_ENV}, or --dev-secret-access-key)"
         )
-    return account_id, identity.create_access_key(storage, root_key, account_id, DEV_USER, clock)
+    try:
+        return bootstrap.dev_administrator(
+            storage, root_key, clock, args.dev_account_id, args.dev_access_key_id, args.dev_secret_access_key
+        )
+    except bootstrap.BootstrapError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _production_root_key(storage: Storage, unseal_secret: str | None) -> bytes | None:
@@ -475,10 +442,7 @@ def run_init(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(str(exc)) from None
         account_id = args.account_id or identity.new_account_id()
-        identity.ensure_account(storage, account_id, clock)
-        identity.create_user(storage, account_id, DEV_USER, clock)
-        identity.ensure_administrator_policy(storage, account_id, DEV_USER)
-        admin = identity.create_access_key(storage, root_key, account_id, DEV_USER, clock)
+        admin = bootstrap.first_administrator(storage, root_key, account_id, clock)
     finally:
         storage.close()
     row = {

@@ -121,6 +121,7 @@ def _load_all() -> None:
         encapsulation,
         encryption,
         grants,
+        iam_admin,
         key_import,
         keypolicies,
         keys,

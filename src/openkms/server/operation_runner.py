@@ -78,6 +78,7 @@ class OperationRunner:
         operation: str | None,
         principal: Principal | None = None,
         event_source: str = events.EVENT_SOURCE,
+        region: str | None = None,
     ) -> events.Call:
         """The facts of a call that begins now (its request id, time and the default region until SigV4 says)."""
         now = self._services.clock.now()
@@ -86,7 +87,7 @@ class OperationRunner:
             time=now,
             source_ip=source_ip,
             user_agent=user_agent[:1024],
-            region=self._services.settings.default_region,
+            region=region or self._services.settings.default_region,
             operation=operation,
             principal=principal,
             event_source=event_source,
@@ -111,12 +112,13 @@ class OperationRunner:
         return Outcome(call.request_id, None, None, KMSInternalException())
 
     async def run_as(
-        self, principal: Principal, operation: str, raw: dict[str, Any], via: Caller
+        self, principal: Principal, operation: str, raw: dict[str, Any], via: Caller, region: str | None = None
     ) -> Outcome[dict[str, Any]]:
-        """Run ``operation`` for a caller another front already authenticated (the console's signed-in user)."""
+        """Run ``operation`` for a caller another front already authenticated (the console's signed-in user, the
+        command line's operator); ``region``: where the call is recorded (IAM's are global: us-east-1)."""
         admin = registry.admin_operation_for(operation)
         source = admin.event_source if admin is not None else events.EVENT_SOURCE
-        call = self.new_call(via.source_ip, via.user_agent, operation, principal, source)
+        call = self.new_call(via.source_ip, via.user_agent, operation, principal, source, region)
 
         def step(call: events.Call) -> tuple[dict[str, Any], dict[str, Any]]:
             result = self.dispatch(call, principal, operation, raw, via.secure)
