@@ -12,6 +12,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+IAM_USER = "IAMUser"  # a caller signed with an access key
+ROOT = "Root"  # the account itself, operated at the command line
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -22,7 +25,7 @@ class Principal:
     user_id: str = ""  # AIDA... (the audit record's principalId)
     # "IAMUser" (signed with an access key), or "Root": the account itself, operated at the command line by the
     # operating-system user ``user_name`` (operations/iam_admin.py ``operator``); no access key, no policies.
-    kind: str = "IAMUser"
+    kind: str = IAM_USER
 
 
 @dataclass(slots=True)

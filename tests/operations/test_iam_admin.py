@@ -151,3 +151,18 @@ def test_parameters_are_validated(kms: Kms) -> None:
         outcome = _run(kms, operator, operation, params)
         assert outcome.error is not None and outcome.error.code == code, (operation, params, outcome.error)
     assert _users(kms) == ["admin"]
+
+
+def test_the_operator_acts_on_identities_only_never_on_keys(kms: Kms) -> None:
+    """The operator principal is no IAM user: no key policy or identity policy speaks for it, even where an IAM
+    user of the same name ("admin") is allowed everything."""
+    key_id = _run(kms, _admin(kms), "CreateKey", {})
+    assert key_id.result is not None
+    operator = iam_admin.operator(ACCOUNT_ID, "admin")
+    for operation, params in (
+        ("DescribeKey", {"KeyId": key_id.result["KeyMetadata"]["KeyId"]}),
+        ("CreateKey", {}),
+        ("ListKeys", {}),
+    ):
+        outcome = _run(kms, operator, operation, params)
+        assert outcome.error is not None and outcome.error.code == "AccessDeniedException", operation

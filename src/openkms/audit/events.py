@@ -19,7 +19,7 @@ from typing import Any
 from openkms import apimodel as model
 from openkms import ids, opfacts
 from openkms.audit.chain import canonical_json
-from openkms.context import AuditNote, Principal, ServiceAction
+from openkms.context import ROOT, AuditNote, Principal, ServiceAction
 from openkms.eventnames import IAM_EVENT_NAMES
 from openkms.storage.audit import AuditRecord
 
@@ -242,7 +242,7 @@ def _user_identity(call: Call) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1024)
 def _known_identity(principal: Principal) -> dict[str, Any]:  # shared: serialised, never mutated
-    if principal.kind == "Root":  # the account itself, at the command line: userName is the OS user
+    if principal.kind == ROOT:  # the account itself, at the command line: userName is the OS user
         return {
             "type": "Root",
             "principalId": principal.account_id,

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from openkms import ids, opfacts
-from openkms.context import RequestContext
+from openkms.context import IAM_USER, RequestContext
 from openkms.errors import AccessDeniedException
 from openkms.lru import LRUCache
 from openkms.policy import evaluate as policy_evaluate
@@ -95,6 +95,8 @@ def _account_delegation(account_id: str) -> str:
 
 
 def _caller(tx: Transaction, ctx: RequestContext) -> PrincipalAuthorization:
+    if ctx.principal.kind != IAM_USER:  # the CLI's operator acts on identities only, never through key policies
+        raise AccessDeniedException(f"User: {ctx.principal.arn} is not authorized to perform: kms:{ctx.operation}")
     found = tx.principal_authorization(ctx.principal.account_id, ctx.principal.user_name)
     if found is None:  # the user was deleted after its access key was read: nothing is allowed
         raise AccessDeniedException(

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from openkms import identity, ids
-from openkms.context import Principal, RequestContext
+from openkms.context import ROOT, Principal, RequestContext
 from openkms.errors import (
     AccessDeniedException,
     AlreadyExistsException,
@@ -40,7 +40,6 @@ from openkms.storage.records import GroupRecord, UserRecord
 
 EVENT_SOURCE = "iam.amazonaws.com"
 REGION = "us-east-1"  # IAM is global: CloudTrail records its events in us-east-1
-ROOT = "Root"
 
 Change = Callable[[Services, RequestContext, Params], Result]
 _CHANGES: dict[str, Change] = {}
