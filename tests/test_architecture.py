@@ -63,7 +63,7 @@ ALLOWED = {
                       "openkms.crypto", "openkms.errors", "openkms.clock", "openkms.seal", "openkms.settings",
                       "openkms.opfacts"},
     "openkms.sts": {"openkms.auth", "openkms.audit", "openkms.operations", "openkms.context", "openkms.errors",
-                    "openkms.ids"},
+                    "openkms.eventnames", "openkms.ids"},
     "openkms.jobs": {"openkms.operations", "openkms.context", "openkms.storage", "openkms.errors", "openkms.clock",
                      "openkms.settings", "openkms.audit"},
     "openkms.bootstrap": {"openkms.identity", "openkms.storage", "openkms.clock"},

@@ -35,5 +35,9 @@ IAM_EVENT_NAMES = frozenset(
     }
 )
 
+# The STS actions served on the same endpoint (sts/operations.py registers only these; eventSource
+# sts.amazonaws.com). The registry lives above operations, so audit queries learn the names from here.
+STS_EVENT_NAMES = frozenset({"GetCallerIdentity"})
+
 # What the trail can hold that no registered operation names.
-OUTSIDE_OPERATIONS = frozenset({CONSOLE_LOGIN, UNKNOWN, UNSEAL, UNAUTHENTICATED_SUMMARY})
+OUTSIDE_OPERATIONS = frozenset({CONSOLE_LOGIN, UNKNOWN, UNSEAL, UNAUTHENTICATED_SUMMARY}) | STS_EVENT_NAMES

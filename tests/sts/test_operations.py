@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from openkms import ids
+from openkms import eventnames, ids
 from openkms.auth.credentials import Authenticator
 from openkms.context import Principal
 from openkms.errors import UnrecognizedClientException
+from openkms.operations import registry
 from openkms.sts import operations
 from openkms.sts.protocol import InvalidAction, MissingAction
 from tests.inprocess import InProcessKms
@@ -77,3 +78,11 @@ def test_a_key_whose_user_is_gone_stands_for_nobody(kms: InProcessKms) -> None:
     orphan = Principal(ACCOUNT, ids.user_arn(ACCOUNT, "gone"), "gone", "AKIAORPHANEXAMPLE001", user_id="")
     with pytest.raises(UnrecognizedClientException):
         operations.get_caller_identity(_context(kms, orphan), {})
+
+
+def test_every_sts_action_served_is_a_name_audit_queries_accept() -> None:
+    served = {action for action in eventnames.STS_EVENT_NAMES if operations.known(action) is not None}
+    assert served == set(eventnames.STS_EVENT_NAMES) and "GetCallerIdentity" in served
+    assert served <= registry.recorded_event_names()
+    with pytest.raises(RuntimeError, match="STS_EVENT_NAMES"):
+        operations.operation("AssumeRole")

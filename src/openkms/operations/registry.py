@@ -80,10 +80,10 @@ def admin_operation_for(name: str) -> AdminOperation | None:
 
 
 def recorded_event_names() -> frozenset[str]:
-    """Every eventName the audit trail can hold: the KMS operations, the admin operations, and the names the
-    audit layer records outside them (openkms/eventnames.py: the console's sign-in, the identity changes of
-    ``openkms iam``, unseal attempts, summaries of unauthenticated calls, and ``Unknown``).
-    Audit queries refuse other names."""
+    """Every eventName the audit trail can hold: the KMS operations, the admin operations (the console's
+    cloudtrail and ce calls, the IAM changes of ``openkms iam``), and the names recorded outside them
+    (openkms/eventnames.py: the console's sign-in, unseal attempts, summaries of unauthenticated calls, the STS
+    actions served on this endpoint, and ``Unknown``). Audit queries refuse other names."""
     from openkms import apimodel
 
     _load_all()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from openkms import ids
 from openkms.context import Principal
 from openkms.errors import UnrecognizedClientException
+from openkms.eventnames import STS_EVENT_NAMES
 from openkms.operations.services import Services
 from openkms.sts.protocol import API_VERSION, NO_VERSION, InvalidAction, MissingAction
 
@@ -41,6 +42,9 @@ _REGISTRY: dict[str, Operation] = {}
 
 
 def operation(action: str) -> Callable[[Handler], Handler]:
+    if action not in STS_EVENT_NAMES:  # audit queries accept only the names listed there
+        raise RuntimeError(f"STS action {action} is not listed in openkms/eventnames.py STS_EVENT_NAMES")
+
     def register(handler: Handler) -> Handler:
         _REGISTRY[action] = Operation(action, handler)
         return handler
