@@ -122,7 +122,7 @@ def test_alias_names_and_alias_arns_are_refused(kms: Any) -> None:
     kms.create_alias(AliasName=alias, TargetKeyId=key_id)
     for ref in (alias, alias_arn(alias)):
         exc = expect_error(kms.get_key_last_usage, "NotFoundException", KeyId=ref)
-        assert exc.response["Error"]["Message"] == f"Invalid keyId {ref}"
+        assert exc.response["Error"]["Message"] == f"Invalid keyId '{ref}'"  # quoted, as AWS answers (issue 18)
     expect_error(kms.get_key_last_usage, "NotFoundException", KeyId=unknown_key_id())
     expect_error(kms.get_key_last_usage, "NotFoundException", KeyId="not-a-key-id")
 

@@ -69,7 +69,7 @@ def _named_key(
     """The stored key ``key_ref`` names (not yet authorised), and the alias name the request used, if any."""
     ref = ids.parse_key_reference(key_ref)
     if ref is None or (ref.is_alias and not allow_alias):
-        raise NotFoundException(f"Invalid keyId {key_ref}")
+        raise NotFoundException(f"Invalid keyId '{key_ref}'")  # quoted, as AWS answers
     if ref.region is not None and ref.region != ctx.region:
         raise NotFoundException(f"Invalid arn {ref.region}")
     account = ref.account or ctx.principal.account_id

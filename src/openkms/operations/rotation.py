@@ -64,10 +64,13 @@ def _require_symmetric(key: KeyRecord) -> None:
 
 
 def _require_automatic_rotation(key: KeyRecord) -> None:
-    """Automatic rotation: symmetric keys with AWS-generated material (not imported, not custom key stores)."""
-    _require_symmetric(key)
+    """Automatic rotation: symmetric keys with AWS-generated material (not imported, not custom key stores), in
+    an Enabled key. The origin is checked first (the key-state table's footnote answers it for a PendingImport
+    key), then the state, then the key spec: AWS checks the state before the spec (issue 18 item 4)."""
     if key.origin != "AWS_KMS":
         raise _origin_refused(key)
+    keystates.require_enabled(key)
+    _require_symmetric(key)
 
 
 def supports_automatic_rotation(key: KeyRecord) -> bool:
@@ -140,7 +143,6 @@ def enable_key_rotation(svc: Services, ctx: RequestContext, params: Params) -> R
 
     def change(key: KeyRecord) -> KeyRecord:
         _require_automatic_rotation(key)
-        keystates.require_enabled(key)
         return replace(
             key,
             rotation_enabled=True,
@@ -156,7 +158,6 @@ def enable_key_rotation(svc: Services, ctx: RequestContext, params: Params) -> R
 def disable_key_rotation(svc: Services, ctx: RequestContext, params: Params) -> Result:
     def change(key: KeyRecord) -> KeyRecord:
         _require_automatic_rotation(key)
-        keystates.require_enabled(key)
         return replace(key, rotation_enabled=False, rotation_period_days=None, next_rotation_date=None)
 
     _change_key(svc, ctx, params["KeyId"], change)
@@ -192,16 +193,19 @@ def rotate_key_on_demand(svc: Services, ctx: RequestContext, params: Params) -> 
     with svc.storage.transaction() as tx:
         key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         keyrefs.require_customer_managed(key, ctx)
+        # The state before the key spec: a Disabled RSA key is DisabledException at AWS (recorded responses).
+        keystates.require_enabled(key)
+        if key.key_spec != keyspecs.SYMMETRIC_DEFAULT and key.origin not in _CUSTOM_KEY_STORE_ORIGINS:
+            raise UnsupportedOperationException()  # AWS's answer has no message field at all (issue 18 item 11)
         _require_symmetric(key)
         if key.origin != "AWS_KMS":
             # AWS rotates imported keys on demand into material imported beforehand (PENDING_ROTATION); that
             # arrives with ImportKeyMaterial. Until then there is nothing to rotate to.
             raise _origin_refused(key)
-        keystates.require_enabled(key)
         if tx.count_versions(key.key_id, ON_DEMAND) >= limit:
             raise LimitExceededException(f"You have reached the maximum of {limit} on-demand rotations for {key.arn}.")
         add_version(svc, tx, key, ON_DEMAND, ctx.now)
-    return {"KeyId": key.key_id}
+    return {"KeyId": key.arn}  # the key ARN, as AWS answers (and as GetKeyRotationStatus does)
 
 
 @operation("ListKeyRotations")
