@@ -181,3 +181,33 @@ def test_create_alias_without_the_prefix_is_a_validation_exception(kms: Any) -> 
     assert message(reserved) == 'Alias must not begin with "alias/aws/", which is reserved.'
     assert kms.list_aliases(KeyId=key_id)["Aliases"] == []
     kms.create_alias(AliasName=unique_alias("recorded"), TargetKeyId=key_id)
+
+
+# -- item 12: KeyUsage and DeriveSharedSecret -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["RSA_2048", "ECC_NIST_P256", "HMAC_256", "ML_DSA_44"])
+def test_create_key_of_a_non_symmetric_spec_needs_a_key_usage(kms: Any, spec: str) -> None:
+    """Recorded: refused, not defaulted (CreateKey, KeyUsage: "optional when you are creating a symmetric
+    encryption KMS key; otherwise, it is required")."""
+    exc = expect_error(kms.create_key, "ValidationException", KeySpec=spec)
+    assert message(exc) == f"You must specify a KeyUsage value when KeySpec is {spec}"
+    assert kms.create_key(KeySpec="SYMMETRIC_DEFAULT")["KeyMetadata"]["KeyUsage"] == "ENCRYPT_DECRYPT"
+
+
+def test_the_key_usage_key_spec_message_has_no_period(kms: Any) -> None:
+    """Recorded: ``KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT`` without a period."""
+    for spec, usage in (("SYMMETRIC_DEFAULT", "SIGN_VERIFY"), ("ECC_NIST_P256", "ENCRYPT_DECRYPT")):
+        exc = expect_error(kms.create_key, "ValidationException", KeySpec=spec, KeyUsage=usage)
+        assert message(exc) == f"KeyUsage {usage} is not compatible with KeySpec {spec}"
+
+
+def test_derive_shared_secret_with_an_unparsable_public_key_has_an_empty_message(kms: Any) -> None:
+    """Recorded: ValidationException whose ``message`` is there and empty."""
+    key_id = new_key(kms, "recorded", KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")
+    for garbage in (b"\x30\x03\x02\x01\x01", b"not a public key"):
+        body = wire_error(
+            kms, kms.derive_shared_secret, "ValidationException", KeyId=key_id, KeyAgreementAlgorithm="ECDH",
+            PublicKey=garbage,
+        )  # fmt: skip
+        assert body == {"__type": "ValidationException", "message": ""}
