@@ -136,7 +136,8 @@ def test_create_key_refuses_usage_that_does_not_fit_the_spec(kms: Any, spec: str
 
 def test_hmac_spec_without_usage_is_refused(kms: Any) -> None:
     exc = expect_error(kms.create_key, "ValidationException", KeySpec="HMAC_256")
-    assert message(exc) == "You must specify a KeyUsage value when KeySpec is HMAC_256"  # AWS's answer (issue 18)
+    # AWS's answer, recorded (issue 18)
+    assert message(exc) == "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."
 
 
 @pytest.mark.parametrize(("spec", "usage"), [("SM2", "SIGN_VERIFY"), ("ML_KEM_512", "ENCAPSULATE_DECAPSULATE")])

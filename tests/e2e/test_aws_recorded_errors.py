@@ -183,6 +183,25 @@ def test_create_alias_without_the_prefix_is_a_validation_exception(kms: Any) -> 
     kms.create_alias(AliasName=unique_alias("recorded"), TargetKeyId=key_id)
 
 
+# -- item 10: enum lists -------------------------------------------------------------------------------------
+
+
+def test_enum_values_are_listed_in_aws_order(kms: Any) -> None:
+    """Recorded: GenerateMac and VerifyMac with MacAlgorithm INVALID list the values in AWS's own order."""
+    key_id = new_key(kms, "recorded", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    expected = (
+        "1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]"
+    )
+    params: dict[str, Any] = {"KeyId": key_id, "Message": b"m", "MacAlgorithm": "INVALID"}
+    assert message(expect_error(kms.generate_mac, "ValidationException", **params)) == expected
+    assert message(expect_error(kms.verify_mac, "ValidationException", Mac=b"x" * 32, **params)) == expected
+    exc = expect_error(kms.create_key, "ValidationException", KeySpec="HMAC_256", KeyUsage="RANDOM")
+    assert message(exc).endswith(
+        "[ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE]"
+    )
+
+
 # -- item 12: KeyUsage and DeriveSharedSecret -----------------------------------------------------------------
 
 
@@ -191,7 +210,7 @@ def test_create_key_of_a_non_symmetric_spec_needs_a_key_usage(kms: Any, spec: st
     """Recorded: refused, not defaulted (CreateKey, KeyUsage: "optional when you are creating a symmetric
     encryption KMS key; otherwise, it is required")."""
     exc = expect_error(kms.create_key, "ValidationException", KeySpec=spec)
-    assert message(exc) == f"You must specify a KeyUsage value when KeySpec is {spec}"
+    assert message(exc) == "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."
     assert kms.create_key(KeySpec="SYMMETRIC_DEFAULT")["KeyMetadata"]["KeyUsage"] == "ENCRYPT_DECRYPT"
 
 

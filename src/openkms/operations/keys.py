@@ -71,12 +71,14 @@ def _requested_spec(params: Params) -> str:
 def _requested_usage(spec: str, params: Params) -> str:
     """KeyUsage defaults to ENCRYPT_DECRYPT only for a symmetric encryption key; AWS refuses to guess for any other
     spec ("This parameter is optional when you are creating a symmetric encryption KMS key; otherwise, it is
-    required", CreateKey; the refusal is a recorded answer, issue 18 item 12)."""
+    required", CreateKey; the refusal and its text are recorded answers, issue 18 item 12)."""
     usage: str | None = params.get("KeyUsage")
     if usage is not None:
         return usage
     if spec != keyspecs.SYMMETRIC_DEFAULT:
-        raise ValidationException(f"You must specify a KeyUsage value when KeySpec is {spec}")
+        raise ValidationException(
+            "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."
+        )
     return keyspecs.ENCRYPT_DECRYPT
 
 
