@@ -17,15 +17,11 @@ from typing import Any
 import pytest
 
 from tests.byok import wrap
-from tests.e2e.kmsapi import expect_error, key_arn, message, new_key, raw_client, unique_alias
+from tests.e2e.kmsapi import expect_error, key_arn, message, new_key, unique_alias
+from tests.e2e.principals import allow, make_user
 from tests.e2e.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def raw(server: ServerProcess) -> Any:
-    return raw_client(server)
 
 
 def wire_error(client: Any, call: Callable[..., Any], error_code: str, **params: Any) -> dict[str, Any]:
@@ -230,3 +226,27 @@ def test_derive_shared_secret_with_an_unparsable_public_key_has_an_empty_message
             PublicKey=garbage,
         )  # fmt: skip
         assert body == {"__type": "ValidationException", "message": ""}
+
+
+# -- item 5: RetireGrant ---------------------------------------------------------------------------------------
+
+
+def test_the_key_account_and_its_delegates_may_retire_a_grant(server: ServerProcess, kms: Any) -> None:
+    """Recorded: besides the retiring principal and a grantee allowed to, the key's account retires a grant, and
+    so does a principal it delegates kms:RetireGrant to through IAM. Others are refused."""
+    key_id = new_key(kms, "recorded")
+    grantee = make_user(server, "grantee")
+    delegate = make_user(server, "retire-delegate", policy=allow("kms:RetireGrant"))
+    bystander = make_user(server, "bystander", policy=allow("kms:DescribeKey"))
+    outsider = make_user(server, "outsider", account_id="444455556666", policy=allow("kms:RetireGrant"))
+
+    def grant() -> str:
+        made: str = kms.create_grant(KeyId=key_id, GranteePrincipal=grantee.arn, Operations=["Encrypt"])["GrantId"]
+        return made
+
+    first, second = grant(), grant()
+    for caller in (grantee, bystander, outsider):
+        expect_error(caller.kms.retire_grant, "AccessDeniedException", KeyId=key_arn(key_id), GrantId=first)
+    delegate.kms.retire_grant(KeyId=key_arn(key_id), GrantId=first)
+    kms.retire_grant(KeyId=key_id, GrantId=second)  # the account's administrator
+    assert kms.list_grants(KeyId=key_id)["Grants"] == []
