@@ -250,3 +250,47 @@ def test_the_key_account_and_its_delegates_may_retire_a_grant(server: ServerProc
     delegate.kms.retire_grant(KeyId=key_arn(key_id), GrantId=first)
     kms.retire_grant(KeyId=key_id, GrantId=second)  # the account's administrator
     assert kms.list_grants(KeyId=key_id)["Grants"] == []
+
+
+# -- the sweep: answers AWS is known to give ------------------------------------------------------------------
+
+KEY_ONLY_OPERATIONS = [
+    ("get_key_policy", {}),
+    ("disable_key", {}),
+    ("list_resource_tags", {}),
+    ("get_key_rotation_status", {}),
+    ("list_grants", {}),
+    ("create_grant", {"GranteePrincipal": "arn:aws:iam::111122223333:user/admin", "Operations": ["Encrypt"]}),
+    ("schedule_key_deletion", {"PendingWindowInDays": 7}),
+]
+
+
+@pytest.mark.parametrize(("method", "params"), KEY_ONLY_OPERATIONS, ids=[m for m, _ in KEY_ONLY_OPERATIONS])
+def test_an_alias_given_to_a_key_only_operation_is_an_invalid_arn(kms: Any, method: str, params: Any) -> None:
+    """AWS (seen in its answers to GetKeyPolicy, DisableKey, CreateGrant, ListResourceTags): InvalidArnException
+    'Key Aliases are not supported for this operation.', existing alias or not, alias name or alias ARN. The
+    operations whose model lists InvalidArnException answer so."""
+    key_id = new_key(kms, "recorded")
+    alias = unique_alias("recorded")
+    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    call = getattr(kms, method)
+    for ref in (alias, f"arn:aws:kms:us-east-1:111122223333:{alias}", "alias/never-made"):
+        exc = expect_error(call, "InvalidArnException", KeyId=ref, **params)
+        assert message(exc) == "Key Aliases are not supported for this operation."
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_generate_data_key_needs_exactly_one_length_and_a_symmetric_key(kms: Any) -> None:
+    """AWS: 'Please specify either number of bytes or key spec.' for neither and for both; an asymmetric key is
+    InvalidKeyUsageException 'You cannot generate a data key with an asymmetric CMK' (AWS SDK errors quoted in
+    user reports)."""
+    key_id = new_key(kms, "recorded")
+    for call in (kms.generate_data_key, kms.generate_data_key_without_plaintext):
+        lengths: list[dict[str, Any]] = [{}, {"KeySpec": "AES_256", "NumberOfBytes": 32}]
+        for params in lengths:
+            exc = expect_error(call, "ValidationException", KeyId=key_id, **params)
+            assert message(exc) == "Please specify either number of bytes or key spec."
+    rsa = new_key(kms, "recorded", KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")
+    for call in (kms.generate_data_key, kms.generate_data_key_without_plaintext):
+        exc = expect_error(call, "InvalidKeyUsageException", KeyId=rsa, KeySpec="AES_256")
+        assert message(exc) == "You cannot generate a data key with an asymmetric CMK"

@@ -145,15 +145,17 @@ def test_tags_on_a_disabled_key(kms: Any, key_id: str) -> None:
 
 
 def test_tag_operations_take_a_key_id_or_key_arn_only(kms: Any, key_id: str) -> None:
-    """An alias name or alias ARN, an unknown key or garbage is NotFoundException."""
+    """An alias name or alias ARN is InvalidArnException (as AWS answers), an unknown key or garbage
+    NotFoundException."""
     alias = unique_alias("tags")
     kms.create_alias(AliasName=alias, TargetKeyId=key_id)
     missing = unknown_key_id()
     tag = [{"TagKey": "t", "TagValue": "v"}]
     for ref in (alias, alias_arn(alias), missing, key_arn(missing), GARBAGE_KEY_ID):
-        expect_error(kms.tag_resource, "NotFoundException", KeyId=ref, Tags=tag)
-        expect_error(kms.untag_resource, "NotFoundException", KeyId=ref, TagKeys=["t"])
-        expect_error(kms.list_resource_tags, "NotFoundException", KeyId=ref)
+        error = "InvalidArnException" if "alias/" in ref else "NotFoundException"
+        expect_error(kms.tag_resource, error, KeyId=ref, Tags=tag)
+        expect_error(kms.untag_resource, error, KeyId=ref, TagKeys=["t"])
+        expect_error(kms.list_resource_tags, error, KeyId=ref)
     assert _tags(kms, key_id) == {}
 
 

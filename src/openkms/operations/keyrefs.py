@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from openkms import ids
+from openkms import apimodel, ids
 from openkms.context import RequestContext
-from openkms.errors import AccessDeniedException, DryRunOperationException, KMSInvalidStateException, NotFoundException
+from openkms.errors import (
+    AccessDeniedException,
+    DryRunOperationException,
+    InvalidArnException,
+    KMSInvalidStateException,
+    NotFoundException,
+)
 from openkms.operations import authorization, keyspecs
 from openkms.operations.keystates import effective_key, require_enabled, state_message
 from openkms.operations.metadata import key_material_id
@@ -68,6 +74,8 @@ def _named_key(
 ) -> tuple[KeyRecord, str | None]:
     """The stored key ``key_ref`` names (not yet authorised), and the alias name the request used, if any."""
     ref = ids.parse_key_reference(key_ref)
+    if ref is not None and ref.is_alias and not allow_alias and _refuses_aliases_by_arn(ctx.operation):
+        raise InvalidArnException("Key Aliases are not supported for this operation.")
     if ref is None or (ref.is_alias and not allow_alias):
         raise NotFoundException(f"Invalid keyId '{key_ref}'")  # quoted, as AWS answers
     if ref.region is not None and ref.region != ctx.region:
@@ -90,6 +98,13 @@ def _named_key(
         raise NotFoundException(f"Key '{ids.key_arn(ctx.region, account, key_id)}' does not exist")
     ctx.audit.add_key(key.arn, key.key_spec)  # denied or not, the record names the key asked for
     return key, request_alias
+
+
+def _refuses_aliases_by_arn(operation: str) -> bool:
+    """AWS answers an alias given to a key-only operation (GetKeyPolicy, DisableKey, CreateGrant, ...) with
+    InvalidArnException 'Key Aliases are not supported for this operation.', before looking it up; those are the
+    key-only operations whose model lists InvalidArnException (issue 18 sweep)."""
+    return "InvalidArnException" in apimodel.declared_errors(operation)
 
 
 def _raise_if_managed_key_missing(ctx: RequestContext, account: str, alias_name: str) -> None:
