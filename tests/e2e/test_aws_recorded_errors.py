@@ -85,6 +85,19 @@ def test_a_malformed_key_id_is_quoted(kms: Any, bad: str) -> None:
         assert message(exc) == f"Invalid keyId '{bad}'"
 
 
+def test_key_id_syntax_as_aws_judges_it(kms: Any) -> None:
+    """As an AWS-checked emulator's suite (floci) pins AWS's answers: an upper-case UUID is a key id that does not
+    exist; a key ARN with a malformed key id names the id alone, unquoted; 32 hex digits without dashes is
+    malformed (recorded: ``Invalid keyId '134f2428cec14b25a1ae9048164dba47'``)."""
+    upper = "786CA7CD-B74B-42B3-B887-902AD7AB6429"
+    assert message(expect_error(kms.describe_key, "NotFoundException", KeyId=upper)) == (
+        f"Key '{key_arn(upper)}' does not exist"
+    )
+    assert message(expect_error(kms.describe_key, "NotFoundException", KeyId=key_arn("foo"))) == "Invalid keyId foo"
+    dashless = "134f2428cec14b25a1ae9048164dba47"
+    assert message(expect_error(kms.describe_key, "NotFoundException", KeyId=dashless)) == f"Invalid keyId '{dashless}'"
+
+
 def test_an_unknown_multi_region_key_id_is_not_found(kms: Any) -> None:
     """Recorded: ``mrk-`` and 32 hex digits is a valid key id, so an unknown one is NotFound for that key."""
     mrk = "mrk-" + os.urandom(16).hex()

@@ -144,6 +144,15 @@ def test_key_usage_enum_is_listed_in_aws_order() -> None:
     )
 
 
+def test_encryption_algorithm_enum_is_listed_in_aws_order() -> None:
+    """As an AWS-checked emulator's suite (floci) pins it for Encrypt and Decrypt; the model starts with
+    SYMMETRIC_DEFAULT."""
+    assert _validation_error("Encrypt", {"KeyId": KEY_ARN, "Plaintext": _b64(b"p"), "EncryptionAlgorithm": "FOO"}) == (
+        "1 validation error detected: Value 'FOO' at 'encryptionAlgorithm' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE, SYMMETRIC_DEFAULT]"
+    )
+
+
 def test_enums_without_a_recorded_order_keep_the_model_order() -> None:
     assert _validation_error("GenerateDataKey", {"KeyId": KEY_ARN, "KeySpec": "AES_512"}).endswith(
         "Member must satisfy enum value set: [AES_256, AES_128]"

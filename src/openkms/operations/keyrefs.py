@@ -76,6 +76,9 @@ def _named_key(
     ref = ids.parse_key_reference(key_ref)
     if ref is not None and ref.is_alias and not allow_alias and _refuses_aliases_by_arn(ctx.operation):
         raise InvalidArnException("Key Aliases are not supported for this operation.")
+    if ref is None and key_ref.startswith("arn:") and ":key/" in key_ref:
+        # A key ARN whose key id is malformed: AWS names the id alone, unquoted (an AWS-checked emulator's suite).
+        raise NotFoundException(f"Invalid keyId {key_ref.split(':key/', 1)[1]}")
     if ref is None or (ref.is_alias and not allow_alias):
         raise NotFoundException(f"Invalid keyId '{key_ref}'")  # quoted, as AWS answers
     if ref.region is not None and ref.region != ctx.region:

@@ -44,8 +44,10 @@ _CACHE: dict[tuple[str, bool], Checker] = {}
 # The order in which AWS lists an enum's values in "Member must satisfy enum value set: [...]" where it is not the
 # model's (issue 18 item 10). Sources: responses recorded on AWS (LocalStack's test_kms.snapshot.json, 2023):
 # MacAlgorithmSpec exactly (the iteration order of a Java HashSet of the names); KeySpec and KeyUsageType for the
-# values they had then. Values the model has and a list lacks follow in the model's order (docs/aws-differences.md).
+# values they had then. EncryptionAlgorithmSpec: the order an AWS-checked emulator's suite (floci) pins as AWS's.
+# Values the model has and a list lacks follow in the model's order (docs/aws-differences.md).
 AWS_ENUM_ORDER: dict[str, tuple[str, ...]] = {
+    "EncryptionAlgorithmSpec": ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE", "SYMMETRIC_DEFAULT"),
     "MacAlgorithmSpec": ("HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"),
     "KeySpec": (
         "RSA_2048",
