@@ -176,12 +176,11 @@ def test_keys_that_cannot_rotate_are_refused(lifecycle: Lifecycle) -> None:
         ("HMAC_256", "GENERATE_VERIFY_MAC"),
     ):
         key_id = lifecycle.new_key(KeySpec=spec, KeyUsage=usage)
-        for operation in ("EnableKeyRotation", "DisableKeyRotation", "ListKeyRotations"):
-            with pytest.raises(UnsupportedOperationException, match=spec):
+        for operation in ("EnableKeyRotation", "RotateKeyOnDemand", "ListKeyRotations"):
+            with pytest.raises(UnsupportedOperationException) as refused:  # AWS's answer has no message (issue 18)
                 lifecycle.call(operation, KeyId=key_id)
-        with pytest.raises(UnsupportedOperationException) as refused:  # AWS's answer has no message (issue 18)
-            lifecycle.call("RotateKeyOnDemand", KeyId=key_id)
-        assert refused.value.message == ""
+            assert refused.value.message == ""
+        assert lifecycle.call("DisableKeyRotation", KeyId=key_id) == {}  # off already: AWS answers success
         assert lifecycle.call("GetKeyRotationStatus", KeyId=key_id)["KeyRotationEnabled"] is False
 
 
