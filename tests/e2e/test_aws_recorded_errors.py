@@ -311,3 +311,19 @@ def test_generate_data_key_needs_exactly_one_length_and_a_symmetric_key(kms: Any
     for call in (kms.generate_data_key, kms.generate_data_key_without_plaintext):
         exc = expect_error(call, "InvalidKeyUsageException", KeyId=rsa, KeySpec="AES_256")
         assert message(exc) == "You cannot generate a data key with an asymmetric CMK"
+
+
+def test_key_usage_is_checked_before_the_key_state_and_the_state_before_the_spec(kms: Any) -> None:
+    """As an AWS-checked emulator's suite (floci's) pins AWS's order: a Disabled HMAC key given to Sign is
+    InvalidKeyUsageException; a Disabled RSA encryption key given to GenerateDataKey is DisabledException (its
+    usage fits; its spec would not)."""
+    hmac_key = new_key(kms, "recorded", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    kms.disable_key(KeyId=hmac_key)
+    exc = expect_error(
+        kms.sign, "InvalidKeyUsageException", KeyId=hmac_key, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256"
+    )
+    assert message(exc) == f"{key_arn(hmac_key)} key usage is GENERATE_VERIFY_MAC which is not valid for Sign."
+    rsa = new_key(kms, "recorded", KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")
+    kms.disable_key(KeyId=rsa)
+    exc = expect_error(kms.generate_data_key, "DisabledException", KeyId=rsa, KeySpec="AES_256")
+    assert message(exc) == f"{key_arn(rsa)} is disabled."

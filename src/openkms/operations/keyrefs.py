@@ -134,10 +134,12 @@ def require_customer_managed(key: KeyRecord, ctx: RequestContext) -> None:
 def require_key(
     tx: Transaction, ctx: RequestContext, key_ref: str, usage: str, operation: str, action: str | None = None
 ) -> KeyRecord:
-    """The usual preamble of a cryptographic operation: resolve and authorise, Enabled, the right KeyUsage."""
+    """The usual preamble of a cryptographic operation: resolve and authorise, the right KeyUsage, Enabled. AWS
+    checks the usage before the state (a Disabled HMAC key given to Sign is InvalidKeyUsageException), and the state
+    before the key spec and algorithm, which the operation checks next (an AWS-checked emulator's suite, floci's)."""
     key = resolve_key(tx, ctx, key_ref, allow_alias=True, action=action)
-    require_enabled(key)
     keyspecs.require_usage(key, usage, operation)
+    require_enabled(key)
     return key
 
 
