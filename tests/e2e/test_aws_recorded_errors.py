@@ -327,3 +327,13 @@ def test_key_usage_is_checked_before_the_key_state_and_the_state_before_the_spec
     kms.disable_key(KeyId=rsa)
     exc = expect_error(kms.generate_data_key, "DisabledException", KeyId=rsa, KeySpec="AES_256")
     assert message(exc) == f"{key_arn(rsa)} is disabled."
+
+
+def test_get_public_key_of_a_symmetric_or_hmac_key_has_no_message_field(kms: Any) -> None:
+    """As an AWS-checked emulator's suite (floci's) pins it: UnsupportedOperationException with no message."""
+    for key_id in (
+        new_key(kms, "recorded"),
+        new_key(kms, "recorded", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"),
+    ):
+        body = wire_error(kms, kms.get_public_key, "UnsupportedOperationException", KeyId=key_id)
+        assert body == {"__type": "UnsupportedOperationException"}
