@@ -337,3 +337,10 @@ def test_get_public_key_of_a_symmetric_or_hmac_key_has_no_message_field(kms: Any
     ):
         body = wire_error(kms, kms.get_public_key, "UnsupportedOperationException", KeyId=key_id)
         assert body == {"__type": "UnsupportedOperationException"}
+
+
+def test_an_sm2_key_is_not_offered_in_this_region(kms: Any) -> None:
+    """AWS offers SM2 only in its China Regions; elsewhere CreateKey answers UnsupportedOperationException
+    'KeySpec SM2 is not supported in this Region' (as an AWS-checked emulator's suite, floci's, pins it)."""
+    exc = expect_error(kms.create_key, "UnsupportedOperationException", KeySpec="SM2", KeyUsage="SIGN_VERIFY")
+    assert message(exc) == "KeySpec SM2 is not supported in this Region"

@@ -86,8 +86,10 @@ def _checked_spec_and_usage(spec: str, usage: str) -> None:
     """AWS's KeySpec x KeyUsage table (operations/keyspecs.py); specs this build cannot serve say so."""
     if usage not in keyspecs.info(spec).usages:
         raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}")  # no period (AWS)
+    if spec == "SM2":  # AWS offers SM2 only in its China Regions; elsewhere it answers this (floci's AWS-checked suite)
+        raise UnsupportedOperationException("KeySpec SM2 is not supported in this Region")
     if not keyspecs.served(spec):
-        reason = "SM2 is offered only in AWS China Regions" if spec == "SM2" else "its crypto library lacks it"
+        reason = "its crypto library lacks it"
         raise UnsupportedOperationException(f"KeySpec {spec} is not supported by openkms ({reason}).")
 
 
