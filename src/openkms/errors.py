@@ -29,11 +29,14 @@ class KmsError(Exception):
     sender_fault: bool = False
     default_message: str = ""
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, empty_message_field: bool = False) -> None:
+        """An empty message leaves the ``message`` field out of the answer, as AWS does for some errors; with
+        ``empty_message_field`` the answer carries ``"message": ""``, as AWS does for others (issue 18)."""
         text = self.default_message if message is None else message
         if len(text) > MAX_MESSAGE_CHARS:  # a message quoting input must not carry it whole (issue 15 item 16)
             text = f"{text[:MAX_MESSAGE_CHARS]}... ({len(text)} characters)"
         self.message = text
+        self.empty_message_field = empty_message_field
         super().__init__(self.message)
 
     def __repr__(self) -> str:
@@ -155,8 +158,9 @@ class AccessDeniedException(ClientError):
 
 
 class DryRunOperationException(ClientError):
+    """HTTP 400 as AWS sends it (recorded responses, issue 18 item 6), although botocore's model says 412."""
+
     code = "DryRunOperationException"
-    status = 412
     default_message = "The request would have succeeded, but the DryRun option is set."
 
 

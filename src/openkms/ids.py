@@ -16,11 +16,12 @@ from enum import Enum
 PARTITION = "aws"
 SERVICE = "kms"
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ALIAS_NAME_RE = re.compile(r"^alias/[a-zA-Z0-9/_-]+$")
 _ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
 MAX_REGION_LENGTH = 32
 _REGION_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_LOWER_HEX = frozenset("0123456789abcdef")
 
 
 class ReferenceKind(Enum):
@@ -61,6 +62,10 @@ def new_key_id() -> str:
 
 
 def is_key_id(value: str) -> bool:
+    """A UUID (either case: AWS answers an upper-case one as a key that does not exist, not as malformed), or a
+    multi-Region key id: ``mrk-`` and 32 lower-case hex digits (an unknown one is NotFound)."""
+    if value.startswith("mrk-"):
+        return len(value) == 36 and _LOWER_HEX.issuperset(value[4:])
     return bool(_UUID_RE.match(value))
 
 

@@ -206,7 +206,7 @@ def run_workload(kms: InProcessKms) -> dict[str, str]:
     # failures: unknown key, alias where AWS takes none, a validation error, a caller without permission,
     # a bad signature (unauthenticated), an operation openkms does not implement
     _fails(kms, "Encrypt", {"KeyId": "alias/nothing-here", "Plaintext": b64(b"p")}, "NotFoundException")
-    _fails(kms, "GetKeyLastUsage", {"KeyId": "alias/audit-cli"}, "NotFoundException")
+    _fails(kms, "GetKeyLastUsage", {"KeyId": "alias/audit-cli"}, "InvalidArnException")  # as AWS answers
     _fails(kms, "GenerateRandom", {"NumberOfBytes": 0}, "ValidationException")
     clock = SystemClock()
     identity.create_user(kms.storage, ACCOUNT_ID, "nobody", clock)

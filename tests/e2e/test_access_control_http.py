@@ -284,7 +284,6 @@ def test_create_grant_validation(server: ServerProcess, admin: Any) -> None:
     expect_error(
         admin.create_grant,
         "DryRunOperationException",
-        412,
         KeyId=key["KeyId"],
         GranteePrincipal=user.arn,
         Operations=["Sign"],

@@ -5,7 +5,8 @@ AWS is the reference (KMS API Reference pages of each operation): Plaintext is 1
 1-1024; GenerateDataKey(WithoutPlaintext) needs exactly one of KeySpec and NumberOfBytes; the encryption context
 must match exactly (InvalidCiphertextException otherwise); a Decrypt KeyId or ReEncrypt SourceKeyId naming
 another key is IncorrectKeyException; responses name keys by key ARN; DryRun answers DryRunOperationException
-(HTTP 412) when the call would have succeeded, and the real error otherwise ("Testing your permissions",
+(HTTP 400 as AWS sends it, not the 412 of botocore's model) when the call would have succeeded, and the real
+error otherwise ("Testing your permissions",
 https://docs.aws.amazon.com/kms/latest/developerguide/programming-dryrun.html). Every one of these operations
 takes a key id, key ARN, alias name or alias ARN.
 """
@@ -361,7 +362,7 @@ def _dry_run_calls(kms: Any, key: Named, blob: bytes, other: Named) -> dict[str,
 
 
 def test_dry_run_answers_dry_run_operation_exception(kms: Any, shared: Named, second: Named) -> None:
-    """A call that would succeed answers DryRunOperationException with HTTP 412, returns no data and changes
+    """A call that would succeed answers DryRunOperationException with HTTP 400, returns no data and changes
     nothing."""
     blob = kms.encrypt(KeyId=shared.key_id, Plaintext=b"dry")["CiphertextBlob"]
     before = (
@@ -369,7 +370,7 @@ def test_dry_run_answers_dry_run_operation_exception(kms: Any, shared: Named, se
         kms.describe_key(KeyId=second.key_id)["KeyMetadata"],
     )
     for name, call in _dry_run_calls(kms, shared, blob, second).items():
-        exc = expect_error(call, "DryRunOperationException", 412)
+        exc = expect_error(call, "DryRunOperationException", 400)
         assert "Plaintext" not in exc.response and "CiphertextBlob" not in exc.response, name
     after = (kms.describe_key(KeyId=shared.key_id)["KeyMetadata"], kms.describe_key(KeyId=second.key_id)["KeyMetadata"])
     assert before == after

@@ -105,7 +105,7 @@ def test_only_external_keys_by_id_or_arn(kms: Any) -> None:
     alias = unique_alias("byok")
     external = _external(kms)
     kms.create_alias(AliasName=alias, TargetKeyId=external)
-    expect_error(_parameters, "NotFoundException", kms=kms, key_id=alias)  # key id or key ARN only
+    expect_error(_parameters, "InvalidArnException", kms=kms, key_id=alias)  # key id or key ARN only (AWS's answer)
     assert _parameters(kms, key_arn(external))["KeyId"] == key_arn(external)
 
 

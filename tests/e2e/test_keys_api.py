@@ -233,16 +233,18 @@ def test_enable_and_disable_are_idempotent(kms: Any, key_id: str) -> None:
 
 def test_key_state_changes_refuse_aliases_and_unknown_keys(kms: Any, key_id: str) -> None:
     """EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion and UpdateKeyDescription take a key id or
-    key ARN; an alias, an unknown key or garbage is NotFoundException, and the key is untouched."""
+    key ARN; an alias is InvalidArnException (as AWS answers), an unknown key or garbage NotFoundException, and the
+    key is untouched."""
     alias = unique_alias("state")
     kms.create_alias(AliasName=alias, TargetKeyId=key_id)
     missing = unknown_key_id()
     for ref in (alias, alias_arn(alias), missing, key_arn(missing), GARBAGE_KEY_ID):
-        expect_error(kms.disable_key, "NotFoundException", KeyId=ref)
-        expect_error(kms.enable_key, "NotFoundException", KeyId=ref)
-        expect_error(kms.schedule_key_deletion, "NotFoundException", KeyId=ref)
-        expect_error(kms.cancel_key_deletion, "NotFoundException", KeyId=ref)
-        expect_error(kms.update_key_description, "NotFoundException", KeyId=ref, Description="x")
+        error = "InvalidArnException" if "alias/" in ref else "NotFoundException"
+        expect_error(kms.disable_key, error, KeyId=ref)
+        expect_error(kms.enable_key, error, KeyId=ref)
+        expect_error(kms.schedule_key_deletion, error, KeyId=ref)
+        expect_error(kms.cancel_key_deletion, error, KeyId=ref)
+        expect_error(kms.update_key_description, error, KeyId=ref, Description="x")
     meta = _meta(kms, key_id)
     assert meta["KeyState"] == "Enabled"
     assert meta["Description"] == "e2e"

@@ -2,7 +2,8 @@
 
 AWS is the reference (KMS API Reference, TagResource / UntagResource / ListResourceTags): KeyId is a key id or
 key ARN; tagging an existing tag key replaces its value; the value may be empty; tag keys beginning with
-``aws:`` are reserved (TagException); a key has at most 50 tags (LimitExceededException); UntagResource of a tag
+``aws:`` are reserved (TagException); a key has at most 50 tags (more than 50 in one request: TagException 'Too
+many tags', as AWS answers; more with the key's own: LimitExceededException); UntagResource of a tag
 key the key does not have "doesn't throw an exception"; ListResourceTags Limit is 1-50 and defaults to 50. Key
 state table (https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html): TagResource and
 UntagResource fail on a PendingDeletion key with KMSInvalidStateException; ListResourceTags always works.
@@ -80,7 +81,9 @@ def test_reserved_tag_keys_are_refused(kms: Any, key_id: str, reserved: str) -> 
 
 
 def test_a_key_has_at_most_fifty_tags(kms: Any, key_id: str) -> None:
-    expect_error(lambda: kms.tag_resource(KeyId=key_id, Tags=_tag_list(51)), "LimitExceededException")
+    # 51 tags in one request is refused as AWS does (recorded responses): TagException 'Too many tags'.
+    exc = expect_error(lambda: kms.tag_resource(KeyId=key_id, Tags=_tag_list(51)), "TagException")
+    assert exc.response["Error"]["Message"] == "Too many tags"
     assert _tags(kms, key_id) == {}, "a refused request must not tag partially"
     kms.tag_resource(KeyId=key_id, Tags=_tag_list(50))
     assert len(_tags(kms, key_id)) == 50
@@ -142,15 +145,17 @@ def test_tags_on_a_disabled_key(kms: Any, key_id: str) -> None:
 
 
 def test_tag_operations_take_a_key_id_or_key_arn_only(kms: Any, key_id: str) -> None:
-    """An alias name or alias ARN, an unknown key or garbage is NotFoundException."""
+    """An alias name or alias ARN is InvalidArnException (as AWS answers), an unknown key or garbage
+    NotFoundException."""
     alias = unique_alias("tags")
     kms.create_alias(AliasName=alias, TargetKeyId=key_id)
     missing = unknown_key_id()
     tag = [{"TagKey": "t", "TagValue": "v"}]
     for ref in (alias, alias_arn(alias), missing, key_arn(missing), GARBAGE_KEY_ID):
-        expect_error(kms.tag_resource, "NotFoundException", KeyId=ref, Tags=tag)
-        expect_error(kms.untag_resource, "NotFoundException", KeyId=ref, TagKeys=["t"])
-        expect_error(kms.list_resource_tags, "NotFoundException", KeyId=ref)
+        error = "InvalidArnException" if "alias/" in ref else "NotFoundException"
+        expect_error(kms.tag_resource, error, KeyId=ref, Tags=tag)
+        expect_error(kms.untag_resource, error, KeyId=ref, TagKeys=["t"])
+        expect_error(kms.list_resource_tags, error, KeyId=ref)
     assert _tags(kms, key_id) == {}
 
 

@@ -22,7 +22,15 @@ from hypothesis import strategies as st
 from openkms import apimodel as model
 from openkms.errors import SerializationException, ValidationException
 from openkms.server.jsonio import loads_strict
-from openkms.server.validate import MAX_ECHO, MAX_LISTED, _java_regex, serialize_output, validate_input
+from openkms.server.validate import (
+    AWS_ENUM_ORDER,
+    MAX_ECHO,
+    MAX_LISTED,
+    _java_regex,
+    enum_listing,
+    serialize_output,
+    validate_input,
+)
 
 KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -106,11 +114,57 @@ def test_integer_above_maximum() -> None:
 
 
 def test_bad_enum_value() -> None:
-    allowed = ", ".join(model.shape("KeySpec")["enum"])
+    """KeySpec in AWS's order (recorded, issue 18 item 10): the values AWS listed in 2023 first, the newer ones
+    after them in the model's order."""
+    recorded = AWS_ENUM_ORDER["KeySpec"]
+    newer = [spec for spec in model.shape("KeySpec")["enum"] if spec not in recorded]
+    assert newer and "ML_KEM_768" in newer
     assert _validation_error("CreateKey", {"KeySpec": "AES_512"}) == (
         "1 validation error detected: Value 'AES_512' at 'keySpec' failed to satisfy constraint: "
-        f"Member must satisfy enum value set: [{allowed}]"
+        f"Member must satisfy enum value set: [{', '.join([*recorded, *newer])}]"
     )
+
+
+def test_mac_algorithm_enum_is_listed_in_aws_order() -> None:
+    """Recorded on AWS (GenerateMac and VerifyMac with MacAlgorithm INVALID): its own fixed order, not the model's."""
+    expected = (
+        "1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]"
+    )
+    params = {"KeyId": KEY_ARN, "Message": _b64(b"m"), "MacAlgorithm": "INVALID"}
+    assert _validation_error("GenerateMac", params) == expected
+    assert _validation_error("VerifyMac", {**params, "Mac": _b64(b"x" * 32)}) == expected
+
+
+def test_key_usage_enum_is_listed_in_aws_order() -> None:
+    """Recorded: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC] then the usages added since."""
+    assert _validation_error("CreateKey", {"KeyUsage": "RANDOM"}).endswith(
+        "Member must satisfy enum value set: "
+        "[ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE]"
+    )
+
+
+def test_encryption_algorithm_enum_is_listed_in_aws_order() -> None:
+    """As an AWS-checked emulator's suite (floci) pins it for Encrypt and Decrypt; the model starts with
+    SYMMETRIC_DEFAULT."""
+    assert _validation_error("Encrypt", {"KeyId": KEY_ARN, "Plaintext": _b64(b"p"), "EncryptionAlgorithm": "FOO"}) == (
+        "1 validation error detected: Value 'FOO' at 'encryptionAlgorithm' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE, SYMMETRIC_DEFAULT]"
+    )
+
+
+def test_enums_without_a_recorded_order_keep_the_model_order() -> None:
+    assert _validation_error("GenerateDataKey", {"KeyId": KEY_ARN, "KeySpec": "AES_512"}).endswith(
+        "Member must satisfy enum value set: [AES_256, AES_128]"
+    )
+
+
+def test_every_aws_enum_order_names_only_model_values() -> None:
+    """A name the model lacks would be a typo, never listed; the listing is always a permutation of the model's."""
+    for shape_name, order in AWS_ENUM_ORDER.items():
+        values = model.shape(shape_name)["enum"]
+        assert set(order) <= set(values), shape_name
+        assert sorted(enum_listing(shape_name, values)) == sorted(values)
 
 
 def test_pattern_failure() -> None:

@@ -26,6 +26,9 @@ def derive_shared_secret(svc: Services, ctx: RequestContext, params: Params) -> 
     try:
         peer = keypairs.load_public_key(key.key_spec, params["PublicKey"])
     except InvalidKeyError:
+        if keypairs.spec_of_public_key(params["PublicKey"]) is None:
+            # A key that does not parse: AWS answers with an empty message (recorded responses, issue 18 item 12).
+            raise ValidationException("", empty_message_field=True) from None
         raise ValidationException(
             f"PublicKey must be a DER-encoded SubjectPublicKeyInfo on the curve of key spec {key.key_spec}."
         ) from None

@@ -25,7 +25,9 @@ MAX_ALIASES_PER_KEY = 50
 
 def _checked_name(name: str) -> str:
     if not name.startswith("alias/"):
-        raise InvalidAliasNameException(
+        # ValidationException on the wire, as AWS sends it (recorded responses, issue 18 item 9), although the API
+        # reference lists InvalidAliasNameException.
+        raise ValidationException(
             'Alias must start with the prefix "alias/". Please see '
             "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
         )

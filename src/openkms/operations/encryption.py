@@ -13,6 +13,7 @@ from openkms.errors import (
     CustomKeyStoreNotFoundException,
     IncorrectKeyException,
     InvalidCiphertextException,
+    InvalidKeyUsageException,
     UnsupportedOperationException,
     ValidationException,
 )
@@ -245,14 +246,15 @@ def _data_key_length(params: Params) -> int:
         return DATA_KEY_SPEC_BYTES[spec]
     if count is not None and spec is None:
         return count
-    raise ValidationException("Please specify either KeySpec or NumberOfBytes, but not both.")
+    raise ValidationException("Please specify either number of bytes or key spec.")  # neither or both (AWS)
 
 
 def _generate_data_key(svc: Services, ctx: RequestContext, params: Params) -> tuple[Result, bytes]:
     length = _data_key_length(params)
     with svc.storage.read() as tx:
         key = keyrefs.require_key(tx, ctx, params["KeyId"], keyspecs.ENCRYPT_DECRYPT, ctx.operation)
-        keyspecs.require_encryption_algorithm(key, None)  # data keys need a symmetric key
+        if key.key_spec != keyspecs.SYMMETRIC_DEFAULT:  # data keys need a symmetric key; AWS's words (sweep)
+            raise InvalidKeyUsageException("You cannot generate a data key with an asymmetric CMK")
         version = keyrefs.current_version(tx, key, ctx)
     keyrefs.check_dry_run(params)
     data_key = random_bytes(length)

@@ -218,7 +218,9 @@ def _grant_to_retire(tx: Transaction, ctx: RequestContext, params: Params) -> tu
 @operation("RetireGrant")
 def retire_grant(svc: Services, ctx: RequestContext, params: Params) -> Result:
     """AWS's rule: the retiring principal may retire a grant, and so may its grantee if the grant lists
-    RetireGrant; key policies play no part."""
+    RetireGrant; besides them, the key's account, and the principals it delegates kms:RetireGrant to through its
+    policies (the key policy and IAM, evaluated as for any key operation), may too (issue 18 item 5; developer
+    guide, "Retiring and revoking grants")."""
     with svc.storage.transaction() as tx:
         key, grant = _grant_to_retire(tx, ctx, params)
         caller, caller_id = ctx.principal.arn, ctx.principal.user_id
@@ -226,6 +228,9 @@ def retire_grant(svc: Services, ctx: RequestContext, params: Params) -> Result:
             principals.grant_names(grant.grantee_principal, grant.grantee_principal_id, caller, caller_id)
             and "RetireGrant" in grant.operations
         )
+        if not may and ctx.principal.account_id == key.account_id:
+            authorization.authorize_key(tx, ctx, key, "kms:RetireGrant")  # AWS's AccessDeniedException if not
+            may = True
         if not may:
             raise AccessDeniedException(
                 f"User: {caller} is not authorized to perform: kms:RetireGrant on resource: {key.arn} "

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from openkms import ids
+from openkms import apimodel, ids
 from openkms.context import RequestContext
-from openkms.errors import AccessDeniedException, DryRunOperationException, KMSInvalidStateException, NotFoundException
+from openkms.errors import (
+    AccessDeniedException,
+    DryRunOperationException,
+    InvalidArnException,
+    KMSInvalidStateException,
+    NotFoundException,
+)
 from openkms.operations import authorization, keyspecs
 from openkms.operations.keystates import effective_key, require_enabled, state_message
 from openkms.operations.metadata import key_material_id
@@ -57,8 +63,13 @@ def _named_key(
 ) -> tuple[KeyRecord, str | None]:
     """The stored key ``key_ref`` names (not yet authorised), and the alias name the request used, if any."""
     ref = ids.parse_key_reference(key_ref)
+    if ref is not None and ref.is_alias and not allow_alias and _refuses_aliases_by_arn(ctx.operation):
+        raise InvalidArnException("Key Aliases are not supported for this operation.")
+    if ref is None and key_ref.startswith("arn:") and ":key/" in key_ref:
+        # A key ARN whose key id is malformed: AWS names the id alone, unquoted (an AWS-checked emulator's suite).
+        raise NotFoundException(f"Invalid keyId {key_ref.split(':key/', 1)[1]}")
     if ref is None or (ref.is_alias and not allow_alias):
-        raise NotFoundException(f"Invalid keyId {key_ref}")
+        raise NotFoundException(f"Invalid keyId '{key_ref}'")  # quoted, as AWS answers
     if ref.region is not None and ref.region != ctx.region:
         raise NotFoundException(f"Invalid arn {ref.region}")
     account = ref.account or ctx.principal.account_id
@@ -80,6 +91,13 @@ def _named_key(
     return key, request_alias
 
 
+def _refuses_aliases_by_arn(operation: str) -> bool:
+    """AWS answers an alias given to a key-only operation (GetKeyPolicy, DisableKey, CreateGrant, ...) with
+    InvalidArnException 'Key Aliases are not supported for this operation.', before looking it up; those are the
+    key-only operations whose model lists InvalidArnException (issue 18 sweep)."""
+    return "InvalidArnException" in apimodel.declared_errors(operation)
+
+
 def require_customer_managed(key: KeyRecord, ctx: RequestContext) -> None:
     """Refuse to change an AWS managed key. Its key policy already denies every such action to everyone (so
     authorisation refuses first, with AWS's AccessDeniedException); this is the backstop, in AWS's words."""
@@ -93,10 +111,12 @@ def require_customer_managed(key: KeyRecord, ctx: RequestContext) -> None:
 def require_key(
     tx: Transaction, ctx: RequestContext, key_ref: str, usage: str, operation: str, action: str | None = None
 ) -> KeyRecord:
-    """The usual preamble of a cryptographic operation: resolve and authorise, Enabled, the right KeyUsage."""
+    """The usual preamble of a cryptographic operation: resolve and authorise, the right KeyUsage, Enabled. AWS
+    checks the usage before the state (a Disabled HMAC key given to Sign is InvalidKeyUsageException), and the state
+    before the key spec and algorithm, which the operation checks next (an AWS-checked emulator's suite, floci's)."""
     key = resolve_key(tx, ctx, key_ref, allow_alias=True, action=action)
-    require_enabled(key)
     keyspecs.require_usage(key, usage, operation)
+    require_enabled(key)
     return key
 
 

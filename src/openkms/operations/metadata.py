@@ -23,8 +23,9 @@ def key_metadata(key: KeyRecord, imported: ImportedMaterialRecord | None = None)
     """DescribeKey's ``KeyMetadata`` with AWS's field names; absent fields are omitted.
 
     ``imported`` (EXTERNAL keys that ever had material imported) adds ``ExpirationModel`` and, for material that
-    expires, ``ValidTo``, as of the latest import; they stay after the material is deleted or expires, as AWS
-    shows them on a PendingImport key."""
+    expires, ``ValidTo``, as of the latest import, while the key has its material. Once the material is deleted
+    or expires, AWS omits both again (as before the first import) but keeps naming the symmetric key's material
+    in ``CurrentKeyMaterialId`` (recorded AWS responses, issue 18 item 1)."""
     meta: dict[str, Any] = {
         "AWSAccountId": key.account_id,
         "KeyId": key.key_id,
@@ -44,9 +45,12 @@ def key_metadata(key: KeyRecord, imported: ImportedMaterialRecord | None = None)
     if key.key_state == PENDING_DELETION:
         # AWS shows PendingDeletionWindowInDays only for multi-Region primaries awaiting replica deletion.
         meta["DeletionDate"] = key.deletion_date
-    if key.current_version_id is not None and key.key_spec == keyspecs.SYMMETRIC_DEFAULT:
-        meta["CurrentKeyMaterialId"] = key_material_id(key.current_version_id)
-    if imported is not None and key.origin == EXTERNAL:
+    material_version = key.current_version_id
+    if material_version is None and imported is not None and key.origin == EXTERNAL:
+        material_version = imported.version_id  # deleted or expired: still the key's (only) material
+    if material_version is not None and key.key_spec == keyspecs.SYMMETRIC_DEFAULT:
+        meta["CurrentKeyMaterialId"] = key_material_id(material_version)
+    if imported is not None and key.origin == EXTERNAL and key.current_version_id is not None:
         meta["ExpirationModel"] = imported.expiration_model
         if imported.valid_to is not None:
             meta["ValidTo"] = imported.valid_to

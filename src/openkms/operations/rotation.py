@@ -54,20 +54,23 @@ def _origin_refused(key: KeyRecord) -> UnsupportedOperationException:
 
 
 def _require_symmetric(key: KeyRecord) -> None:
-    """Asymmetric and HMAC keys do not rotate; nor do keys in custom key stores."""
+    """Asymmetric and HMAC keys do not rotate; nor do keys in custom key stores. AWS refuses the key spec with an
+    UnsupportedOperationException that has no message field at all (recorded for RotateKeyOnDemand, issue 18
+    item 11; an AWS-checked emulator's suite, floci's, pins the same for EnableKeyRotation)."""
     if key.origin in _CUSTOM_KEY_STORE_ORIGINS:
         raise _origin_refused(key)
     if key.key_spec != keyspecs.SYMMETRIC_DEFAULT:
-        raise UnsupportedOperationException(
-            f"{key.arn} key spec is {key.key_spec} which is not valid for this operation."
-        )
+        raise UnsupportedOperationException()
 
 
 def _require_automatic_rotation(key: KeyRecord) -> None:
-    """Automatic rotation: symmetric keys with AWS-generated material (not imported, not custom key stores)."""
-    _require_symmetric(key)
+    """Automatic rotation: symmetric keys with AWS-generated material (not imported, not custom key stores), in
+    an Enabled key. The origin is checked first (the key-state table's footnote answers it for a PendingImport
+    key), then the state, then the key spec: AWS checks the state before the spec (issue 18 item 4)."""
     if key.origin != "AWS_KMS":
         raise _origin_refused(key)
+    keystates.require_enabled(key)
+    _require_symmetric(key)
 
 
 def supports_automatic_rotation(key: KeyRecord) -> bool:
@@ -140,7 +143,6 @@ def enable_key_rotation(svc: Services, ctx: RequestContext, params: Params) -> R
 
     def change(key: KeyRecord) -> KeyRecord:
         _require_automatic_rotation(key)
-        keystates.require_enabled(key)
         return replace(
             key,
             rotation_enabled=True,
@@ -154,9 +156,15 @@ def enable_key_rotation(svc: Services, ctx: RequestContext, params: Params) -> R
 
 @operation("DisableKeyRotation")
 def disable_key_rotation(svc: Services, ctx: RequestContext, params: Params) -> Result:
+    """A key that cannot rotate (asymmetric, HMAC) has rotation off already: AWS answers success for it (as an
+    AWS-checked emulator's suite, floci's, pins it), after the origin and state checks."""
+
     def change(key: KeyRecord) -> KeyRecord:
-        _require_automatic_rotation(key)
+        if key.origin != "AWS_KMS":
+            raise _origin_refused(key)
         keystates.require_enabled(key)
+        if key.key_spec != keyspecs.SYMMETRIC_DEFAULT:
+            return key
         return replace(key, rotation_enabled=False, rotation_period_days=None, next_rotation_date=None)
 
     _change_key(svc, ctx, params["KeyId"], change)
@@ -192,16 +200,17 @@ def rotate_key_on_demand(svc: Services, ctx: RequestContext, params: Params) -> 
     with svc.storage.transaction() as tx:
         key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         keyrefs.require_customer_managed(key, ctx)
+        # The state before the key spec: a Disabled RSA key is DisabledException at AWS (recorded responses).
+        keystates.require_enabled(key)
         _require_symmetric(key)
         if key.origin != "AWS_KMS":
             # AWS rotates imported keys on demand into material imported beforehand (PENDING_ROTATION); that
             # arrives with ImportKeyMaterial. Until then there is nothing to rotate to.
             raise _origin_refused(key)
-        keystates.require_enabled(key)
         if tx.count_versions(key.key_id, ON_DEMAND) >= limit:
             raise LimitExceededException(f"You have reached the maximum of {limit} on-demand rotations for {key.arn}.")
         add_version(svc, tx, key, ON_DEMAND, ctx.now)
-    return {"KeyId": key.key_id}
+    return {"KeyId": key.arn}  # the key ARN, as AWS answers (and as GetKeyRotationStatus does)
 
 
 @operation("ListKeyRotations")

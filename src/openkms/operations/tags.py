@@ -15,18 +15,25 @@ MAX_TAGS_PER_KEY = 50
 RESERVED_PREFIX = "aws:"
 
 
+# AWS's own words (recorded responses, issue 18 item 8): no trailing period on any of them.
+RESERVED_MESSAGE = "Tags beginning with aws: are reserved"
+DUPLICATE_MESSAGE = "Duplicate tag keys"
+TOO_MANY_MESSAGE = "Too many tags"
+
+
 def validate_new_tags(tags: list[dict[str, Any]]) -> dict[str, str]:
-    """Turn the wire list into a dict, refusing reserved and duplicate keys."""
+    """Turn the wire list into a dict, refusing reserved and duplicate keys and more than 50 tags in one request
+    (CreateKey and TagResource alike), each with AWS's TagException."""
     result: dict[str, str] = {}
     for tag in tags:
         tag_key: str = tag["TagKey"]
         if tag_key.lower().startswith(RESERVED_PREFIX):
-            raise TagException("Tags beginning with aws: are reserved.")
+            raise TagException(RESERVED_MESSAGE)
         if tag_key in result:
-            raise TagException(f"Duplicate tag key {tag_key} in the request.")
+            raise TagException(DUPLICATE_MESSAGE)
         result[tag_key] = tag["TagValue"]
     if len(result) > MAX_TAGS_PER_KEY:
-        raise LimitExceededException(f"A KMS key can have at most {MAX_TAGS_PER_KEY} tags.")
+        raise TagException(TOO_MANY_MESSAGE)
     return result
 
 
@@ -48,7 +55,7 @@ def tag_resource(svc: Services, ctx: RequestContext, params: Params) -> Result:
 def untag_resource(svc: Services, ctx: RequestContext, params: Params) -> Result:
     tag_keys: list[str] = params["TagKeys"]
     if any(k.lower().startswith(RESERVED_PREFIX) for k in tag_keys):
-        raise TagException("Tags beginning with aws: are reserved.")
+        raise TagException(RESERVED_MESSAGE)
     with svc.storage.transaction() as tx:
         key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         keyrefs.require_customer_managed(key, ctx)

@@ -22,5 +22,7 @@ def as_kms_error(exc: BaseException, operation: str | None) -> KmsError:
 
 
 def error_body(error: KmsError) -> bytes:
-    body = {"__type": error.code, "message": error.message} if error.message else {"__type": error.code}
-    return dumps(body)
+    """``{"__type", "message"}``; without ``message`` when it is empty, unless the error says AWS sends it empty."""
+    if error.message or error.empty_message_field:
+        return dumps({"__type": error.code, "message": error.message})
+    return dumps({"__type": error.code})
