@@ -1,7 +1,7 @@
 """Micro-benchmark: what authorisation costs an Encrypt (issue 4), in process, through the whole request path.
 
 Three cases, interleaved round by round so that machine drift hits them alike, each a pre-signed Encrypt of
-32 bytes replayed through ``KmsApplication.serve_kms`` on one event loop (SigV4, JSON, validation, storage, crypto):
+32 bytes replayed through ``KMSApplication.serve_kms`` on one event loop (SigV4, JSON, validation, storage, crypto):
 
 - ``default``: a key with AWS's default key policy; the caller holds ``AdministratorAccess``;
 - ``complex``: a key whose policy has 10 statements with conditions (encryption context, tags, source IP,
@@ -42,7 +42,7 @@ from openkms.clock import SystemClock
 from openkms.crypto.rand import random_bytes
 from openkms.operations import authorization
 from openkms.seal.keyring import Keyring
-from openkms.server.app import HttpRequest, HttpResponse, KmsApplication
+from openkms.server.app import HTTPRequest, HTTPResponse, KMSApplication
 from openkms.settings import Settings
 from openkms.storage.sqlite import SQLiteStorage
 from openkms.wiring import build_app, build_services
@@ -99,7 +99,7 @@ class Harness:
         self.credentials = Credentials(created.access_key_id, created.secret_access_key)
         settings = Settings(data_dir=directory, database_url=f"sqlite:///{directory / 'openkms.db'}")
         # Records go to memory: the audit trail's cost is bench_audit.py's subject, not this one's.
-        self.app: KmsApplication = build_app(build_services(settings, storage, keyring), audit=MemoryWriter())
+        self.app: KMSApplication = build_app(build_services(settings, storage, keyring), audit=MemoryWriter())
         self.storage = storage
         self.loop = asyncio.new_event_loop()
         default_key = self._call("CreateKey", {})["KeyMetadata"]["KeyId"]
@@ -113,10 +113,10 @@ class Harness:
             response = self.serve(request)
             assert response.status == 200, (name, response.body)
 
-    def serve(self, request: HttpRequest) -> HttpResponse:
+    def serve(self, request: HTTPRequest) -> HTTPResponse:
         return self.loop.run_until_complete(self.app.serve_kms(request))
 
-    def distinct_requests(self, count: int) -> list[HttpRequest]:
+    def distinct_requests(self, count: int) -> list[HTTPRequest]:
         params = self._encrypt(self.complex_key)
         return [
             self._signed("Encrypt", {**params, "EncryptionContext": {"tenant": "t1", "record": str(n)}})
@@ -128,13 +128,13 @@ class Harness:
         plaintext = base64.b64encode(b"x" * 32).decode()
         return {"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": {"tenant": "t1", "record": "42"}}
 
-    def _signed(self, operation: str, params: dict[str, Any]) -> HttpRequest:
+    def _signed(self, operation: str, params: dict[str, Any]) -> HTTPRequest:
         body = json.dumps(params).encode()
         headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"TrentService.{operation}"}
         aws = AWSRequest(method="POST", url=f"https://{HOST}/", data=body, headers=headers)
         SigV4Auth(self.credentials, "kms", REGION).add_auth(aws)
         pairs = [(k.lower(), v) for k, v in aws.headers.items()] + [("host", HOST)]
-        return HttpRequest("POST", "/", "", pairs, body, "127.0.0.1")
+        return HTTPRequest("POST", "/", "", pairs, body, "127.0.0.1")
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         response = self.serve(self._signed(operation, params))

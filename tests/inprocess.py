@@ -21,12 +21,12 @@ from openkms.audit import scope as audit_scope
 from openkms.clock import Clock, SystemClock
 from openkms.context import Principal, RequestContext
 from openkms.crypto.rand import random_bytes
-from openkms.errors import KmsError
+from openkms.errors import KMSError
 from openkms.operations.registry import handler_for
 from openkms.seal import keyfile
 from openkms.seal.keyring import Keyring
-from openkms.seal.service import initialize_with_keyfile
-from openkms.server.app import HttpRequest, KmsApplication
+from openkms.seal.root_key import initialize_with_keyfile
+from openkms.server.app import HTTPRequest, KMSApplication
 from openkms.server.operation_runner import Caller, Outcome
 from openkms.settings import Settings
 from openkms.storage.ports import Storage
@@ -55,11 +55,11 @@ class _SigV4At(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
         self._inject_signature_to_request(request, self.signature(string_to_sign, request))
 
 
-class InProcessKms:
+class InProcessKMS:
     """``clock`` defaults to the system clock; a test may pass a FrozenClock and move it (requests are signed at
     the clock's time). ``storage`` defaults to SQLite in ``data_dir``; it is migrated here and closed by close().
     ``keyfile_seal``: initialise the data directory as ``serve --dev`` does (key file), so CLI commands that need
-    the root key (``--seal-now``, ``iam create-access-key``) can open it; otherwise the root key exists only in
+    the root key (``--sign-now``, ``iam create-access-key``) can open it; otherwise the root key exists only in
     this process."""
 
     def __init__(
@@ -86,7 +86,7 @@ class InProcessKms:
         self.credentials = Credentials(creds.access_key_id, creds.secret_access_key)
         self.services = build_services(settings, self.storage, keyring, clock)
         # The production path: the operation runner, and the node's audit hub run in this process.
-        self.app: KmsApplication = build_app(self.services)
+        self.app: KMSApplication = build_app(self.services)
         self._loop = LoopThread()
 
     def call(
@@ -111,7 +111,7 @@ class InProcessKms:
         _SigV4At(credentials or self.credentials, "kms", region, self.clock.now()).add_auth(request)
         headers = [(k.lower(), v) for k, v in request.headers.items()]
         headers.append(("host", f"kms.{region}.amazonaws.com"))
-        response = self.run(self.app.serve_kms(HttpRequest("POST", "/", "", headers, body, "127.0.0.1")))
+        response = self.run(self.app.serve_kms(HTTPRequest("POST", "/", "", headers, body, "127.0.0.1")))
         return response.status, json.loads(response.body) if response.body else {}
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
@@ -148,7 +148,7 @@ class InProcessKms:
         def call() -> None:
             try:
                 handler(svc, ctx, params)
-            except KmsError:
+            except KMSError:
                 pass
 
         return call

@@ -123,13 +123,13 @@ FRONTS = ("openkms.cli", "openkms.console")
 # The writes below the fronts that a front may still call, each a named entry point that is not a change a caller
 # could make through the API, so it has no operation to run as:
 WRITE_ENTRY_POINTS = {
-    # `openkms audit export/verify --seal-now`: the audit digest job's own step (signs the trail's head; changes
+    # `openkms audit export/verify --sign-now`: the audit digest job's own step (signs the trail's head; changes
     # nothing a caller made or reads through the API).
     "openkms.audit.digests.write_digest",
     # `openkms init` / `serve --dev`: install setup with the schema's migration (which is a storage method, not
     # a function here): the root of trust, and the install's first administrator before any caller exists.
-    "openkms.seal.service.initialize_with_keyfile",
-    "openkms.seal.service.initialize_with_passphrase",
+    "openkms.seal.root_key.initialize_with_keyfile",
+    "openkms.seal.root_key.initialize_with_passphrase",
     "openkms.bootstrap.first_administrator",
     "openkms.bootstrap.dev_administrator",
     # `openkms usage`: the usage roll-up, counts derived from the trail and recomputable from it (also run by

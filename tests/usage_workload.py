@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from tests.inprocess import InProcessKms
+from tests.inprocess import InProcessKMS
 
 EXPECTED = {
     "sym": {"symmetric": 5, "rsa_2048": 0, "asymmetric": 0, "generate_data_key_pair": 1},
@@ -20,17 +20,17 @@ EXPECTED = {
 PLAINTEXT = base64.b64encode(b"p").decode()
 
 
-def call(kms: InProcessKms, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+def call(kms: InProcessKMS, operation: str, params: dict[str, Any]) -> dict[str, Any]:
     status, body = kms.call(operation, params)
     assert status == 200, (operation, body)
     return body
 
 
-def create_key(kms: InProcessKms, **params: Any) -> str:
+def create_key(kms: InProcessKMS, **params: Any) -> str:
     return str(call(kms, "CreateKey", params)["KeyMetadata"]["KeyId"])
 
 
-def run_workload(kms: InProcessKms) -> dict[str, str]:
+def run_workload(kms: InProcessKMS) -> dict[str, str]:
     """The calls of ``EXPECTED``; returns the key ids by label (``alias/usage-sym`` names ``sym``)."""
     keys = {
         "sym": create_key(kms),

@@ -1,14 +1,14 @@
 """The one error taxonomy of openkms.
 
-Every error a caller can see is a subclass of :class:`KmsError` carrying the AWS error code, the HTTP status
+Every error a caller can see is a subclass of :class:`KMSError` carrying the AWS error code, the HTTP status
 and whether the sender is at fault. ``server/error_map.py`` is the only place that turns them into wire
-responses; anything that is not a ``KmsError`` becomes ``KMSInternalException`` with no detail.
+responses; anything that is not a ``KMSError`` becomes ``KMSInternalException`` with no detail.
 
 Messages must never contain plaintext, ciphertext, key material or secrets.
 
 Hierarchy::
 
-    KmsError
+    KMSError
     ├── ClientError (400, sender fault): ValidationException, NotFoundException, ...
     │   └── AuthError: InvalidSignatureException, UnrecognizedClientException, ...
     └── ServerError (5xx): KMSInternalException, KeyUnavailableException, DependencyTimeoutException
@@ -21,7 +21,7 @@ from __future__ import annotations
 MAX_MESSAGE_CHARS = 4096
 
 
-class KmsError(Exception):
+class KMSError(Exception):
     """Base of every error that has an AWS wire representation."""
 
     code: str = "KMSInternalException"
@@ -43,14 +43,14 @@ class KmsError(Exception):
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
 
 
-class ClientError(KmsError):
+class ClientError(KMSError):
     """The request was wrong; retrying it unchanged will fail again."""
 
     status = 400
     sender_fault = True
 
 
-class ServerError(KmsError):
+class ServerError(KMSError):
     """The service failed; the caller may retry."""
 
     status = 500
@@ -229,4 +229,4 @@ class RequestEntityTooLargeException(ClientError):
     status = 413
 
 
-__all__ = [name for name, value in list(globals().items()) if isinstance(value, type) and issubclass(value, KmsError)]
+__all__ = [name for name, value in list(globals().items()) if isinstance(value, type) and issubclass(value, KMSError)]

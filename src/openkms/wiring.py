@@ -12,14 +12,14 @@ from openkms.auth.credentials import Authenticator
 from openkms.auth.sessions import SessionStore
 from openkms.clock import Clock, SystemClock
 from openkms.console.app import Console
-from openkms.errors import KmsError
+from openkms.errors import KMSError
 from openkms.operations import registry
 from openkms.operations.materials import MaterialCache
 from openkms.operations.services import Services
 from openkms.regions import aws_regions
 from openkms.seal.keyring import Keyring
-from openkms.seal.service import unseal_root_key
-from openkms.server.app import KmsApplication
+from openkms.seal.root_key import unseal_root_key
+from openkms.server.app import KMSApplication
 from openkms.server.unseal_gate import UnsealGate
 from openkms.server.validate import validate_input
 from openkms.settings import Settings
@@ -40,7 +40,7 @@ def warm_up(settings: Settings) -> None:
     registry.handler_for("Encrypt")  # imports every operation module
     try:
         validate_input("ListKeys", {"Limit": 0})  # loads and compiles the model's shapes
-    except KmsError:
+    except KMSError:
         pass  # the refusal is expected; the model is loaded either way
 
 
@@ -50,7 +50,7 @@ def build_app(
     on_startup: Callable[[], None] | None = None,
     audit: AuditWriter | None = None,
     unseal_gate: UnsealGate | None = None,
-) -> KmsApplication:
+) -> KMSApplication:
     warm_up(services.settings)
     storage = services.storage
     if storage.before_commit is not audit_scope.before_commit:  # state changes commit with their records
@@ -63,7 +63,7 @@ def build_app(
         return unseal_root_key(storage, secret=secret)
 
     authenticator = Authenticator(storage, services.keyring)
-    app = KmsApplication(
+    app = KMSApplication(
         services,
         authenticator,
         audit,

@@ -48,7 +48,7 @@ from openkms.operations.registry import implemented_operations
 from openkms.storage.audit import AuditFilter
 from tests import byok
 from tests.cli.running import Run, openkms
-from tests.inprocess import ACCOUNT_ID, REGION, InProcessKms
+from tests.inprocess import ACCOUNT_ID, REGION, InProcessKMS
 
 ADMIN_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/admin"
 QUERY_COLUMNS = ["Seq", "EventTime", "EventName", "Outcome", "Principal", "KeyId", "SourceIP", "RequestId"]
@@ -89,7 +89,7 @@ def b64(data: bytes) -> str:
 @dataclass
 class Trail:
     data_dir: Path
-    kms: InProcessKms
+    kms: InProcessKMS
     keys: dict[str, str]  # label -> key id
     root_key: bytes
 
@@ -106,18 +106,18 @@ class Trail:
         return [json.loads(row.event) for row in rows]
 
 
-def _must(kms: InProcessKms, operation: str, params: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+def _must(kms: InProcessKMS, operation: str, params: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     status, body = kms.call(operation, params, **kwargs)
     assert status == 200, (operation, status, body)
     return body
 
 
-def _fails(kms: InProcessKms, operation: str, params: dict[str, Any], code: str, **kwargs: Any) -> None:
+def _fails(kms: InProcessKMS, operation: str, params: dict[str, Any], code: str, **kwargs: Any) -> None:
     status, body = kms.call(operation, params, **kwargs)
     assert status >= 400 and body.get("__type") == code, (operation, status, body)
 
 
-def run_workload(kms: InProcessKms) -> dict[str, str]:
+def run_workload(kms: InProcessKMS) -> dict[str, str]:
     """Every implemented operation at least once (with the key types each needs), and failures of several kinds."""
 
     def key(label: str, **params: Any) -> str:
@@ -226,7 +226,7 @@ def run_workload(kms: InProcessKms) -> dict[str, str]:
 def trail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trail]:
     data_dir = tmp_path_factory.mktemp("audit-cli") / "data"
     data_dir.mkdir(mode=0o700)
-    kms = InProcessKms(data_dir, keyfile_seal=True)
+    kms = InProcessKMS(data_dir, keyfile_seal=True)
     keys = run_workload(kms)
     found = Trail(data_dir, kms, keys, kms.app._services.keyring.root_key())
     found.sign_digest()
@@ -855,17 +855,19 @@ def test_verify_refuses_a_bad_public_key_file_with_exit_2(trail: Trail, tmp_path
     )
     refused(openkms("audit", "verify", *trail.db(), "--public-key", str(rsa)), 2, "not an Ed25519 public key")
     refused(openkms("audit", "verify", *trail.db(), "--public-key", str(tmp_path / "nope")), 2, "cannot read")
-    refused(openkms("audit", "verify", *trail.db(), "--export", str(garbage), "--seal-now"), 2, "does not apply")
+    refused(openkms("audit", "verify", *trail.db(), "--export", str(garbage), "--sign-now"), 2, "does not apply")
 
 
-def test_seal_now_signs_the_tail_first(trail: Trail, altered: Path) -> None:
+def test_sign_now_signs_the_tail_first(trail: Trail, altered: Path) -> None:
     shutil.copy(trail.data_dir / "root.keyfile", altered / "root.keyfile")
     before = openkms("audit", "verify", "--data-dir", str(altered), "--json").json()
     assert before["unsignedTail"] >= 1
-    after = openkms("audit", "verify", "--data-dir", str(altered), "--seal-now", "--json").json()
+    after = openkms("audit", "verify", "--data-dir", str(altered), "--sign-now", "--json").json()
     assert after["ok"] and after["unsignedTail"] == 0 and after["digests"] == before["digests"] + 1
-    exported = _export(altered, "-", "--seal-now")
+    exported = _export(altered, "-", "--sign-now")
     assert exported.code == 0 and "follow the last signed digest" not in exported.err
+    again = openkms("audit", "verify", "--data-dir", str(altered), "--seal-now", "--json").json()  # the old name
+    assert again["ok"] and again["unsignedTail"] == 0
 
 
 # ---- public-key -------------------------------------------------------------------------------------------------

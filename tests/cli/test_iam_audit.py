@@ -34,7 +34,7 @@ from openkms.clock import SystemClock
 from openkms.eventnames import IAM_EVENT_NAMES
 from openkms.operations import iam_admin, registry
 from openkms.seal import keyfile
-from openkms.seal.service import initialize_with_keyfile
+from openkms.seal.root_key import initialize_with_keyfile
 from openkms.storage.factory import open_storage
 from tests.audit_faults import install_audit_fault
 from tests.cli.running import Run, openkms

@@ -18,7 +18,7 @@ import pytest
 
 from openkms.cli.common import iso
 from tests.cli.running import Run, openkms
-from tests.inprocess import ACCOUNT_ID, InProcessKms
+from tests.inprocess import ACCOUNT_ID, InProcessKMS
 
 OTHER_REGION = "eu-west-1"
 ESCAPE = "\x1b[2J"  # a terminal escape (clear screen) hidden in a description
@@ -27,7 +27,7 @@ ESCAPE = "\x1b[2J"  # a terminal escape (clear screen) hidden in a description
 @dataclass
 class Keys:
     data_dir: Path
-    kms: InProcessKms
+    kms: InProcessKMS
     ids: dict[str, str]
 
     def run(self, *args: str) -> Run:
@@ -50,7 +50,7 @@ def _table(text: str) -> list[list[str]]:
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
     data_dir = tmp_path_factory.mktemp("keys") / "data"
     data_dir.mkdir(mode=0o700)
-    kms = InProcessKms(data_dir)
+    kms = InProcessKMS(data_dir)
     made = Keys(data_dir, kms, {})
 
     def create(label: str, region: str = "us-east-1", **params: Any) -> str:

@@ -110,8 +110,8 @@ def test_a_passphrase_file_others_may_read_is_refused_everywhere(tmp_path: Path,
     loose.chmod(0o600)
     assert openkms("init", "--data-dir", str(data_dir), "--passphrase-file", str(loose)).code == 0
     loose.chmod(mode)
-    seal_now = ["audit", "verify", "--data-dir", str(data_dir), "--seal-now", "--passphrase-file", str(loose)]
-    refused(openkms(*seal_now), shown)
+    sign_now = ["audit", "verify", "--data-dir", str(data_dir), "--sign-now", "--passphrase-file", str(loose)]
+    refused(openkms(*sign_now), shown)
 
 
 def test_a_private_passphrase_file_is_accepted(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_a_private_passphrase_file_is_accepted(tmp_path: Path) -> None:
     run = openkms("init", "--data-dir", str(tmp_path / "data"), "--passphrase-file", str(private), "--json")
     assert run.code == 0, run
     read_only = secret_file(tmp_path / "read-only", PASSPHRASE, 0o400)
-    run = openkms("audit", "verify", "--data-dir", str(tmp_path / "data"), "--seal-now", "--passphrase-file",
+    run = openkms("audit", "verify", "--data-dir", str(tmp_path / "data"), "--sign-now", "--passphrase-file",
                   str(read_only))  # fmt: skip
     assert run.code == 0, run
 

@@ -26,7 +26,7 @@ from openkms.storage.postgres import PostgresStorage
 from openkms.storage.sqlite import SQLiteStorage
 from tests.cli.running import Run, openkms
 from tests.e2e.server import ServerProcess, free_port
-from tests.inprocess import InProcessKms
+from tests.inprocess import InProcessKMS
 from tests.pg_helpers import create_temp_database, drop_database
 
 
@@ -50,7 +50,7 @@ def installation(tmp_path: Path) -> Iterator[Installation]:
     """An initialised data directory (key file, as ``serve --dev`` leaves it) with three keys and some use."""
     data_dir = tmp_path / "data"
     data_dir.mkdir(mode=0o700)
-    kms = InProcessKms(data_dir, keyfile_seal=True)
+    kms = InProcessKMS(data_dir, keyfile_seal=True)
     for _ in range(2):
         _, made = kms.call("CreateKey", {})
     kms.call("DisableKey", {"KeyId": made["KeyMetadata"]["KeyId"]})
@@ -168,7 +168,7 @@ def test_keys_past_their_deletion_date_with_material_need_attention(tmp_path: Pa
     data_dir = tmp_path / "data"
     data_dir.mkdir(mode=0o700)
     clock = FrozenClock(time.time() - 9 * 86400)  # scheduled nine days ago with a seven-day window
-    kms = InProcessKms(data_dir, clock, keyfile_seal=True)
+    kms = InProcessKMS(data_dir, clock, keyfile_seal=True)
     try:
         _, made = kms.call("CreateKey", {})
         kms.call("ScheduleKeyDeletion", {"KeyId": made["KeyMetadata"]["KeyId"], "PendingWindowInDays": 7})
@@ -230,7 +230,7 @@ def test_status_and_keys_on_postgresql(tmp_path: Path) -> None:
     try:
         empty = openkms("status", "--database-url", url)  # an empty database is not an openkms database
         assert empty.code == 1 and "no openkms database" in empty.err, empty
-        kms = InProcessKms(
+        kms = InProcessKMS(
             tmp_path, storage=PostgresStorage(url, before_commit=audit_scope.before_commit), keyfile_seal=True
         )
         try:

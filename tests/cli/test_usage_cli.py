@@ -17,7 +17,7 @@ import pytest
 from openkms.cli.usage import _Account
 from openkms.usage_report import DEFAULT_PRICES, FAMILIES, estimate, price_list
 from tests.cli.running import Run, openkms
-from tests.inprocess import ACCOUNT_ID, InProcessKms
+from tests.inprocess import ACCOUNT_ID, InProcessKMS
 from tests.usage_workload import EXPECTED, call, create_key, run_workload
 
 FAMILY_COLUMNS = ["Symmetric", "RSA2048", "Asymmetric", "DataKeyPair"]
@@ -26,7 +26,7 @@ FAMILY_COLUMNS = ["Symmetric", "RSA2048", "Asymmetric", "DataKeyPair"]
 @dataclass
 class Workload:
     data_dir: Path
-    kms: InProcessKms
+    kms: InProcessKMS
     keys: dict[str, str]
 
     def usage(self, *args: str) -> Run:
@@ -37,7 +37,7 @@ class Workload:
 def workload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workload]:
     data_dir = tmp_path_factory.mktemp("usage") / "data"
     data_dir.mkdir(mode=0o700)
-    kms = InProcessKms(data_dir)
+    kms = InProcessKMS(data_dir)
     yield Workload(data_dir, kms, run_workload(kms))
     kms.close()
 
@@ -86,7 +86,7 @@ def test_one_key_by_any_name(workload: Workload) -> None:
 
 
 def test_keys_pending_deletion_cost_nothing(tmp_path: Path) -> None:
-    kms = InProcessKms(tmp_path)
+    kms = InProcessKMS(tmp_path)
     try:
         keep = create_key(kms)
         drop = create_key(kms)

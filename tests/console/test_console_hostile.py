@@ -23,13 +23,13 @@ import pytest
 
 from openkms.audit import scope as audit_scope
 from openkms.clock import FrozenClock
-from openkms.server.app import KmsApplication
+from openkms.server.app import KMSApplication
 from openkms.storage.sqlite import SQLiteStorage
 from tests.console.test_console_inprocess import START, AsgiBrowser
 from tests.console.web_client import Browser
 from tests.e2e.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ServerProcess
 from tests.e2e.test_production_seal import Initialised, Server, initialised, sealed, table_counts
-from tests.inprocess import InProcessKms
+from tests.inprocess import InProcessKMS
 
 __all__ = ["initialised", "sealed"]  # fixtures of the production start, reused here
 
@@ -49,9 +49,9 @@ class CountingStorage(SQLiteStorage):
 
 
 @pytest.fixture
-def local(tmp_path: Path) -> Iterator[InProcessKms]:
+def local(tmp_path: Path) -> Iterator[InProcessKMS]:
     """The app in this process (``kms`` is the e2e server's boto3 client)."""
-    made = InProcessKms(
+    made = InProcessKMS(
         tmp_path,
         clock=FrozenClock(START),
         storage=CountingStorage(tmp_path / "openkms.db", before_commit=audit_scope.before_commit),
@@ -63,17 +63,17 @@ def local(tmp_path: Path) -> Iterator[InProcessKms]:
 Reply = tuple[int, dict[str, list[str]], str]  # status, headers, body
 
 
-def asgi(kms: InProcessKms, path: str, *, cookie: str = "", scheme: str = "http", method: str = "GET",
+def asgi(kms: InProcessKMS, path: str, *, cookie: str = "", scheme: str = "http", method: str = "GET",
          body: bytes = b"") -> Reply:  # fmt: skip
     """One request with a raw ``Cookie`` header (the test browsers keep one value per name)."""
     return kms.run(_asgi_one(kms.app, path, cookie=cookie, scheme=scheme, method=method, body=body))
 
 
-async def _asgi_many(app: KmsApplication, paths: list[str]) -> list[Reply]:
+async def _asgi_many(app: KMSApplication, paths: list[str]) -> list[Reply]:
     return [await _asgi_one(app, path) for path in paths]
 
 
-async def _asgi_one(app: KmsApplication, full: str, *, cookie: str = "", scheme: str = "http", method: str = "GET",
+async def _asgi_one(app: KMSApplication, full: str, *, cookie: str = "", scheme: str = "http", method: str = "GET",
                     body: bytes = b"") -> Reply:  # fmt: skip
     path, _, query = full.partition("?")
     headers = [(b"host", b"kms.example"), (b"user-agent", b"hostile-test")]
@@ -103,7 +103,7 @@ async def _asgi_one(app: KmsApplication, full: str, *, cookie: str = "", scheme:
 # ---- item 11: a sealed server's console ----------------------------------------------------------------------
 
 
-def test_a_sealed_console_answers_the_sealed_page_and_touches_no_storage(local: InProcessKms) -> None:
+def test_a_sealed_console_answers_the_sealed_page_and_touches_no_storage(local: InProcessKMS) -> None:
     browser = AsgiBrowser(local)
     assert browser.sign_in(local).status == 303  # a live session from before the seal
     form = browser.request("GET", "/console/sign-in")
@@ -174,7 +174,7 @@ def test_a_static_name_too_long_for_the_filesystem_is_404_without_a_traceback(se
 
 
 def test_static_files_are_served_from_memory_without_touching_the_filesystem(
-    local: InProcessKms, monkeypatch: pytest.MonkeyPatch
+    local: InProcessKMS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_filesystem(*args: object, **kwargs: object) -> None:
         raise AssertionError("the filesystem was asked for a static file at request time")
@@ -186,7 +186,7 @@ def test_static_files_are_served_from_memory_without_touching_the_filesystem(
         assert asgi(local, "/console/static/" + name)[0] == 404, name
 
 
-def test_unknown_static_names_leave_nothing_behind(local: InProcessKms) -> None:
+def test_unknown_static_names_leave_nothing_behind(local: InProcessKMS) -> None:
     """Before the fix every name asked for (found or not) stayed in an unbounded cache: 20,000 names of 240
     bytes kept about 3 MB. Now nothing grows with the names asked for."""
     paths = [f"/console/static/{i:08d}{'z' * 228}.css" for i in range(20_000)]
@@ -261,7 +261,7 @@ def test_the_keys_page_bounds_its_marker(server: ServerProcess) -> None:
 
 
 def test_oversized_sign_in_fields_are_a_wrong_sign_in_and_never_looked_up(
-    local: InProcessKms, monkeypatch: pytest.MonkeyPatch
+    local: InProcessKMS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     browser = AsgiBrowser(local)
     form = browser.request("GET", "/console/sign-in")
@@ -300,7 +300,7 @@ def _set_cookie(headers: dict[str, list[str]], prefix: str) -> str:
     return found[0]
 
 
-def test_under_tls_the_cookies_are_host_prefixed(local: InProcessKms) -> None:
+def test_under_tls_the_cookies_are_host_prefixed(local: InProcessKMS) -> None:
     browser = AsgiBrowser(local, scheme="https")
     form = browser.request("GET", "/console/sign-in")
     anchor = _set_cookie(form.headers, "__Host-openkms_presession=")
@@ -323,7 +323,7 @@ def test_under_tls_the_cookies_are_host_prefixed(local: InProcessKms) -> None:
     assert asgi(local, "/console/keys", cookie=f"__Host-openkms_session={token}", scheme="https")[0] == 303
 
 
-def test_over_plain_http_the_cookie_names_stay(local: InProcessKms) -> None:
+def test_over_plain_http_the_cookie_names_stay(local: InProcessKMS) -> None:
     browser = AsgiBrowser(local)
     signed = browser.sign_in(local)
     session = _set_cookie(signed.headers, "openkms_session=")
@@ -331,7 +331,7 @@ def test_over_plain_http_the_cookie_names_stay(local: InProcessKms) -> None:
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-def test_two_session_cookies_are_no_session(local: InProcessKms, scheme: str) -> None:
+def test_two_session_cookies_are_no_session(local: InProcessKMS, scheme: str) -> None:
     browser = AsgiBrowser(local, scheme=scheme)
     assert browser.sign_in(local).status == 303
     name = "__Host-openkms_session" if scheme == "https" else "openkms_session"
@@ -345,7 +345,7 @@ def test_two_session_cookies_are_no_session(local: InProcessKms, scheme: str) ->
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-def test_two_sign_in_anchors_are_no_anchor(local: InProcessKms, scheme: str) -> None:
+def test_two_sign_in_anchors_are_no_anchor(local: InProcessKMS, scheme: str) -> None:
     name = "__Host-openkms_presession" if scheme == "https" else "openkms_presession"
     browser = AsgiBrowser(local, scheme=scheme)
     form = browser.request("GET", "/console/sign-in")

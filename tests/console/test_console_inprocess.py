@@ -15,7 +15,7 @@ import pytest
 
 from openkms.clock import FrozenClock
 from tests.audit_faults import install_audit_fault
-from tests.inprocess import InProcessKms
+from tests.inprocess import InProcessKMS
 
 START = 1_800_000_000.0
 
@@ -29,7 +29,7 @@ class Answer:
 
 @dataclass
 class AsgiBrowser:
-    kms: InProcessKms
+    kms: InProcessKMS
     scheme: str = "http"
     jar: dict[str, str] = field(default_factory=dict)
 
@@ -66,7 +66,7 @@ class AsgiBrowser:
                 self.jar[name] = rest.split(";", 1)[0]
         return Answer(int(start["status"]), found, b"".join(m.get("body", b"") for m in sent[1:]).decode())
 
-    def sign_in(self, kms: InProcessKms) -> Answer:
+    def sign_in(self, kms: InProcessKMS) -> Answer:
         form = self.request("GET", "/console/sign-in")
         token = re.search(r'name="csrf" value="([^"]*)"', form.body)
         assert token is not None
@@ -82,13 +82,13 @@ class AsgiBrowser:
 
 
 @pytest.fixture
-def kms(tmp_path: Path) -> Iterator[InProcessKms]:
-    made = InProcessKms(tmp_path, clock=FrozenClock(START))
+def kms(tmp_path: Path) -> Iterator[InProcessKMS]:
+    made = InProcessKMS(tmp_path, clock=FrozenClock(START))
     yield made
     made.close()
 
 
-def test_under_tls_the_cookies_are_secure(kms: InProcessKms) -> None:
+def test_under_tls_the_cookies_are_secure(kms: InProcessKMS) -> None:
     browser = AsgiBrowser(kms, scheme="https")
     presession = browser.request("GET", "/console/sign-in").headers["set-cookie"]
     assert all(c.endswith("; Secure") for c in presession)
@@ -98,7 +98,7 @@ def test_under_tls_the_cookies_are_secure(kms: InProcessKms) -> None:
     assert session and session[0].endswith("HttpOnly; SameSite=Strict; Secure")
 
 
-def test_a_session_expires_after_its_lifetime(kms: InProcessKms) -> None:
+def test_a_session_expires_after_its_lifetime(kms: InProcessKMS) -> None:
     browser = AsgiBrowser(kms)
     assert browser.sign_in(kms).status == 303
     assert kms.app is not None
@@ -112,7 +112,7 @@ def test_a_session_expires_after_its_lifetime(kms: InProcessKms) -> None:
 
 
 def test_without_an_audit_trail_the_console_signs_nobody_in_and_shows_no_data(
-    kms: InProcessKms, tmp_path: Path
+    kms: InProcessKMS, tmp_path: Path
 ) -> None:
     status, created = kms.call("CreateKey", {"Description": "visible only with a record"})
     assert status == 200

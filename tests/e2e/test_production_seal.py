@@ -256,7 +256,7 @@ def seal_row(db: Path) -> tuple[str, str, bytes]:
 
 def root_key_of(initialised: Initialised, scratch: Path) -> bytes:
     """The root key, opened with the known passphrase by openkms' own unseal code on a copy of the database."""
-    from openkms.seal.service import unseal_root_key
+    from openkms.seal.root_key import unseal_root_key
     from openkms.storage.factory import open_storage
 
     scratch.mkdir()

@@ -17,7 +17,7 @@ from openkms.clock import FrozenClock
 from openkms.storage.ports import Storage
 from openkms.storage.postgres import PostgresStorage
 from tests.byok import wrap
-from tests.inprocess import InProcessKms
+from tests.inprocess import InProcessKMS
 from tests.pg_helpers import create_temp_database, drop_database
 
 T0 = 1_800_000_000.0  # 2027-01-15, whatever the wall clock says
@@ -26,9 +26,9 @@ DAY = 86400.0
 
 @dataclass
 class Kms:
-    """An InProcessKms and its clock, with calls that either succeed or name their error."""
+    """An InProcessKMS and its clock, with calls that either succeed or name their error."""
 
-    inner: InProcessKms
+    inner: InProcessKMS
     clock: FrozenClock
 
     @property
@@ -108,7 +108,7 @@ def kms(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kms]:
     if request.param == "postgresql":
         url = create_temp_database()
         storage = PostgresStorage(url, before_commit=audit_scope.before_commit)
-    inner = InProcessKms(tmp_path, clock, storage)
+    inner = InProcessKMS(tmp_path, clock, storage)
     try:
         yield Kms(inner, clock)
     finally:

@@ -15,20 +15,20 @@ from botocore.credentials import Credentials
 from openkms import identity, ids
 from openkms.context import Principal
 from openkms.server.operation_runner import Caller, Outcome
-from tests.inprocess import ACCOUNT_ID, InProcessKms
+from tests.inprocess import ACCOUNT_ID, InProcessKMS
 
 OTHER_ACCOUNT = "444455556666"
 VIA = Caller("192.0.2.7", "openkms-console (test)", False)
 
 
 @pytest.fixture
-def kms(tmp_path: Path) -> Iterator[InProcessKms]:
-    made = InProcessKms(tmp_path)
+def kms(tmp_path: Path) -> Iterator[InProcessKMS]:
+    made = InProcessKMS(tmp_path)
     yield made
     made.close()
 
 
-def _user(kms: InProcessKms, account: str, name: str, policy: dict[str, Any] | None) -> tuple[Principal, Credentials]:
+def _user(kms: InProcessKMS, account: str, name: str, policy: dict[str, Any] | None) -> tuple[Principal, Credentials]:
     identity.ensure_account(kms.storage, account, kms.clock)
     user = identity.create_user(kms.storage, account, name, kms.clock)
     if policy is not None:
@@ -38,11 +38,11 @@ def _user(kms: InProcessKms, account: str, name: str, policy: dict[str, Any] | N
     return principal, Credentials(made.access_key_id, made.secret_access_key)
 
 
-def _admin(kms: InProcessKms) -> Principal:
+def _admin(kms: InProcessKMS) -> Principal:
     return Principal(ACCOUNT_ID, ids.user_arn(ACCOUNT_ID, "admin"), "admin", kms.credentials.access_key)
 
 
-def lookup(kms: InProcessKms, principal: Principal | None = None, **params: Any) -> Outcome[dict[str, Any]]:
+def lookup(kms: InProcessKMS, principal: Principal | None = None, **params: Any) -> Outcome[dict[str, Any]]:
     return kms.invoke(principal or _admin(kms), "LookupEvents", params, VIA)
 
 
@@ -53,14 +53,14 @@ def events_of(invocation: Outcome[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
-def _encrypt(kms: InProcessKms, key: str, credentials: Credentials | None = None) -> str:
+def _encrypt(kms: InProcessKMS, key: str, credentials: Credentials | None = None) -> str:
     status, body = kms.call("Encrypt", {"KeyId": key, "Plaintext": base64.b64encode(b"p").decode()},
                             credentials=credentials)  # fmt: skip
     assert status == 200, body
     return str(body["CiphertextBlob"])
 
 
-def test_filters_match_key_alias_operation_outcome_and_principal(kms: InProcessKms) -> None:
+def test_filters_match_key_alias_operation_outcome_and_principal(kms: InProcessKMS) -> None:
     key = kms.call("CreateKey", {})[1]["KeyMetadata"]["KeyId"]
     kms.call("CreateAlias", {"AliasName": "alias/lookup", "TargetKeyId": key})
     _encrypt(kms, key)
@@ -78,7 +78,7 @@ def test_filters_match_key_alias_operation_outcome_and_principal(kms: InProcessK
     assert events_of(lookup(kms, SourceIp="198.51.100.1")) == []
 
 
-def test_pages_continue_below_the_last_seq_without_repeats(kms: InProcessKms) -> None:
+def test_pages_continue_below_the_last_seq_without_repeats(kms: InProcessKMS) -> None:
     key = kms.call("CreateKey", {})[1]["KeyMetadata"]["KeyId"]
     for _ in range(5):
         _encrypt(kms, key)
@@ -94,7 +94,7 @@ def test_pages_continue_below_the_last_seq_without_repeats(kms: InProcessKms) ->
     assert len(seen) == 5 and seen == sorted(seen, reverse=True)
 
 
-def test_a_caller_sees_only_its_own_accounts_records(kms: InProcessKms) -> None:
+def test_a_caller_sees_only_its_own_accounts_records(kms: InProcessKMS) -> None:
     admin_policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     own_key = kms.call("CreateKey", {})[1]["KeyMetadata"]["KeyId"]
     other, credentials = _user(kms, OTHER_ACCOUNT, "bob", admin_policy)
@@ -108,7 +108,7 @@ def test_a_caller_sees_only_its_own_accounts_records(kms: InProcessKms) -> None:
     assert {e["EventName"] for e in own} == {"CreateKey", "Encrypt"}
 
 
-def test_the_caller_needs_cloudtrail_lookup_events(kms: InProcessKms) -> None:
+def test_the_caller_needs_cloudtrail_lookup_events(kms: InProcessKMS) -> None:
     kms_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
     reader, _ = _user(kms, ACCOUNT_ID, "reader", kms_only)
     denied = lookup(kms, reader)
@@ -139,6 +139,6 @@ def test_the_caller_needs_cloudtrail_lookup_events(kms: InProcessKms) -> None:
         {"Principal": "bad name with spaces"},
     ],
 )
-def test_bad_parameters_are_a_validation_exception(kms: InProcessKms, params: dict[str, Any]) -> None:
+def test_bad_parameters_are_a_validation_exception(kms: InProcessKMS, params: dict[str, Any]) -> None:
     refused = lookup(kms, **params)
     assert refused.error is not None and refused.error.code == "ValidationException"

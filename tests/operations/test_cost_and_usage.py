@@ -10,20 +10,20 @@ from typing import Any
 
 import pytest
 
-from tests.inprocess import InProcessKms
+from tests.inprocess import InProcessKMS
 from tests.operations.test_audit_lookup import OTHER_ACCOUNT, VIA, _admin, _encrypt, _user
 
 ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
 @pytest.fixture
-def kms(tmp_path: Path) -> Iterator[InProcessKms]:
-    made = InProcessKms(tmp_path)
+def kms(tmp_path: Path) -> Iterator[InProcessKMS]:
+    made = InProcessKMS(tmp_path)
     yield made
     made.close()
 
 
-def test_the_report_counts_the_callers_account_only(kms: InProcessKms) -> None:
+def test_the_report_counts_the_callers_account_only(kms: InProcessKMS) -> None:
     mine = kms.call("CreateKey", {})[1]["KeyMetadata"]["KeyId"]
     for _ in range(3):
         _encrypt(kms, mine)
@@ -42,7 +42,7 @@ def test_the_report_counts_the_callers_account_only(kms: InProcessKms) -> None:
     assert kms.record_of(invocation.request_id)["eventSource"] == "ce.amazonaws.com"
 
 
-def test_the_caller_needs_ce_get_cost_and_usage(kms: InProcessKms) -> None:
+def test_the_caller_needs_ce_get_cost_and_usage(kms: InProcessKMS) -> None:
     kms_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
     reader, _ = _user(kms, "111122223333", "reader", kms_only)
     denied = kms.invoke(reader, "GetCostAndUsage", {}, VIA)
@@ -54,6 +54,6 @@ def test_the_caller_needs_ce_get_cost_and_usage(kms: InProcessKms) -> None:
     "params",
     [{"Days": 0}, {"Days": 367}, {"Days": "7"}, {"Since": "yesterday"}, {"Since": "2999-01-01"}, {"Other": 1}],
 )
-def test_bad_windows_are_a_validation_exception(kms: InProcessKms, params: dict[str, Any]) -> None:
+def test_bad_windows_are_a_validation_exception(kms: InProcessKMS, params: dict[str, Any]) -> None:
     refused = kms.invoke(_admin(kms), "GetCostAndUsage", params, VIA)
     assert refused.error is not None and refused.error.code == "ValidationException"

@@ -25,10 +25,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from openkms.errors import KmsError
+from openkms.errors import KMSError
 from openkms.operations import registry
 from tests import timing
-from tests.inprocess import InProcessKms
+from tests.inprocess import InProcessKMS
 from tests.oaep_classes import MALFORMED, PLAINTEXT, VALID, ciphertext_classes
 
 ALGORITHM = "RSAES_OAEP_SHA_256"
@@ -37,14 +37,14 @@ THRESHOLD = 0.001
 
 
 @pytest.fixture(scope="module")
-def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessKms]:
-    instance = InProcessKms(Path(tmp_path_factory.mktemp("c4")))
+def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessKMS]:
+    instance = InProcessKMS(Path(tmp_path_factory.mktemp("c4")))
     yield instance
     instance.close()
 
 
 @pytest.fixture(scope="module")
-def rsa_key(kms: InProcessKms) -> tuple[str, dict[str, bytes]]:
+def rsa_key(kms: InProcessKMS) -> tuple[str, dict[str, bytes]]:
     """An RSA_2048 decryption key and C-4's ciphertext classes under its public key."""
     status, body = kms.call("CreateKey", {"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"})
     assert status == 200, body
@@ -60,20 +60,20 @@ def _decrypt_params(key_id: str, ciphertext: bytes) -> dict[str, Any]:
     return {"KeyId": key_id, "CiphertextBlob": ciphertext, "EncryptionAlgorithm": ALGORITHM}
 
 
-def _handler_outcome(kms: InProcessKms, params: dict[str, Any]) -> tuple[str, str, int, str] | bytes:
+def _handler_outcome(kms: InProcessKMS, params: dict[str, Any]) -> tuple[str, str, int, str] | bytes:
     """The plaintext, or the error as (type, code, status, message)."""
     handler = registry.handler_for("Decrypt")
     assert handler is not None
     try:
         result = handler(kms.services, kms.context("Decrypt", params), params)
-    except KmsError as error:
+    except KMSError as error:
         return (type(error).__name__, error.code, error.status, error.message)
     plaintext: bytes = result["Plaintext"]
     return plaintext
 
 
 def test_every_malformed_class_gets_one_identical_error(
-    kms: InProcessKms, rsa_key: tuple[str, dict[str, bytes]]
+    kms: InProcessKMS, rsa_key: tuple[str, dict[str, bytes]]
 ) -> None:
     key_id, classes = rsa_key
     outcomes = {
@@ -96,7 +96,7 @@ def test_every_malformed_class_gets_one_identical_error(
     print(f"\nC-4 in-process: {len(errors)} distinct handler error(s), {len(responses)} distinct response(s)")
 
 
-def _fresh_call(kms: InProcessKms, key_id: str, ciphertext: bytes) -> Callable[[], None]:
+def _fresh_call(kms: InProcessKMS, key_id: str, ciphertext: bytes) -> Callable[[], None]:
     """Decrypt a fresh copy of ``ciphertext`` (see :func:`timing.interleaved_timings` on why fresh)."""
     return kms.handler_call("Decrypt", _decrypt_params(key_id, bytes(bytearray(ciphertext))))
 
@@ -104,7 +104,7 @@ def _fresh_call(kms: InProcessKms, key_id: str, ciphertext: bytes) -> Callable[[
 @pytest.mark.slow
 @pytest.mark.timing
 def test_malformed_classes_are_not_separable_by_timing(
-    kms: InProcessKms, rsa_key: tuple[str, dict[str, bytes]]
+    kms: InProcessKMS, rsa_key: tuple[str, dict[str, bytes]]
 ) -> None:
     key_id, classes = rsa_key
     params = {name: _decrypt_params(key_id, ciphertext) for name, ciphertext in classes.items()}

@@ -19,7 +19,7 @@ from openkms import identity, ids
 from openkms.context import Principal
 from openkms.operations import iam_admin
 from openkms.seal import keyfile
-from openkms.seal.service import initialize_with_keyfile
+from openkms.seal.root_key import initialize_with_keyfile
 from openkms.server.operation_runner import Caller, Outcome
 from tests.inprocess import ACCOUNT_ID
 from tests.operations.conftest import Kms

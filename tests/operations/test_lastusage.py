@@ -11,11 +11,11 @@ import base64
 import time
 from pathlib import Path
 
-from tests.inprocess import InProcessKms
+from tests.inprocess import InProcessKMS
 
 
 def test_tracking_starts_at_the_oldest_record_still_held(tmp_path: Path) -> None:
-    kms = InProcessKms(tmp_path)
+    kms = InProcessKMS(tmp_path)
     try:
         status, created = kms.call("CreateKey", {})
         assert status == 200

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from openkms.errors import KmsError
+from openkms.errors import KMSError
 from openkms.operations import registry
 from tests import timing
-from tests.inprocess import InProcessKms
+from tests.inprocess import InProcessKMS
 
 SAMPLES_PER_CLASS = 200_000  # docs/tests.md C-5 (b)
 THRESHOLD = 0.001
@@ -29,8 +29,8 @@ ALGORITHM = "HMAC_SHA_256"
 
 
 @pytest.fixture(scope="module")
-def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessKms]:
-    instance = InProcessKms(Path(tmp_path_factory.mktemp("c5-mac")))
+def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessKMS]:
+    instance = InProcessKMS(Path(tmp_path_factory.mktemp("c5-mac")))
     yield instance
     instance.close()
 
@@ -42,7 +42,7 @@ def _flip(mac: bytes, index: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def mac_params(kms: InProcessKms) -> dict[str, dict[str, Any]]:
+def mac_params(kms: InProcessKMS) -> dict[str, dict[str, Any]]:
     """VerifyMac parameters for an HMAC_256 key: the right MAC, then first byte wrong and last byte wrong."""
     status, body = kms.call("CreateKey", {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"})
     assert status == 200, body
@@ -58,17 +58,17 @@ def mac_params(kms: InProcessKms) -> dict[str, dict[str, Any]]:
     }
 
 
-def _outcome(kms: InProcessKms, params: dict[str, Any]) -> tuple[str, str, int, str] | bool:
+def _outcome(kms: InProcessKMS, params: dict[str, Any]) -> tuple[str, str, int, str] | bool:
     handler = registry.handler_for("VerifyMac")
     assert handler is not None
     try:
         valid: bool = handler(kms.services, kms.context("VerifyMac", params), params)["MacValid"]
-    except KmsError as error:
+    except KMSError as error:
         return (type(error).__name__, error.code, error.status, error.message)
     return valid
 
 
-def test_wrong_macs_get_one_identical_error(kms: InProcessKms, mac_params: dict[str, dict[str, Any]]) -> None:
+def test_wrong_macs_get_one_identical_error(kms: InProcessKMS, mac_params: dict[str, dict[str, Any]]) -> None:
     assert _outcome(kms, mac_params["right"]) is True
     errors = {_outcome(kms, mac_params[name]) for name in ("first-byte-wrong", "last-byte-wrong")}
     assert errors == {("KMSInvalidMacException", "KMSInvalidMacException", 400, "")}, errors
@@ -82,7 +82,7 @@ def test_wrong_macs_get_one_identical_error(kms: InProcessKms, mac_params: dict[
     assert responses == {(400, (("__type", "KMSInvalidMacException"),))}, responses
 
 
-def _fresh_call(kms: InProcessKms, template: dict[str, Any]) -> Callable[[], None]:
+def _fresh_call(kms: InProcessKMS, template: dict[str, Any]) -> Callable[[], None]:
     """VerifyMac on fresh copies of ``template``'s values (see :func:`timing.interleaved_timings` on why fresh)."""
     params = {name: bytes(bytearray(value)) if isinstance(value, bytes) else value for name, value in template.items()}
     return kms.handler_call("VerifyMac", params)
@@ -90,7 +90,7 @@ def _fresh_call(kms: InProcessKms, template: dict[str, Any]) -> Callable[[], Non
 
 @pytest.mark.slow
 @pytest.mark.timing
-def test_first_and_last_byte_wrong_are_not_separable(kms: InProcessKms, mac_params: dict[str, dict[str, Any]]) -> None:
+def test_first_and_last_byte_wrong_are_not_separable(kms: InProcessKMS, mac_params: dict[str, dict[str, Any]]) -> None:
     names = ("first-byte-wrong", "last-byte-wrong")
     distinct = {_outcome(kms, mac_params[name]) for name in names}
     assert len(distinct) == 1, distinct

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from openkms import apimodel as model
 from openkms.operations.registry import implemented_operations
-from tests.inprocess import InProcessKms
+from tests.inprocess import InProcessKMS
 
 KEY_REF_MEMBERS = {"KeyId", "TargetKeyId", "SourceKeyId", "DestinationKeyId"}
 KEY_TYPES = [
@@ -35,14 +35,14 @@ KEY_TYPES = [
 
 
 @pytest.fixture(scope="module")
-def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessKms]:
-    instance = InProcessKms(Path(tmp_path_factory.mktemp("fuzz")))
+def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessKMS]:
+    instance = InProcessKMS(Path(tmp_path_factory.mktemp("fuzz")))
     yield instance
     instance.close()
 
 
 @pytest.fixture(scope="module")
-def key_refs(kms: InProcessKms) -> list[str]:
+def key_refs(kms: InProcessKMS) -> list[str]:
     status, body = kms.call("CreateKey", {"Description": "fuzz"})
     assert status == 200
     meta = body["KeyMetadata"]
@@ -106,7 +106,7 @@ OPERATIONS = sorted(implemented_operations())
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
-def test_no_5xx_and_only_declared_errors(operation: str, kms: InProcessKms, key_refs: list[str]) -> None:
+def test_no_5xx_and_only_declared_errors(operation: str, kms: InProcessKMS, key_refs: list[str]) -> None:
     for ref in key_refs:  # undo what earlier operations did (DisableKey, ScheduleKeyDeletion), in any order
         kms.call("CancelKeyDeletion", {"KeyId": ref})
         kms.call("EnableKey", {"KeyId": ref})

@@ -15,10 +15,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from openkms.operations.services import Services
-from openkms.server.app import HttpRequest, HttpResponse
+from openkms.server.app import HTTPRequest, HTTPResponse
 from openkms.sts import front
 from openkms.wiring import build_app
-from tests.inprocess import ACCOUNT_ID, InProcessKms
+from tests.inprocess import ACCOUNT_ID, InProcessKMS
 
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
 BODY = b"Action=GetCallerIdentity&Version=2011-06-15"
@@ -50,30 +50,30 @@ def test_sts_requests_are_told_apart_by_their_headers(headers: list[tuple[str, s
 
 
 @pytest.fixture
-def kms(tmp_path: Path) -> Iterator[InProcessKms]:
-    app = InProcessKms(tmp_path)
+def kms(tmp_path: Path) -> Iterator[InProcessKMS]:
+    app = InProcessKMS(tmp_path)
     yield app
     app.close()
 
 
 def _request(
-    kms: InProcessKms,
+    kms: InProcessKMS,
     body: bytes = BODY,
     *,
     sign: bool = True,
     region: str = "us-east-1",
     content_type: str | None = FORM,
-) -> HttpRequest:
+) -> HTTPRequest:
     headers = {} if content_type is None else {"Content-Type": content_type}
     raw = AWSRequest(method="POST", url="https://sts.amazonaws.com/", data=body, headers=headers)
     if sign:
         SigV4Auth(kms.credentials, "sts", region).add_auth(raw)
     sent = [(k.lower(), v) for k, v in raw.headers.items()]
     sent.append(("host", "sts.amazonaws.com"))
-    return HttpRequest("POST", "/", "", sent, body, "192.0.2.7")
+    return HTTPRequest("POST", "/", "", sent, body, "192.0.2.7")
 
 
-def _serve(kms: InProcessKms, request: HttpRequest, services: Services | None = None) -> HttpResponse:
+def _serve(kms: InProcessKMS, request: HTTPRequest, services: Services | None = None) -> HTTPResponse:
     """The request as the server runs it (with other ``services``: another app on the same storage)."""
     if services is None:
         return kms.run(kms.app.serve_sts(request))
@@ -84,7 +84,7 @@ def _serve(kms: InProcessKms, request: HttpRequest, services: Services | None = 
         app.close()
 
 
-def _handle(kms: InProcessKms, request: HttpRequest) -> tuple[HttpResponse, dict[str, Any] | None]:
+def _handle(kms: InProcessKMS, request: HTTPRequest) -> tuple[HTTPResponse, dict[str, Any] | None]:
     """The answer and the trail's record of it (None if nothing was recorded)."""
     reply = _serve(kms, request)
     request_id = dict(reply.headers)[b"x-amzn-requestid"].decode()
@@ -93,7 +93,7 @@ def _handle(kms: InProcessKms, request: HttpRequest) -> tuple[HttpResponse, dict
     return reply, (json.loads(recorded[0].event) if recorded else None)
 
 
-def test_a_signed_call_answers_xml_and_hands_back_its_record(kms: InProcessKms) -> None:
+def test_a_signed_call_answers_xml_and_hands_back_its_record(kms: InProcessKMS) -> None:
     reply, record = _handle(kms, _request(kms))
     assert reply.status == 200
     assert dict(reply.headers)[b"content-type"] == b"text/xml"
@@ -113,7 +113,7 @@ def test_a_signed_call_answers_xml_and_hands_back_its_record(kms: InProcessKms) 
     assert event["userIdentity"]["type"] == "IAMUser"
 
 
-def test_an_unsigned_call_is_recorded_without_a_principal(kms: InProcessKms) -> None:
+def test_an_unsigned_call_is_recorded_without_a_principal(kms: InProcessKMS) -> None:
     reply, record = _handle(kms, _request(kms, sign=False))
     assert reply.status == 403 and b"<Code>MissingAuthenticationToken</Code>" in reply.body
     assert record is not None and "arn" not in record["userIdentity"]  # within the unauthenticated budget
@@ -133,7 +133,7 @@ def test_an_unsigned_call_is_recorded_without_a_principal(kms: InProcessKms) -> 
     ],
 )
 def test_the_scope_region_is_judged_with_the_service_before_the_signature(
-    kms: InProcessKms, service: str, secret: str | None, message: str
+    kms: InProcessKMS, service: str, secret: str | None, message: str
 ) -> None:
     """As the real STS answers (recorded): a region it does not serve fails the scope check, whatever the
     signature, and comes before a wrong service in one message."""
@@ -143,7 +143,7 @@ def test_the_scope_region_is_judged_with_the_service_before_the_signature(
     raw = AWSRequest(method="POST", url="https://sts.amazonaws.com/", data=BODY, headers={"Content-Type": FORM})
     SigV4Auth(credentials, service, "eu-west-1").add_auth(raw)
     headers = [*((k.lower(), v) for k, v in raw.headers.items()), ("host", "sts.amazonaws.com")]
-    request = HttpRequest("POST", "/", "", headers, BODY, "192.0.2.7")
+    request = HTTPRequest("POST", "/", "", headers, BODY, "192.0.2.7")
     reply = _serve(kms, request, services)
     assert reply.status == 403
     assert f"<Code>SignatureDoesNotMatch</Code><Message>{message}</Message>".encode() in reply.body
@@ -151,7 +151,7 @@ def test_the_scope_region_is_judged_with_the_service_before_the_signature(
 
 @pytest.mark.parametrize(("body", "content_type"), [(b"Version=2011-06-15", FORM), (BODY, None)])
 def test_a_call_naming_no_action_is_redirected_as_at_aws(
-    kms: InProcessKms, body: bytes, content_type: str | None
+    kms: InProcessKMS, body: bytes, content_type: str | None
 ) -> None:
     """AWS answers 302 to https://aws.amazon.com/iam, without a body, when no Action can be read (none given,
     or a body that is not a form); the trail records it as MissingAction."""
@@ -163,7 +163,7 @@ def test_a_call_naming_no_action_is_redirected_as_at_aws(
     assert record["requestID"] == headers[b"x-amzn-requestid"].decode()
 
 
-def test_the_global_signing_region_is_accepted_even_where_not_served(kms: InProcessKms) -> None:
+def test_the_global_signing_region_is_accepted_even_where_not_served(kms: InProcessKMS) -> None:
     settings = dataclasses.replace(kms.services.settings, regions=frozenset({"eu-west-3"}))
     services = dataclasses.replace(kms.services, settings=settings)
     for region, status in (("eu-west-3", 200), ("us-east-1", 200), ("eu-west-1", 403)):
@@ -172,7 +172,7 @@ def test_the_global_signing_region_is_accepted_even_where_not_served(kms: InProc
     assert b"Credential should be scoped to a valid region." in reply.body
 
 
-def test_a_sealed_server_answers_service_unavailable_and_records_nothing(kms: InProcessKms) -> None:
+def test_a_sealed_server_answers_service_unavailable_and_records_nothing(kms: InProcessKMS) -> None:
     kms.services.keyring.seal()
     reply, record = _handle(kms, _request(kms))
     assert reply.status == 503 and b"<Code>ServiceUnavailable</Code>" in reply.body

@@ -15,20 +15,20 @@ from openkms.errors import UnrecognizedClientException
 from openkms.operations import registry
 from openkms.sts import operations
 from openkms.sts.protocol import InvalidAction, MissingAction
-from tests.inprocess import InProcessKms
+from tests.inprocess import InProcessKMS
 
 ACCOUNT = "111122223333"
 
 
 @pytest.fixture
-def kms(tmp_path: Path) -> Iterator[InProcessKms]:
-    app = InProcessKms(tmp_path)
+def kms(tmp_path: Path) -> Iterator[InProcessKMS]:
+    app = InProcessKMS(tmp_path)
     yield app
     app.close()
 
 
-def _context(kms: InProcessKms, principal: Principal) -> operations.StsContext:
-    return operations.StsContext("req", principal, "us-east-1", kms.clock.now(), kms.services)
+def _context(kms: InProcessKMS, principal: Principal) -> operations.STSContext:
+    return operations.STSContext("req", principal, "us-east-1", kms.clock.now(), kms.services)
 
 
 def test_get_caller_identity_is_served_for_2011_06_15() -> None:
@@ -60,7 +60,7 @@ def test_dispatch_is_on_action_and_version(action: str, version: str | None, mes
     assert caught.value.message == message
 
 
-def test_a_user_is_its_arn_and_unique_id(kms: InProcessKms) -> None:
+def test_a_user_is_its_arn_and_unique_id(kms: InProcessKMS) -> None:
     principal = Authenticator(kms.storage, kms.services.keyring).principal_of(kms.credentials.access_key)
     answer = operations.get_caller_identity(_context(kms, principal), {})
     assert answer == {"Arn": ids.user_arn(ACCOUNT, "admin"), "UserId": principal.user_id, "Account": ACCOUNT}
@@ -68,13 +68,13 @@ def test_a_user_is_its_arn_and_unique_id(kms: InProcessKms) -> None:
     assert list(answer) == ["Arn", "UserId", "Account"]  # AWS's order in the XML
 
 
-def test_the_account_root_has_the_account_id_as_user_id(kms: InProcessKms) -> None:
+def test_the_account_root_has_the_account_id_as_user_id(kms: InProcessKMS) -> None:
     root = Principal(ACCOUNT, ids.root_arn(ACCOUNT), "", "AKIAROOTEXAMPLE00001")
     answer = operations.get_caller_identity(_context(kms, root), {})
     assert answer == {"Arn": f"arn:aws:iam::{ACCOUNT}:root", "UserId": ACCOUNT, "Account": ACCOUNT}
 
 
-def test_a_key_whose_user_is_gone_stands_for_nobody(kms: InProcessKms) -> None:
+def test_a_key_whose_user_is_gone_stands_for_nobody(kms: InProcessKMS) -> None:
     orphan = Principal(ACCOUNT, ids.user_arn(ACCOUNT, "gone"), "gone", "AKIAORPHANEXAMPLE001", user_id="")
     with pytest.raises(UnrecognizedClientException):
         operations.get_caller_identity(_context(kms, orphan), {})

@@ -9,7 +9,7 @@ The verifier walks records in seq order and digests in digest order and names th
   were rewritten with recomputed hashes, or the tail was truncated).
 
 Records after the last digest are protected by the chain only (the report counts them): a digest is signed
-every interval, and ``openkms audit verify`` can sign one first (``--seal-now``) when the service key is at
+every interval, and ``openkms audit verify`` can sign one first (``--sign-now``) when the service key is at
 hand. Two more checks cover what the database alone cannot prove:
 
 - **the anchor** (audit/anchor.py): given the digests delivered outside the database, every anchored digest

@@ -130,11 +130,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--output trail-2026-11.jsonl",
         "--output - > /secure/place/trail.jsonl",
         "--format cloudtrail --output cloudtrail-2026-11",
-        "--seal-now --output trail.jsonl     (sign a digest first: needs the root key)",
+        "--sign-now --output trail.jsonl     (sign a digest first: needs the root key)",
     )
     export.add_argument("--format", choices=["jsonl", "cloudtrail"], default="jsonl")
     export.add_argument("--output", default="-", help="a name under <data-dir>/exports/, or - for stdout (jsonl)")
-    _seal_arguments(export)
+    _sign_arguments(export)
 
     check = command(
         "verify",
@@ -148,7 +148,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         f"Exit 0 when intact, {EXIT_ALTERED} when a problem is found, 1 when it could not check.",
         "--public-key audit-signing-key.pem --anchor-dir /mnt/openkms-anchor",
         "--export exports/trail.jsonl --public-key audit-signing-key.pem --json",
-        "--seal-now     (sign a digest of the newest records first: needs the root key)",
+        "--sign-now     (sign a digest of the newest records first: needs the root key)",
     )
     check.add_argument(
         "--export", type=Path, default=None, help="verify this JSON-lines export instead of the database"
@@ -169,7 +169,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="FILE",
         help="a trusted signing key: PEM (as `public-key` prints it) or DER SubjectPublicKeyInfo; repeatable",
     )
-    _seal_arguments(check)
+    _sign_arguments(check)
 
     command(
         "public-key",
@@ -181,11 +181,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
 
 
-def _seal_arguments(parser: argparse.ArgumentParser) -> None:
+def _sign_arguments(parser: argparse.ArgumentParser) -> None:
+    # --seal-now was its name until "seal" came to mean only the root of trust; the old spelling still works.
     parser.add_argument(
-        "--seal-now", action="store_true", help="sign a digest of every record so far first (needs the root key)"
+        "--sign-now",
+        "--seal-now",
+        dest="sign_now",
+        action="store_true",
+        help="sign a digest of every record so far first (needs the root key)",
     )
-    parser.add_argument("--passphrase-file", type=Path, default=None, help="unseal passphrase for --seal-now (or env)")
+    parser.add_argument("--passphrase-file", type=Path, default=None, help="unseal passphrase for --sign-now (or env)")
 
 
 # ---- commands ------------------------------------------------------------------------------------------------
@@ -350,7 +355,7 @@ def _records(storage: Storage, through_seq: int, progress: Progress) -> Iterator
         after = page[-1].seq
 
 
-def _seal_now(c: _Context) -> None:
+def _sign_now(c: _Context) -> None:
     root_key = root_key_for_admin(c.storage, c.data_dir, c.args.passphrase_file)
     audit_digests.write_digest(c.storage, root_key, time.time(), 0.0, force=True)
 
@@ -361,7 +366,7 @@ def _unsigned_note(snapshot: _Snapshot) -> None:
         first = max(signed_to + 1, snapshot.first_seq or 1)
         print(
             f"openkms: note: records {first}..{snapshot.head.seq} follow the last signed digest; the hash chain "
-            "protects them, no signature does yet (--seal-now signs one first)",
+            "protects them, no signature does yet (--sign-now signs one first)",
             file=sys.stderr,
         )
 
@@ -404,8 +409,8 @@ def _export(c: _Context) -> int:
         )
     if a.output != "-":
         exports.relative_name(c.data_dir, a.output)  # refuse a bad name before signing or reading anything
-    if a.seal_now:
-        _seal_now(c)
+    if a.sign_now:
+        _sign_now(c)
     snapshot = _snapshot(c.storage)
     summary: dict[str, Any] = {"Format": a.format}
     if a.output == "-":
@@ -480,16 +485,16 @@ def _verify(c: _Context) -> int:
     pinned = [key for path in a.public_key for key in signing_keys.load_public_keys(path)]
     anchored: audit_anchor.AnchoredFiles | None = None
     if a.export is not None:
-        if a.seal_now:
-            raise CliValidationError("--seal-now signs the database trail; it does not apply to --export")
+        if a.sign_now:
+            raise CliValidationError("--sign-now signs the database trail; it does not apply to --export")
         if a.anchor_dir is not None:
             raise CliValidationError(
                 "--anchor-dir checks the database's trail; an export ends where it was taken (verify the database)"
             )
         report = _verify_export(a.export, pinned)
     else:
-        if a.seal_now:
-            _seal_now(c)
+        if a.sign_now:
+            _sign_now(c)
         keys = None
         if pinned:
             known = [(k.key_id, k.public_key) for k in audit_digests.public_keys(c.storage)]
@@ -543,7 +548,7 @@ def _public_key(c: _Context) -> int:
     keys = audit_digests.public_keys(c.storage)
     if not keys:
         raise CliError(
-            "no signing key yet: the first signed digest creates it (or run `openkms audit verify --seal-now`)"
+            "no signing key yet: the first signed digest creates it (or run `openkms audit verify --sign-now`)"
         )
     if c.args.json:
         rows = [

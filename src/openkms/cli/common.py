@@ -18,7 +18,7 @@ from typing import Any
 
 from openkms.seal import keyfile
 from openkms.seal.base import UnsealError
-from openkms.seal.service import seal_kind, unseal_root_key
+from openkms.seal.root_key import seal_kind, unseal_root_key
 from openkms.settings import default_data_dir, default_database_url
 from openkms.storage.factory import open_storage, sqlite_file
 from openkms.storage.migrate import latest_version

@@ -25,7 +25,7 @@ from openkms.cli.common import (
 from openkms.clock import SystemClock
 from openkms.seal import keyfile
 from openkms.seal.base import UnsealError
-from openkms.seal.service import (
+from openkms.seal.root_key import (
     initialize_with_keyfile,
     initialize_with_passphrase,
     is_initialized,

@@ -30,7 +30,7 @@ from openkms.cli.common import (
     resolve_paths,
 )
 from openkms.jobs.registry import Job, registered_jobs
-from openkms.seal.service import seal_kind
+from openkms.seal.root_key import seal_kind
 from openkms.storage.migrate import latest_version
 from openkms.storage.ports import Storage
 

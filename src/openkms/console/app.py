@@ -19,8 +19,8 @@ from openkms.clock import Clock
 from openkms.console import render, web
 from openkms.console.client import Client
 from openkms.crypto import tokens
-from openkms.errors import KmsError
-from openkms.server.app import HttpRequest, HttpResponse
+from openkms.errors import KMSError
+from openkms.server.app import HTTPRequest, HTTPResponse
 from openkms.server.operation_runner import Caller, OperationRunner
 
 log = logging.getLogger("openkms.console")
@@ -40,7 +40,7 @@ MAX_LOGGED_PATH_CHARS = 200
 class Page:
     """What a page handler gets: the request, the signed-in session and a client acting as it."""
 
-    request: HttpRequest
+    request: HTTPRequest
     session: Session
     client: Client
     params: dict[str, str]  # the route's captured parts
@@ -51,13 +51,13 @@ class Page:
         values = self.form.get(name)
         return values[0] if values else default
 
-    def render(self, template: str, status: int = 200, **context: Any) -> HttpResponse:
+    def render(self, template: str, status: int = 200, **context: Any) -> HTTPResponse:
         return web.html(
             render.page(template, csrf=self.session.csrf, principal=self.session.principal, **context), status
         )
 
 
-Handler = Callable[[Page], Awaitable[HttpResponse]]
+Handler = Callable[[Page], Awaitable[HTTPResponse]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +101,7 @@ class Console:
         self._static = render.static_files()
         self._sealed_page = render.page("sealed.html", principal=None)
 
-    async def handle(self, request: HttpRequest) -> HttpResponse:
+    async def handle(self, request: HTTPRequest) -> HTTPResponse:
         try:
             return await self._handle(request)
         except Exception:  # a bug or storage down: an honest error page, the details only in the log
@@ -109,7 +109,7 @@ class Console:
             log.exception("console request %s %s failed", request.method[:16], shown)
             return web.plain(500, "The console could not answer this request. The server log has the details.")
 
-    async def _handle(self, request: HttpRequest) -> HttpResponse:
+    async def _handle(self, request: HTTPRequest) -> HTTPResponse:
         path = request.path
         if path.startswith(PREFIX + "/static/") and request.method in ("GET", "HEAD"):
             found = self._static.get(path[len(PREFIX + "/static/") :])  # the shipped files only, from memory
@@ -140,7 +140,7 @@ class Console:
         return page.render("not_found.html", status=404, path=path)
 
     # -- sign-in and sign-out ---------------------------------------------------------------------------------
-    async def _sign_in(self, request: HttpRequest) -> HttpResponse:
+    async def _sign_in(self, request: HTTPRequest) -> HTTPResponse:
         anchor = web.cookie(request, web.PRESESSION_COOKIE) or ""
         if request.method != "POST":
             return self._sign_in_form(request, "", _local(web.query(request).get("next", ""), ""), "")
@@ -164,7 +164,7 @@ class Console:
             if plausible:
                 session = self._sessions.sign_in(access_key_id, secret, now)
                 call.principal = session.principal
-        except KmsError:
+        except KMSError:
             pass
         except Exception:  # storage down: no session, and nothing recorded as a success
             log.exception("console sign-in failed")
@@ -183,8 +183,8 @@ class Console:
         )
 
     def _sign_in_form(
-        self, request: HttpRequest, access_key_id: str, next_path: str, error: str, status: int = 200
-    ) -> HttpResponse:
+        self, request: HTTPRequest, access_key_id: str, next_path: str, error: str, status: int = 200
+    ) -> HTTPResponse:
         # One anchor per browser while it lasts, so two sign-in tabs both work; a new one if none or not ours.
         anchor = web.cookie(request, web.PRESESSION_COOKIE) or ""
         if not re.fullmatch(r"[A-Za-z0-9_-]{43}", anchor):
@@ -201,7 +201,7 @@ class Console:
         )
         return web.html(body, status, [cookie])
 
-    def _sign_out(self, request: HttpRequest, session: Session | None) -> HttpResponse:
+    def _sign_out(self, request: HTTPRequest, session: Session | None) -> HTTPResponse:
         if session is not None:
             try:
                 fields = web.form(request)
@@ -214,7 +214,7 @@ class Console:
         return web.redirect(web.with_query(PREFIX + "/sign-in", {"signed_out": "1"}), [clear])
 
     # -- every other page -------------------------------------------------------------------------------------
-    def _refuse_forgery(self, page: Page) -> HttpResponse | None:
+    def _refuse_forgery(self, page: Page) -> HTTPResponse | None:
         try:
             page.form = web.form(page.request)
         except web.FormError:
@@ -223,12 +223,12 @@ class Console:
             return web.plain(403, "Refused: the form did not come from this console (CSRF check failed).")
         return None
 
-    def _client(self, request: HttpRequest, session: Session) -> Client:
+    def _client(self, request: HTTPRequest, session: Session) -> Client:
         caller = Caller(request.client_ip, _user_agent(request), request.secure)
         return Client(self._runner, session.principal, caller)
 
 
-def _user_agent(request: HttpRequest) -> str:
+def _user_agent(request: HTTPRequest) -> str:
     """Records of console calls say so, as AWS's say ``AWS Internal`` / console."""
     browser = (request.header("user-agent") or "")[:900]
     return f"{USER_AGENT_PREFIX} ({browser})" if browser else USER_AGENT_PREFIX

@@ -8,7 +8,7 @@ from typing import Any
 
 from openkms.console import web
 from openkms.console.app import PREFIX, Page
-from openkms.server.app import HttpResponse
+from openkms.server.app import HTTPResponse
 
 FILTERS = ("key", "principal", "operation", "outcome", "since", "until", "source_ip")
 PAGE_SIZE = 50
@@ -19,7 +19,7 @@ MAX_CHARS = {"key": 2048, "principal": 2048, "operation": 128, "outcome": 128, "
 MAX_SEQ = 2**63 - 1  # LookupEvents' BeforeSeq
 
 
-async def explore(page: Page) -> HttpResponse:
+async def explore(page: Page) -> HTTPResponse:
     filters = {name: page.query.get(name, "").strip() for name in FILTERS}
     problems: list[str] = []
     for name in FILTERS:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openkms.context import Principal
-from openkms.errors import KmsError
+from openkms.errors import KMSError
 from openkms.server.operation_runner import Caller, OperationRunner
 from openkms.server.validate import serialize_output
 
@@ -15,7 +15,7 @@ from openkms.server.validate import serialize_output
 class OperationFailed(Exception):
     """An operation answered with an error; ``error`` is what the API would have answered."""
 
-    def __init__(self, error: KmsError) -> None:
+    def __init__(self, error: KMSError) -> None:
         super().__init__(error.message)
         self.error = error
 

@@ -15,7 +15,7 @@ from typing import Any
 from openkms.console import web
 from openkms.console.app import PREFIX, Page
 from openkms.console.client import OperationFailed
-from openkms.server.app import HttpResponse
+from openkms.server.app import HTTPResponse
 
 DEFAULT_WAITING_DAYS = 30
 POLICY_NAME = "default"
@@ -40,7 +40,7 @@ _NOTICES = {
 }
 
 
-async def show(page: Page) -> HttpResponse:
+async def show(page: Page) -> HTTPResponse:
     return await render_detail(page, notice=_NOTICES.get(page.query.get("done", ""), ""))
 
 
@@ -51,7 +51,7 @@ async def render_detail(
     errors: dict[str, str] | None = None,
     policy_text: str | None = None,
     status: int = 200,
-) -> HttpResponse:
+) -> HTTPResponse:
     key_id = page.params["key_id"]
     described = await page.client.attempt("DescribeKey", {"KeyId": key_id})
     if described.error is not None:
@@ -165,7 +165,7 @@ ACTIONS: dict[str, Action] = {
 }  # fmt: skip
 
 
-async def act(page: Page) -> HttpResponse:
+async def act(page: Page) -> HTTPResponse:
     key_id, name = page.params["key_id"], page.params["action"]
     if name == "policy":
         return await _save_policy(page, key_id)
@@ -191,7 +191,7 @@ def _status(failed: Exception) -> int:
     return 400
 
 
-async def _save_policy(page: Page, key_id: str) -> HttpResponse:
+async def _save_policy(page: Page, key_id: str) -> HTTPResponse:
     """PutKeyPolicy with the editor's text. Text that is not JSON is pointed at (line and column) as well as
     refused by the operation, so the refusal is authorised and recorded like any other."""
     text = page.field("policy")

@@ -13,7 +13,7 @@ from openkms import apimodel
 from openkms.console import web
 from openkms.console.app import PREFIX, Page
 from openkms.console.client import OperationFailed
-from openkms.server.app import HttpResponse
+from openkms.server.app import HTTPResponse
 
 PAGE_MATCHES = 50
 LIST_BATCH = 100
@@ -24,7 +24,7 @@ MAX_TAG_ROWS = 5
 MAX_MARKER_CHARS = 1024  # ListKeys' Marker
 
 
-async def list_keys(page: Page) -> HttpResponse:
+async def list_keys(page: Page) -> HTTPResponse:
     filters = {name: page.query.get(name, "").strip() for name in ("alias", "tag", "state", "spec")}
     problems = _filter_problems(filters)
     marker = page.query.get("marker") or None
@@ -127,15 +127,15 @@ def _empty_form() -> dict[str, Any]:
     }
 
 
-async def new_key_form(page: Page) -> HttpResponse:
+async def new_key_form(page: Page) -> HTTPResponse:
     return _render_form(page, _empty_form(), "", 200)
 
 
-def _render_form(page: Page, values: dict[str, Any], error: str, status: int) -> HttpResponse:
+def _render_form(page: Page, values: dict[str, Any], error: str, status: int) -> HTTPResponse:
     return page.render("key_new.html", status=status, values=values, error=error, specs=KEY_SPECS, usages=KEY_USAGES)
 
 
-async def create_key(page: Page) -> HttpResponse:
+async def create_key(page: Page) -> HTTPResponse:
     names = page.form.get("tag_key", [])
     tag_values = page.form.get("tag_value", [])
     rows = [(k.strip(), v.strip()) for k, v in zip(names, tag_values, strict=False)][:MAX_TAG_ROWS]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from openkms.console import chart
 from openkms.console.app import Page
-from openkms.server.app import HttpResponse
+from openkms.server.app import HTTPResponse
 
 WINDOWS = (7, 30, 90)
 
 
-async def show(page: Page) -> HttpResponse:
+async def show(page: Page) -> HTTPResponse:
     days = int(page.query.get("days", "30")) if page.query.get("days", "") in {str(w) for w in WINDOWS} else 30
     outcome = await page.client.attempt("GetCostAndUsage", {"Days": days})
     if outcome.error is not None:

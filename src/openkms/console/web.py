@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode
 
-from openkms.server.app import HttpRequest, HttpResponse
+from openkms.server.app import HTTPRequest, HTTPResponse
 
 SESSION_COOKIE = "openkms_session"
 PRESESSION_COOKIE = "openkms_presession"  # the sign-in form's CSRF anchor, before there is a session
@@ -34,7 +34,7 @@ class FormError(Exception):
     """A form that is not ours (too many fields, not UTF-8): refused before anything runs."""
 
 
-def form(request: HttpRequest) -> dict[str, list[str]]:
+def form(request: HTTPRequest) -> dict[str, list[str]]:
     """The POSTed ``application/x-www-form-urlencoded`` fields, each name to its values in order."""
     try:
         text = request.body.decode("utf-8")
@@ -47,7 +47,7 @@ def form(request: HttpRequest) -> dict[str, list[str]]:
     return fields
 
 
-def query(request: HttpRequest) -> dict[str, str]:
+def query(request: HTTPRequest) -> dict[str, str]:
     """The query string's fields (the first of each name)."""
     found: dict[str, str] = {}
     try:
@@ -76,7 +76,7 @@ def cookie_name(name: str, secure: bool) -> str:
     return HOST_PREFIX + name if secure else name
 
 
-def cookie(request: HttpRequest, name: str) -> str | None:
+def cookie(request: HTTPRequest, name: str) -> str | None:
     """The value of the console cookie ``name`` (:func:`cookie_name`), or None if absent or sent more than once.
 
     A browser sends every cookie whose domain and path match, so a second cookie of one name was set by
@@ -92,7 +92,7 @@ def cookie(request: HttpRequest, name: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def same_origin(request: HttpRequest) -> bool:
+def same_origin(request: HTTPRequest) -> bool:
     """A POST whose Origin (or, lacking it, Referer) names another site is refused (CSRF defence in depth)."""
     origin = request.header("origin") or request.header("referer")
     if origin is None:
@@ -116,21 +116,21 @@ def clear_cookie(name: str, secure: bool) -> tuple[bytes, bytes]:
     return set_cookie(name, "", 0, secure)
 
 
-def html(body: str, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None) -> HttpResponse:
-    return HttpResponse(
+def html(body: str, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None) -> HTTPResponse:
+    return HTTPResponse(
         status,
         body.encode("utf-8"),
         [(b"content-type", b"text/html; charset=utf-8"), *_SECURITY_HEADERS, *(headers or [])],
     )
 
 
-def redirect(location: str, headers: list[tuple[bytes, bytes]] | None = None) -> HttpResponse:
+def redirect(location: str, headers: list[tuple[bytes, bytes]] | None = None) -> HTTPResponse:
     """303 See Other: after a POST the browser GETs the result page (a reload does not repeat the action)."""
-    return HttpResponse(303, b"", [(b"location", location.encode("utf-8")), *_SECURITY_HEADERS, *(headers or [])])
+    return HTTPResponse(303, b"", [(b"location", location.encode("utf-8")), *_SECURITY_HEADERS, *(headers or [])])
 
 
-def static(body: bytes, content_type: str) -> HttpResponse:
-    return HttpResponse(
+def static(body: bytes, content_type: str) -> HTTPResponse:
+    return HTTPResponse(
         200,
         body,
         [
@@ -141,8 +141,8 @@ def static(body: bytes, content_type: str) -> HttpResponse:
     )
 
 
-def plain(status: int, text: str) -> HttpResponse:
-    return HttpResponse(status, text.encode(), [(b"content-type", b"text/plain; charset=utf-8"), *_SECURITY_HEADERS])
+def plain(status: int, text: str) -> HTTPResponse:
+    return HTTPResponse(status, text.encode(), [(b"content-type", b"text/plain; charset=utf-8"), *_SECURITY_HEADERS])
 
 
 def with_query(path: str, fields: Mapping[str, str | None]) -> str:

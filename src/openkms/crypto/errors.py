@@ -1,6 +1,6 @@
 """Errors of the crypto layer, deliberately without detail.
 
-They are not :class:`openkms.errors.KmsError`: the caller decides what a failure means on the wire (a moved
+They are not :class:`openkms.errors.KMSError`: the caller decides what a failure means on the wire (a moved
 wrapped key is an internal error, a bad MAC is ``KMSInvalidMacException``). Like pyca's ``InvalidToken``, one
 class covers every way a check can fail, so the error cannot tell an attacker which check failed.
 """

@@ -12,7 +12,7 @@ from openkms.context import RequestContext
 from openkms.crypto import keypairs
 from openkms.errors import UnsupportedOperationException
 from openkms.operations import keyrefs, keyspecs, metadata
-from openkms.operations.encryption import seal_under
+from openkms.operations.encryption import encrypt_under
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 
@@ -32,7 +32,7 @@ def _generate(svc: Services, ctx: RequestContext, params: Params) -> tuple[Resul
     keyrefs.check_dry_run(params)
     private_der = keypairs.generate_private_key(pair_spec)
     public_der = keypairs.public_key_der(keypairs.load_private_key(pair_spec, private_der))
-    blob = seal_under(svc, key, version, keyspecs.SYMMETRIC_DEFAULT, private_der, context)
+    blob = encrypt_under(svc, key, version, keyspecs.SYMMETRIC_DEFAULT, private_der, context)
     result: Result = {
         "PrivateKeyCiphertextBlob": blob,
         "PublicKey": public_der,

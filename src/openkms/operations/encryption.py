@@ -41,7 +41,7 @@ def _refuse_context_for_asymmetric(context: Mapping[str, str]) -> None:
         raise ValidationException("EncryptionContext is not supported when encrypting/decrypting with asymmetric CMKs.")
 
 
-def seal_under(
+def encrypt_under(
     svc: Services,
     key: KeyRecord,
     version: KeyVersionRecord,
@@ -179,7 +179,7 @@ def encrypt(svc: Services, ctx: RequestContext, params: Params) -> Result:
         )
     _check_asymmetric_plaintext(svc, key, version, algorithm, len(plaintext), context)
     keyrefs.check_dry_run(params)
-    blob = seal_under(svc, key, version, algorithm, plaintext, context)
+    blob = encrypt_under(svc, key, version, algorithm, plaintext, context)
     return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
 
 
@@ -222,7 +222,9 @@ def re_encrypt(svc: Services, ctx: RequestContext, params: Params) -> Result:
         svc, destination, destination_version, destination_algorithm, len(plaintext), destination_context
     )
     keyrefs.check_dry_run(params)
-    new_blob = seal_under(svc, destination, destination_version, destination_algorithm, plaintext, destination_context)
+    new_blob = encrypt_under(
+        svc, destination, destination_version, destination_algorithm, plaintext, destination_context
+    )
     result: Result = {
         "CiphertextBlob": new_blob,
         "SourceKeyId": source.arn,
@@ -258,7 +260,7 @@ def _generate_data_key(svc: Services, ctx: RequestContext, params: Params) -> tu
         version = keyrefs.current_version(tx, key, ctx)
     keyrefs.check_dry_run(params)
     data_key = random_bytes(length)
-    blob = seal_under(svc, key, version, keyspecs.SYMMETRIC_DEFAULT, data_key, _context(params))
+    blob = encrypt_under(svc, key, version, keyspecs.SYMMETRIC_DEFAULT, data_key, _context(params))
     result: Result = {
         "CiphertextBlob": blob,
         "KeyId": key.arn,

@@ -26,7 +26,7 @@ from openkms.context import ROOT, Principal, RequestContext
 from openkms.errors import (
     AccessDeniedException,
     AlreadyExistsException,
-    KmsError,
+    KMSError,
     LimitExceededException,
     NotFoundException,
     ValidationException,
@@ -34,7 +34,7 @@ from openkms.errors import (
 from openkms.eventnames import IAM_EVENT_NAMES
 from openkms.operations.registry import Params, Result, admin_operation
 from openkms.operations.services import Services
-from openkms.seal.service import seal_kind
+from openkms.seal.root_key import seal_kind
 from openkms.storage.ports import Transaction
 from openkms.storage.records import GroupRecord, UserRecord
 
@@ -100,14 +100,14 @@ def _authorize(ctx: RequestContext, params: Params) -> None:
 
 
 # What identity's refusals mean, by the words IAM's errors use (checked in order; else a refused value).
-_REFUSALS: tuple[tuple[Callable[[str], bool], type[KmsError]], ...] = (
+_REFUSALS: tuple[tuple[Callable[[str], bool], type[KMSError]], ...] = (
     (lambda text: "already exists" in text, AlreadyExistsException),
     (lambda text: text.startswith("no ") or " is not in group " in text, NotFoundException),
     (lambda text: "; the limit is " in text, LimitExceededException),
 )
 
 
-def _refusal(message: str) -> KmsError:
+def _refusal(message: str) -> KMSError:
     for matches, error in _REFUSALS:
         if matches(message):
             return error(message)

@@ -28,7 +28,7 @@ from openkms.auth.credentials import Authenticator
 from openkms.auth.sigv4 import SignedRequest
 from openkms.errors import (
     InvalidSignatureException,
-    KmsError,
+    KMSError,
     RequestEntityTooLargeException,
 )
 from openkms.operations.services import Services
@@ -60,7 +60,7 @@ class _ClientGone(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class HttpRequest:
+class HTTPRequest:
     method: str
     path: str
     query: str
@@ -75,22 +75,22 @@ class HttpRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class HttpResponse:
+class HTTPResponse:
     status: int
     body: bytes
     headers: list[tuple[bytes, bytes]]
 
 
-def _error_response(error: KmsError, request_id: str) -> HttpResponse:
+def _error_response(error: KMSError, request_id: str) -> HTTPResponse:
     headers = [*_JSON_HEADERS, (b"x-amzn-requestid", request_id.encode()), (b"x-amzn-errortype", error.code.encode())]
-    return HttpResponse(error.status, error_body(error), headers)
+    return HTTPResponse(error.status, error_body(error), headers)
 
 
-def _unseal_answer(status: int, code: str, message: str, retry_after: int | None = None) -> HttpResponse:
+def _unseal_answer(status: int, code: str, message: str, retry_after: int | None = None) -> HTTPResponse:
     headers = list(_JSON_HEADERS)
     if retry_after is not None:
         headers.append((b"retry-after", str(retry_after).encode()))
-    return HttpResponse(status, dumps({"__type": code, "message": message}), headers)
+    return HTTPResponse(status, dumps({"__type": code, "message": message}), headers)
 
 
 CONSOLE_PATH = "/console"
@@ -99,10 +99,10 @@ CONSOLE_PATH = "/console"
 class ConsoleFront(Protocol):
     """The web console (openkms.console), mounted at ``/console``."""
 
-    async def handle(self, request: HttpRequest) -> HttpResponse: ...
+    async def handle(self, request: HTTPRequest) -> HTTPResponse: ...
 
 
-class KmsApplication:
+class KMSApplication:
     """Serves the KMS API, ``GET /healthz``, ``POST /unseal`` and, when mounted, the console; nothing else."""
 
     def __init__(
@@ -132,7 +132,7 @@ class KmsApplication:
         self._audit.close()
 
     # -- the KMS request path -------------------------------------------------------------------------
-    async def serve_kms(self, request: HttpRequest) -> HttpResponse:
+    async def serve_kms(self, request: HTTPRequest) -> HTTPResponse:
         """One KMS API request whose body arrived in full (the ASGI path below, and in-process tests)."""
         operation = protocol.known_operation(request.header("x-amz-target"))
         call = self.runner.new_call(request.client_ip, request.header("user-agent") or "", operation)
@@ -140,9 +140,9 @@ class KmsApplication:
         if outcome.error is not None:
             return _error_response(outcome.error, outcome.request_id)
         assert outcome.answer is not None
-        return HttpResponse(200, outcome.answer, [*_JSON_HEADERS, (b"x-amzn-requestid", outcome.request_id.encode())])
+        return HTTPResponse(200, outcome.answer, [*_JSON_HEADERS, (b"x-amzn-requestid", outcome.request_id.encode())])
 
-    async def serve_sts(self, request: HttpRequest) -> HttpResponse:
+    async def serve_sts(self, request: HTTPRequest) -> HTTPResponse:
         """One STS query-protocol request (sts/front.py): the same runner, its own step and wire format."""
         call = self.runner.new_call(
             request.client_ip, request.header("user-agent") or "", None, event_source=sts_front.EVENT_SOURCE
@@ -150,11 +150,11 @@ class KmsApplication:
         step = functools.partial(sts_front.step, request, self._auth, self._services)
         outcome = await self.runner.run(call, step)
         if outcome.error is not None:
-            return HttpResponse(*sts_front.error_reply(outcome.error, outcome.request_id))
+            return HTTPResponse(*sts_front.error_reply(outcome.error, outcome.request_id))
         assert outcome.answer is not None
-        return HttpResponse(*outcome.answer)
+        return HTTPResponse(*outcome.answer)
 
-    def _kms_step(self, request: HttpRequest, call: events.Call) -> tuple[dict[str, Any], bytes]:
+    def _kms_step(self, request: HTTPRequest, call: events.Call) -> tuple[dict[str, Any], bytes]:
         """The API's part of a call: SigV4, region, ``X-Amz-Target``, content type, strict JSON; the response body."""
         svc = self._services
         signed = SignedRequest(request.method, request.path, request.query, request.headers, request.body)
@@ -191,20 +191,20 @@ class KmsApplication:
             elif self._console is not None and (path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")):
                 response = await self._handle_console(scope, receive)
             else:
-                response = HttpResponse(404, dumps({"__type": "UnknownOperationException"}), list(_JSON_HEADERS))
+                response = HTTPResponse(404, dumps({"__type": "UnknownOperationException"}), list(_JSON_HEADERS))
         except _ClientGone:
             return
         headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
 
-    async def _handle_kms_http(self, scope: Scope, receive: Receive) -> HttpResponse:
+    async def _handle_kms_http(self, scope: Scope, receive: Receive) -> HTTPResponse:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         body = await self._read_body(headers, receive)
         client = scope.get("client")
         if body is None:
             return await self._refuse_too_large(headers, client[0] if client else "")
-        request = HttpRequest(
+        request = HTTPRequest(
             method=scope["method"],
             # UTF-8 with surrogateescape keeps every byte for the canonical request (auth/sigv4.py).
             path=scope.get("raw_path", b"/").decode("utf-8", "surrogateescape").split("?", 1)[0] or "/",
@@ -227,14 +227,14 @@ class KmsApplication:
         """Serve ``/console`` with ``console`` (built after this app: it calls operations through :attr:`runner`)."""
         self._console = console
 
-    async def _handle_console(self, scope: Scope, receive: Receive) -> HttpResponse:
+    async def _handle_console(self, scope: Scope, receive: Receive) -> HTTPResponse:
         assert self._console is not None
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         body = await self._read_body(headers, receive)
         if body is None:
-            return HttpResponse(413, b"Request too large", [(b"content-type", b"text/plain; charset=utf-8")])
+            return HTTPResponse(413, b"Request too large", [(b"content-type", b"text/plain; charset=utf-8")])
         client = scope.get("client")
-        request = HttpRequest(
+        request = HTTPRequest(
             method=scope["method"],
             path=scope["path"],
             query=scope.get("query_string", b"").decode("latin-1"),
@@ -245,7 +245,7 @@ class KmsApplication:
         )
         return await self._console.handle(request)
 
-    async def _refuse_too_large(self, headers: list[tuple[str, str]], client_ip: str) -> HttpResponse:
+    async def _refuse_too_large(self, headers: list[tuple[str, str]], client_ip: str) -> HTTPResponse:
         """Refused unread (and unauthenticated: the signature covers a body we did not read), but recorded
         (a sealed server records nothing, and the refusal stands)."""
         error = RequestEntityTooLargeException(
@@ -289,12 +289,12 @@ class KmsApplication:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _health(self) -> HttpResponse:
+    def _health(self) -> HTTPResponse:
         sealed = self._services.keyring.sealed
         body = dumps({"status": "sealed" if sealed else "ok", "sealed": sealed})
-        return HttpResponse(503 if sealed else 200, body, list(_JSON_HEADERS))
+        return HTTPResponse(503 if sealed else 200, body, list(_JSON_HEADERS))
 
-    async def _handle_unseal(self, scope: Scope, receive: Receive) -> HttpResponse:
+    async def _handle_unseal(self, scope: Scope, receive: Receive) -> HTTPResponse:
         """Try a passphrase, within the gate's bounds (server/unseal_gate.py), with an audit record either way.
 
         Argon2id is deliberately slow and large, so it runs off the event loop, one derivation per node.
@@ -316,7 +316,7 @@ class KmsApplication:
         else:
             try:
                 secret = loads_strict(body).get("passphrase")  # linear; a malformed body is not a guess
-            except KmsError:
+            except KMSError:
                 secret = None
             if not isinstance(secret, str):
                 refusal = Refusal(400, "InvalidUnsealKeyException", 'the body must be {"passphrase": "..."}')
@@ -328,8 +328,8 @@ class KmsApplication:
         assert isinstance(secret, str)  # no refusal: the body held a passphrase
         try:
             root_key = await asyncio.to_thread(self._unseal, secret)
-        except (UnsealError, KmsError) as exc:
-            message = exc.message if isinstance(exc, KmsError) else str(exc)
+        except (UnsealError, KMSError) as exc:
+            message = exc.message if isinstance(exc, KMSError) else str(exc)
             gate.finish(succeeded=False)
             await self._record_unseal(client_ip, user_agent, ("InvalidUnsealKeyException", message))
             return _unseal_answer(400, "InvalidUnsealKeyException", message)

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import logging
 
-from openkms.errors import KmsError, KMSInternalException
+from openkms.errors import KMSError, KMSInternalException
 from openkms.server.jsonio import dumps
 
 log = logging.getLogger("openkms.server")
 
 
-def as_kms_error(exc: BaseException, operation: str | None) -> KmsError:
-    if isinstance(exc, KmsError):
+def as_kms_error(exc: BaseException, operation: str | None) -> KMSError:
+    if isinstance(exc, KMSError):
         return exc
     log.error("internal error (%s) in %s", type(exc).__name__, operation or "request", exc_info=exc)
     return KMSInternalException()
 
 
-def error_body(error: KmsError) -> bytes:
+def error_body(error: KMSError) -> bytes:
     """``{"__type", "message"}``; without ``message`` when it is empty, unless the error says AWS sends it empty."""
     if error.message or error.empty_message_field:
         return dumps({"__type": error.code, "message": error.message})

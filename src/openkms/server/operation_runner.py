@@ -28,7 +28,7 @@ from openkms.audit import scope as audit_scope
 from openkms.audit.unauthenticated import UnauthenticatedBudget
 from openkms.audit.writer import AuditWriter
 from openkms.context import Principal, RequestContext
-from openkms.errors import KmsError, KMSInternalException, ServiceSealedException, UnsupportedOperationException
+from openkms.errors import KMSError, KMSInternalException, ServiceSealedException, UnsupportedOperationException
 from openkms.operations import registry
 from openkms.operations.services import Services
 from openkms.server.error_map import as_kms_error
@@ -62,7 +62,7 @@ class Outcome(Generic[T]):
     request_id: str
     result: dict[str, Any] | None
     answer: T | None
-    error: KmsError | None
+    error: KMSError | None
 
 
 class OperationRunner:

@@ -26,7 +26,7 @@ from typing import NamedTuple, Protocol
 from openkms.audit import events
 from openkms.auth.credentials import Authenticator
 from openkms.auth.sigv4 import SignedRequest
-from openkms.errors import KmsError
+from openkms.errors import KMSError
 from openkms.operations.services import Services
 from openkms.sts import operations, protocol
 
@@ -38,7 +38,7 @@ _SCAN_LIMIT = 2048  # of the Authorization header, for its scope; SigV4 refuses 
 
 
 class Inbound(Protocol):
-    """The request as the server received it (server/app.py ``HttpRequest`` is one)."""
+    """The request as the server received it (server/app.py ``HTTPRequest`` is one)."""
 
     @property
     def method(self) -> str: ...
@@ -56,7 +56,7 @@ class Inbound(Protocol):
 
 
 class Reply(NamedTuple):
-    """Status, body, headers: the fields of server/app.py ``HttpResponse``, in its order."""
+    """Status, body, headers: the fields of server/app.py ``HTTPResponse``, in its order."""
 
     status: int
     body: bytes
@@ -100,12 +100,12 @@ def step(
 ) -> tuple[dict[str, str], Reply]:
     """STS's part of a call run by the server's operation runner (which checked the seal and makes the record
     durable): the form, SigV4 scoped to ``sts``, the action; returns the result and the XML answer. A failure
-    is raised under STS's name (:class:`protocol.StsError`), so that the record names it as the answer does;
+    is raised under STS's name (:class:`protocol.STSError`), so that the record names it as the answer does;
     :func:`error_reply` renders it."""
     try:
         return _run(request, authenticator, services, call)
     except Exception as exc:
-        raise protocol.StsError(protocol.wire_error(exc)) from exc
+        raise protocol.STSError(protocol.wire_error(exc)) from exc
 
 
 def _run(
@@ -130,12 +130,12 @@ def _run(
         raise
     call.principal, call.region = principal, region
     found = operations.resolve(form.action, form.version)
-    ctx = operations.StsContext(call.request_id, principal, region, call.time, svc)
+    ctx = operations.STSContext(call.request_id, principal, region, call.time, svc)
     result = found.handler(ctx, form.params)
     return result, _reply(200, protocol.result_xml(found.action, result, call.request_id), call.request_id)
 
 
-def error_reply(error: KmsError, request_id: str) -> Reply:
+def error_reply(error: KMSError, request_id: str) -> Reply:
     """A failed call's answer as STS sends it (a request that names no action is redirected, with no body)."""
     if error.code == protocol.MissingAction.code:
         location = (b"location", protocol.NO_ACTION_LOCATION.encode())

@@ -19,7 +19,7 @@ from openkms.sts.protocol import API_VERSION, NO_VERSION, InvalidAction, Missing
 
 
 @dataclass(frozen=True, slots=True)
-class StsContext:
+class STSContext:
     """One verified STS request, as an operation sees it."""
 
     request_id: str
@@ -29,7 +29,7 @@ class StsContext:
     services: Services
 
 
-Handler = Callable[[StsContext, Mapping[str, str]], dict[str, str]]
+Handler = Callable[[STSContext, Mapping[str, str]], dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def resolve(action: str | None, version: str | None) -> Operation:
 
 
 @operation("GetCallerIdentity")
-def get_caller_identity(ctx: StsContext, params: Mapping[str, str]) -> dict[str, str]:
+def get_caller_identity(ctx: STSContext, params: Mapping[str, str]) -> dict[str, str]:
     """Who signed: no permission is needed (AWS: an explicit Deny does not stop it), so no policy is read.
 
     ``UserId`` is ``aws:userid``: a user's unique id (``AIDA...``, the one key policies bind to), and for the

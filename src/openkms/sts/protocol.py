@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from openkms.errors import ClientError, KmsError, KMSInternalException
+from openkms.errors import ClientError, KMSError, KMSInternalException
 
 log = logging.getLogger("openkms.sts")
 
@@ -108,7 +108,7 @@ class WireError(NamedTuple):
     namespace: str = XML_NAMESPACE
 
 
-class StsError(KmsError):
+class STSError(KMSError):
     """An error already under STS's name: what the answer and the call's audit record both show."""
 
     def __init__(self, wire: WireError) -> None:
@@ -135,9 +135,9 @@ _FAULT_CODES = frozenset({InvalidAction.code})
 
 def wire_error(exc: BaseException) -> WireError:
     """``exc`` under STS's name; anything not an openkms error is an internal failure, logged without detail."""
-    if isinstance(exc, StsError):  # named already
+    if isinstance(exc, STSError):  # named already
         return WireError(exc.status, exc.code, exc.message, exc.sender_fault, exc.namespace)
-    if not isinstance(exc, KmsError):
+    if not isinstance(exc, KMSError):
         log.error("internal error (%s) in an STS request", type(exc).__name__, exc_info=exc)
         exc = KMSInternalException()
     code, status = _STS_NAMES.get(exc.code, (exc.code, exc.status))
