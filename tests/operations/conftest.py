@@ -25,7 +25,7 @@ DAY = 86400.0
 
 
 @dataclass
-class Kms:
+class KMS:
     """An InProcessKMS and its clock, with calls that either succeed or name their error."""
 
     inner: InProcessKMS
@@ -101,7 +101,7 @@ def _encode(params: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kms(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kms]:
+def kms(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KMS]:
     clock = FrozenClock(T0)
     url: str | None = None
     storage: Storage | None = None
@@ -110,7 +110,7 @@ def kms(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kms]:
         storage = PostgresStorage(url, before_commit=audit_scope.before_commit)
     inner = InProcessKMS(tmp_path, clock, storage)
     try:
-        yield Kms(inner, clock)
+        yield KMS(inner, clock)
     finally:
         inner.close()
         if url is not None:

@@ -22,28 +22,28 @@ from openkms.seal import keyfile
 from openkms.seal.root_key import initialize_with_keyfile
 from openkms.server.operation_runner import Caller, Outcome
 from tests.inprocess import ACCOUNT_ID
-from tests.operations.conftest import Kms
+from tests.operations.conftest import KMS
 
 VIA = Caller("operator-host", "openkms-cli/test", False)
 VIA_FIELDS = ("us-east-1", "operator-host", "openkms-cli/test")
 OTHER = "444455556666"
 
 
-def _admin(kms: Kms) -> Principal:
+def _admin(kms: KMS) -> Principal:
     """The in-process administrator: an IAM user whose policy allows every action."""
     return Principal(ACCOUNT_ID, ids.user_arn(ACCOUNT_ID, "admin"), "admin", kms.inner.credentials.access_key)
 
 
-def _run(kms: Kms, principal: Principal, operation: str, params: dict[str, Any]) -> Outcome[dict[str, Any]]:
+def _run(kms: KMS, principal: Principal, operation: str, params: dict[str, Any]) -> Outcome[dict[str, Any]]:
     return kms.inner.run(kms.inner.app.runner.run_as(principal, operation, params, VIA, "us-east-1"))
 
 
-def _users(kms: Kms) -> list[str]:
+def _users(kms: KMS) -> list[str]:
     with kms.storage.read() as tx:
         return [user.user_name for user in tx.list_users(ACCOUNT_ID)]
 
 
-def test_an_iam_user_may_not_run_iam_operations_and_its_attempt_is_recorded(kms: Kms) -> None:
+def test_an_iam_user_may_not_run_iam_operations_and_its_attempt_is_recorded(kms: KMS) -> None:
     for operation, params in (
         ("CreateUser", {"userName": "mallory"}),
         ("PutUserPolicy", {"userName": "admin", "policyName": "p", "policyDocument": identity.ADMINISTRATOR_POLICY}),
@@ -69,7 +69,7 @@ def test_an_iam_user_may_not_run_iam_operations_and_its_attempt_is_recorded(kms:
         assert list(tx.list_user_policies(ACCOUNT_ID, "admin")) == [identity.ADMINISTRATOR_POLICY_NAME]
 
 
-def test_the_refusal_names_the_resource_only_when_well_formed(kms: Kms) -> None:
+def test_the_refusal_names_the_resource_only_when_well_formed(kms: KMS) -> None:
     named = _run(kms, _admin(kms), "CreateUser", {"userName": "mallory"})
     assert named.error is not None and named.error.message.endswith(
         f"on resource: arn:aws:iam::{ACCOUNT_ID}:user/mallory because no identity-based policy allows the "
@@ -80,7 +80,7 @@ def test_the_refusal_names_the_resource_only_when_well_formed(kms: Kms) -> None:
     assert f"on resource: arn:aws:iam::{ACCOUNT_ID}:root " in garbage.error.message
 
 
-def test_a_root_named_by_hand_is_not_the_operator(kms: Kms) -> None:
+def test_a_root_named_by_hand_is_not_the_operator(kms: KMS) -> None:
     """The root's ARN on an IAM user principal is not enough: the operator is a kind of principal of its own."""
     forged = Principal(ACCOUNT_ID, ids.root_arn(ACCOUNT_ID), "admin", kms.inner.credentials.access_key)
     outcome = _run(kms, forged, "CreateUser", {"userName": "mallory"})
@@ -88,7 +88,7 @@ def test_a_root_named_by_hand_is_not_the_operator(kms: Kms) -> None:
     assert _users(kms) == ["admin"]
 
 
-def test_the_operator_changes_identities_and_the_record_is_iams(kms: Kms) -> None:
+def test_the_operator_changes_identities_and_the_record_is_iams(kms: KMS) -> None:
     operator = iam_admin.operator(ACCOUNT_ID, "ops")
     outcome = _run(kms, operator, "CreateUser", {"userName": "carol"})
     assert outcome.error is None and outcome.result is not None
@@ -108,7 +108,7 @@ def test_the_operator_changes_identities_and_the_record_is_iams(kms: Kms) -> Non
     assert _users(kms) == ["admin", "carol"]
 
 
-def test_create_access_key_answers_the_secret_and_records_only_the_id(kms: Kms) -> None:
+def test_create_access_key_answers_the_secret_and_records_only_the_id(kms: KMS) -> None:
     initialize_with_keyfile(kms.storage, kms.inner.services.settings.data_dir / keyfile.KEYFILE_NAME, kms.clock)
     outcome = _run(kms, iam_admin.operator(ACCOUNT_ID, "ops"), "CreateAccessKey", {"userName": "admin"})
     assert outcome.error is None and outcome.result is not None
@@ -121,7 +121,7 @@ def test_create_access_key_answers_the_secret_and_records_only_the_id(kms: Kms) 
     assert json.loads(rows[0].event)["responseElements"]["accessKey"]["accessKeyId"] == key["AccessKeyId"]
 
 
-def test_the_operator_of_another_account_cannot_touch_this_ones_access_keys(kms: Kms) -> None:
+def test_the_operator_of_another_account_cannot_touch_this_ones_access_keys(kms: KMS) -> None:
     identity.ensure_account(kms.storage, OTHER, kms.clock)
     key_id = kms.inner.credentials.access_key
     for operation, params in (
@@ -135,7 +135,7 @@ def test_the_operator_of_another_account_cannot_touch_this_ones_access_keys(kms:
     assert found is not None and found.status == identity.ACTIVE
 
 
-def test_parameters_are_validated(kms: Kms) -> None:
+def test_parameters_are_validated(kms: KMS) -> None:
     operator = iam_admin.operator(ACCOUNT_ID, "ops")
     for operation, params, code in (
         ("CreateUser", {}, "ValidationException"),
@@ -153,7 +153,7 @@ def test_parameters_are_validated(kms: Kms) -> None:
     assert _users(kms) == ["admin"]
 
 
-def test_the_operator_acts_on_identities_only_never_on_keys(kms: Kms) -> None:
+def test_the_operator_acts_on_identities_only_never_on_keys(kms: KMS) -> None:
     """The operator principal is no IAM user: no key policy or identity policy speaks for it, even where an IAM
     user of the same name ("admin") is allowed everything."""
     key_id = _run(kms, _admin(kms), "CreateKey", {})

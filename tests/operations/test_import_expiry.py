@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from openkms.operations.import_expiry import BATCH, expire_imported_material
-from tests.operations.conftest import DAY, T0, Kms, counting_write_transactions
+from tests.operations.conftest import DAY, KMS, T0, counting_write_transactions
 
 
-def _expiring(kms: Kms, valid_to: float) -> tuple[str, bytes]:
+def _expiring(kms: KMS, valid_to: float) -> tuple[str, bytes]:
     return kms.imported_key(ValidTo=valid_to, ExpirationModel="KEY_MATERIAL_EXPIRES")
 
 
-def test_deletes_exactly_the_expired_material(kms: Kms) -> None:
+def test_deletes_exactly_the_expired_material(kms: KMS) -> None:
     early, early_material = _expiring(kms, T0 + 100)
     late, _ = _expiring(kms, T0 + 1000)
     forever, _ = kms.imported_key(ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
@@ -38,7 +38,7 @@ def test_deletes_exactly_the_expired_material(kms: Kms) -> None:
     assert kms.describe(early)["KeyState"] == "Enabled"
 
 
-def test_one_write_transaction_per_key(kms: Kms) -> None:
+def test_one_write_transaction_per_key(kms: KMS) -> None:
     for offset in (10, 20, 30):
         _expiring(kms, T0 + offset)
     with counting_write_transactions(kms.storage, requests_only=False) as opened:
@@ -46,7 +46,7 @@ def test_one_write_transaction_per_key(kms: Kms) -> None:
     assert opened == ["transaction"] * 3
 
 
-def test_material_reimported_before_the_job_is_left_alone(kms: Kms) -> None:
+def test_material_reimported_before_the_job_is_left_alone(kms: KMS) -> None:
     key_id, material = _expiring(kms, T0 + 100)
     kms.clock.set(T0 + 200)  # expired on the request path ...
     kms.fails("Encrypt", "KMSInvalidStateException", KeyId=key_id, Plaintext=b"x")
@@ -56,7 +56,7 @@ def test_material_reimported_before_the_job_is_left_alone(kms: Kms) -> None:
     assert kms.decrypt(kms.encrypt(key_id)) == b"secret"
 
 
-def test_a_pending_deletion_key_keeps_its_state(kms: Kms) -> None:
+def test_a_pending_deletion_key_keeps_its_state(kms: KMS) -> None:
     key_id, _ = _expiring(kms, T0 + 100)
     kms.ok("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7)
     assert expire_imported_material(kms.inner.services, T0 + 100) == 1
@@ -64,7 +64,7 @@ def test_a_pending_deletion_key_keeps_its_state(kms: Kms) -> None:
     assert kms.describe(key_id)["KeyState"] == "PendingDeletion"
 
 
-def test_more_than_one_batch(kms: Kms) -> None:
+def test_more_than_one_batch(kms: KMS) -> None:
     """Keys beyond the first page are reached too. One key is imported for real; the others get copies of its
     rows (their wrapped material would not unwrap under their own ARN, which this job never needs)."""
     first, _ = _expiring(kms, T0 + 50)

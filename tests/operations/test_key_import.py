@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from openkms.crypto import keypairs
 from openkms.operations import keyspecs
 from tests.byok import pkcs8, spki
-from tests.operations.conftest import DAY, T0, Kms, counting_write_transactions
+from tests.operations.conftest import DAY, KMS, T0, counting_write_transactions
 
 
-def test_an_external_key_waits_for_its_material(kms: Kms) -> None:
+def test_an_external_key_waits_for_its_material(kms: KMS) -> None:
     key_id = kms.external_key(Description="byok")
     meta = kms.describe(key_id)
     assert meta["Origin"] == "EXTERNAL" and meta["KeyState"] == "PendingImport" and meta["Enabled"] is False
@@ -37,7 +37,7 @@ def test_an_external_key_waits_for_its_material(kms: Kms) -> None:
         assert kms.fails(operation, "KMSInvalidStateException", KeyId=key_id, **params) == f"{arn} is pending import."
 
 
-def test_parameters_are_valid_for_24_hours(kms: Kms) -> None:
+def test_parameters_are_valid_for_24_hours(kms: KMS) -> None:
     key_id = kms.external_key()
     params = kms.import_params(key_id, os.urandom(32))
     got_valid_to = kms.parameters(key_id)["ParametersValidTo"]
@@ -49,7 +49,7 @@ def test_parameters_are_valid_for_24_hours(kms: Kms) -> None:
     assert kms.describe(key_id)["KeyState"] == "Enabled"
 
 
-def test_expired_material_is_unusable_at_once_and_the_same_material_restores_it(kms: Kms) -> None:
+def test_expired_material_is_unusable_at_once_and_the_same_material_restores_it(kms: KMS) -> None:
     key_id, material = kms.imported_key(ValidTo=T0 + 3600, ExpirationModel="KEY_MATERIAL_EXPIRES")
     meta = kms.describe(key_id)
     assert meta["ExpirationModel"] == "KEY_MATERIAL_EXPIRES" and meta["ValidTo"] == T0 + 3600
@@ -75,7 +75,7 @@ def test_expired_material_is_unusable_at_once_and_the_same_material_restores_it(
     assert kms.describe(key_id)["ValidTo"] == T0 + 7200
 
 
-def test_delete_then_reimport_keeps_the_version_identity(kms: Kms) -> None:
+def test_delete_then_reimport_keeps_the_version_identity(kms: KMS) -> None:
     key_id, material = kms.imported_key()
     before = kms.describe(key_id)
     blob = kms.encrypt(key_id)
@@ -97,7 +97,7 @@ def test_delete_then_reimport_keeps_the_version_identity(kms: Kms) -> None:
     assert kms.describe(key_id)["KeyState"] == "Enabled"
 
 
-def test_deleting_twice_and_deleting_nothing_succeed(kms: Kms) -> None:
+def test_deleting_twice_and_deleting_nothing_succeed(kms: KMS) -> None:
     """On a PendingImport key the operation succeeds with no effect (key-state table)."""
     never = kms.external_key()
     assert kms.ok("DeleteImportedKeyMaterial", KeyId=never) == {"KeyId": kms.describe(never)["Arn"]}
@@ -107,7 +107,7 @@ def test_deleting_twice_and_deleting_nothing_succeed(kms: Kms) -> None:
     assert kms.describe(key_id)["KeyState"] == "PendingImport"
 
 
-def test_reimport_into_an_enabled_key_changes_only_the_expiration(kms: Kms) -> None:
+def test_reimport_into_an_enabled_key_changes_only_the_expiration(kms: KMS) -> None:
     key_id, material = kms.imported_key(ValidTo=T0 + 3600, ExpirationModel="KEY_MATERIAL_EXPIRES")
     kms.import_material(key_id, material, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
     meta = kms.describe(key_id)
@@ -117,7 +117,7 @@ def test_reimport_into_an_enabled_key_changes_only_the_expiration(kms: Kms) -> N
     kms.fails("ImportKeyMaterial", "IncorrectKeyMaterialException", **kms.import_params(key_id, os.urandom(32)))
 
 
-def test_valid_to_rules(kms: Kms) -> None:
+def test_valid_to_rules(kms: KMS) -> None:
     key_id = kms.external_key()
     material = os.urandom(32)
     cases: dict[str, dict[str, Any]] = {
@@ -140,7 +140,7 @@ def test_valid_to_rules(kms: Kms) -> None:
     assert kms.describe(key_id)["ExpirationModel"] == "KEY_MATERIAL_EXPIRES"
 
 
-def test_disabled_and_pending_deletion_keys(kms: Kms) -> None:
+def test_disabled_and_pending_deletion_keys(kms: KMS) -> None:
     key_id, material = kms.imported_key()
     arn = kms.describe(key_id)["Arn"]
     kms.ok("DisableKey", KeyId=key_id)
@@ -164,7 +164,7 @@ def test_disabled_and_pending_deletion_keys(kms: Kms) -> None:
     assert kms.describe(key_id)["KeyState"] == "Enabled"
 
 
-def test_import_type_and_key_material_id(kms: Kms) -> None:
+def test_import_type_and_key_material_id(kms: KMS) -> None:
     key_id = kms.external_key()
     material = os.urandom(32)
     first = kms.import_params(key_id, material, ImportType="EXISTING_KEY_MATERIAL")
@@ -188,7 +188,7 @@ def test_import_type_and_key_material_id(kms: Kms) -> None:
     assert kms.describe(key_id)["KeyState"] == "PendingImport"
 
 
-def test_symmetric_only_parameters_on_other_keys(kms: Kms) -> None:
+def test_symmetric_only_parameters_on_other_keys(kms: KMS) -> None:
     key_id = kms.external_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
     for name, value in (
         ("ImportType", "NEW_KEY_MATERIAL"),
@@ -211,7 +211,7 @@ def test_symmetric_only_parameters_on_other_keys(kms: Kms) -> None:
         ("HMAC_512", "GENERATE_VERIFY_MAC", [64, 128], [63, 129]),
     ],
 )
-def test_material_lengths(kms: Kms, spec: str, usage: str, good: list[int], bad: list[int]) -> None:
+def test_material_lengths(kms: KMS, spec: str, usage: str, good: list[int], bad: list[int]) -> None:
     for length in bad:
         key_id = kms.external_key(KeySpec=spec, KeyUsage=usage)
         params = kms.import_params(key_id, os.urandom(length), algorithm="RSA_AES_KEY_WRAP_SHA_256")
@@ -223,7 +223,7 @@ def test_material_lengths(kms: Kms, spec: str, usage: str, good: list[int], bad:
         assert kms.describe(key_id)["KeyState"] == "Enabled"
 
 
-def test_private_keys_must_be_pkcs8_of_the_key_spec(kms: Kms) -> None:
+def test_private_keys_must_be_pkcs8_of_the_key_spec(kms: KMS) -> None:
     key_id = kms.external_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
     for material in (pkcs8(ec.generate_private_key(ec.SECP384R1())), b"\x30\x03\x02\x01\x00", os.urandom(64)):
         params = kms.import_params(key_id, material, algorithm="RSA_AES_KEY_WRAP_SHA_256")
@@ -233,7 +233,7 @@ def test_private_keys_must_be_pkcs8_of_the_key_spec(kms: Kms) -> None:
     assert base64.b64decode(kms.ok("GetPublicKey", KeyId=key_id)["PublicKey"]) == spki(private)
 
 
-def test_tokens_are_bound_to_their_key(kms: Kms) -> None:
+def test_tokens_are_bound_to_their_key(kms: KMS) -> None:
     first, second = kms.external_key(), kms.external_key()
     params = kms.import_params(first, os.urandom(32))
     kms.fails("ImportKeyMaterial", "InvalidImportTokenException", **{**params, "KeyId": second})
@@ -243,7 +243,7 @@ def test_tokens_are_bound_to_their_key(kms: Kms) -> None:
     kms.ok("ImportKeyMaterial", **params)
 
 
-def test_each_operation_writes_in_at_most_one_transaction(kms: Kms) -> None:
+def test_each_operation_writes_in_at_most_one_transaction(kms: KMS) -> None:
     """The audit layer attaches a request's record to its one write transaction (docs/design.md section 8)."""
     key_id = kms.external_key()
     material = os.urandom(32)
@@ -271,7 +271,7 @@ ASYMMETRIC = sorted(
 
 
 @pytest.mark.parametrize(("spec", "usage"), ASYMMETRIC)
-def test_every_served_asymmetric_spec_imports(kms: Kms, spec: str, usage: str) -> None:
+def test_every_served_asymmetric_spec_imports(kms: KMS, spec: str, usage: str) -> None:
     """The material is made by the key pair module (any PKCS #8 source would do); what is imported is what
     GetPublicKey then derives."""
     material = keypairs.generate_private_key(spec)

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 
 from openkms.jobs.rotation import rotate_due_keys
-from tests.operations.conftest import DAY, T0, Kms, counting_write_transactions
+from tests.operations.conftest import DAY, KMS, T0, counting_write_transactions
 
 
-def _managed_keys(kms: Kms) -> list[str]:
+def _managed_keys(kms: KMS) -> list[str]:
     keys = kms.ok("ListKeys")["Keys"]
     return [k["KeyId"] for k in keys if kms.describe(k["KeyId"])["KeyManager"] == "AWS"]
 
 
-def test_first_use_creates_one_key_and_alias_and_later_uses_reuse_it(kms: Kms) -> None:
+def test_first_use_creates_one_key_and_alias_and_later_uses_reuse_it(kms: KMS) -> None:
     assert all(a["AliasName"] != "alias/aws/s3" for a in kms.ok("ListAliases")["Aliases"])
     with counting_write_transactions(kms.storage) as opened:
         meta = kms.describe("alias/aws/s3")
@@ -50,26 +50,26 @@ def test_first_use_creates_one_key_and_alias_and_later_uses_reuse_it(kms: Kms) -
 
 
 @pytest.mark.parametrize("operation", ["Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext"])
-def test_cryptographic_first_use_creates_the_key(kms: Kms, operation: str) -> None:
+def test_cryptographic_first_use_creates_the_key(kms: KMS, operation: str) -> None:
     params: dict[str, object] = {"KeyId": "alias/aws/ebs"}
     params.update({"Plaintext": b"x"} if operation == "Encrypt" else {"KeySpec": "AES_256"})
     result = kms.ok(operation, **params)
     assert result["KeyId"] == kms.describe("alias/aws/ebs")["Arn"]
 
 
-def test_reencrypt_destination_is_created_on_first_use(kms: Kms) -> None:
+def test_reencrypt_destination_is_created_on_first_use(kms: KMS) -> None:
     blob = kms.encrypt(kms.ok("CreateKey")["KeyMetadata"]["KeyId"], b"moved")
     result = kms.ok("ReEncrypt", CiphertextBlob=blob, DestinationKeyId="alias/aws/openkms")
     assert result["KeyId"] == kms.describe("alias/aws/openkms")["Arn"]
 
 
-def test_unknown_service_and_other_operations_do_not_create(kms: Kms) -> None:
+def test_unknown_service_and_other_operations_do_not_create(kms: KMS) -> None:
     kms.fails("DescribeKey", "NotFoundException", KeyId="alias/aws/not-a-service")
     kms.fails("GetPublicKey", "NotFoundException", KeyId="alias/aws/rds")
     assert _managed_keys(kms) == []
 
 
-def test_concurrent_first_uses_create_one_key(kms: Kms) -> None:
+def test_concurrent_first_uses_create_one_key(kms: KMS) -> None:
     barrier = threading.Barrier(2)
     found: list[str] = []
 
@@ -86,7 +86,7 @@ def test_concurrent_first_uses_create_one_key(kms: Kms) -> None:
     assert _managed_keys(kms) == [found[0]]
 
 
-def test_changes_to_a_managed_key_are_refused(kms: Kms) -> None:
+def test_changes_to_a_managed_key_are_refused(kms: KMS) -> None:
     key_id = kms.describe("alias/aws/lambda")["KeyId"]
     own = kms.ok("CreateKey")["KeyMetadata"]["KeyId"]
     kms.ok("CreateAlias", AliasName="alias/mine", TargetKeyId=own)
@@ -115,7 +115,7 @@ def test_changes_to_a_managed_key_are_refused(kms: Kms) -> None:
     assert meta["Description"].startswith("Default key that protects my Lambda")
 
 
-def test_the_rotation_job_rotates_it_every_year(kms: Kms) -> None:
+def test_the_rotation_job_rotates_it_every_year(kms: KMS) -> None:
     key_id = kms.describe("alias/aws/secretsmanager")["KeyId"]
     blob = kms.encrypt("alias/aws/secretsmanager", b"year one")
     kms.clock.set(T0 + 365 * DAY - 1)
@@ -129,7 +129,7 @@ def test_the_rotation_job_rotates_it_every_year(kms: Kms) -> None:
     assert kms.decrypt(blob) == b"year one"
 
 
-def test_the_creation_is_recorded_as_the_service_s_own_event(kms: Kms) -> None:
+def test_the_creation_is_recorded_as_the_service_s_own_event(kms: KMS) -> None:
     meta = kms.describe("alias/aws/sqs")
     with kms.storage.read() as tx:
         events = [json.loads(row.event) for row in tx.audit_range(0, 1_000)]
@@ -141,7 +141,7 @@ def test_the_creation_is_recorded_as_the_service_s_own_event(kms: Kms) -> None:
     assert described and described[-1]["eventType"] == "AwsApiCall" and "errorCode" not in described[-1]
 
 
-def test_an_alias_arn_in_the_caller_s_account_creates_and_one_in_another_account_does_not(kms: Kms) -> None:
+def test_an_alias_arn_in_the_caller_s_account_creates_and_one_in_another_account_does_not(kms: KMS) -> None:
     account = kms.ok("CreateKey")["KeyMetadata"]["AWSAccountId"]
     other = "444455556666" if account != "444455556666" else "777788889999"
     kms.fails("DescribeKey", "NotFoundException", KeyId=f"arn:aws:kms:us-east-1:{other}:alias/aws/kinesis")
@@ -150,7 +150,7 @@ def test_an_alias_arn_in_the_caller_s_account_creates_and_one_in_another_account
     assert meta["KeyManager"] == "AWS" and _managed_keys(kms) == [meta["KeyId"]]
 
 
-def test_reencrypt_creates_a_source_named_by_alias_before_it_runs(kms: Kms) -> None:
+def test_reencrypt_creates_a_source_named_by_alias_before_it_runs(kms: KMS) -> None:
     blob = kms.encrypt(kms.ok("CreateKey")["KeyMetadata"]["KeyId"], b"moved")
     # The source alias names a key that did not exist: created first, then the blob's key differs from it.
     kms.fails("ReEncrypt", "IncorrectKeyException", CiphertextBlob=blob, SourceKeyId="alias/aws/glue",
@@ -160,7 +160,7 @@ def test_reencrypt_creates_a_source_named_by_alias_before_it_runs(kms: Kms) -> N
     ]
 
 
-def test_a_managed_key_known_to_exist_costs_later_calls_no_storage_access(kms: Kms) -> None:
+def test_a_managed_key_known_to_exist_costs_later_calls_no_storage_access(kms: KMS) -> None:
     kms.describe("alias/aws/backup")  # created, then known
     own = kms.ok("CreateKey")["KeyMetadata"]["KeyId"]
     kms.ok("CreateAlias", AliasName="alias/own", TargetKeyId=own)

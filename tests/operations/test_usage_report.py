@@ -26,7 +26,7 @@ from openkms.usage_report import (
     utc_date,
 )
 from tests.inprocess import ACCOUNT_ID
-from tests.operations.conftest import DAY, T0, Kms
+from tests.operations.conftest import DAY, KMS, T0
 from tests.usage_workload import EXPECTED, PLAINTEXT, call, create_key, run_workload
 
 DAY0 = utc_date(T0)
@@ -35,7 +35,7 @@ DOLLAR_A_REQUEST = {"per_10k_requests": dict.fromkeys(FAMILIES, 10_000)}
 
 
 def report(
-    kms: Kms,
+    kms: KMS,
     *,
     since: datetime.date = DAY0,
     today: datetime.date = DAY0,
@@ -60,7 +60,7 @@ def columns(counts: dict[str, int]) -> dict[str, int]:
     return {**{FAMILY_COLUMNS[f]: counts.get(f, 0) for f in FAMILIES}, "Requests": sum(counts.values())}
 
 
-def test_counts_per_key_day_and_family(kms: Kms) -> None:
+def test_counts_per_key_day_and_family(kms: KMS) -> None:
     keys = run_workload(kms.inner)
     kms.clock.advance(DAY)
     for _ in range(2):
@@ -89,7 +89,7 @@ def test_counts_per_key_day_and_family(kms: Kms) -> None:
     assert {row["Day"] for row in report(kms, today=DAY0).usage} == {DAY0.isoformat()}
 
 
-def test_as_json_is_the_cli_object(kms: Kms) -> None:
+def test_as_json_is_the_cli_object(kms: KMS) -> None:
     run_workload(kms.inner)
     result = report(kms)
     assert result.as_json() == {
@@ -103,7 +103,7 @@ def test_as_json_is_the_cli_object(kms: Kms) -> None:
     assert result.total == sum(e["Total"] for e in result.estimates)
 
 
-def test_the_free_tier_covers_symmetric_requests_only(kms: Kms) -> None:
+def test_the_free_tier_covers_symmetric_requests_only(kms: KMS) -> None:
     run_workload(kms.inner)  # a month of it: 180 symmetric, 90 RSA 2048, 60 asymmetric, 30 GenerateDataKeyPair
 
     def request_cost(**overrides: Any) -> float:
@@ -116,7 +116,7 @@ def test_the_free_tier_covers_symmetric_requests_only(kms: Kms) -> None:
     assert request_cost(free_tier_families=[]) == 180 + 90 + 60 + 30
 
 
-def test_rotations_are_billed_up_to_billed_rotations(kms: Kms) -> None:
+def test_rotations_are_billed_up_to_billed_rotations(kms: KMS) -> None:
     key_id = create_key(kms.inner)
     for _ in range(3):
         call(kms.inner, "RotateKeyOnDemand", {"KeyId": key_id})
@@ -130,7 +130,7 @@ def test_rotations_are_billed_up_to_billed_rotations(kms: Kms) -> None:
     assert key_costs(billed_rotations=0, key_month=2) == (0, 2.0)
 
 
-def test_a_deleted_keys_requests_stay_with_its_account(kms: Kms) -> None:
+def test_a_deleted_keys_requests_stay_with_its_account(kms: KMS) -> None:
     kept = create_key(kms.inner)
     gone = create_key(kms.inner)
     call(kms.inner, "Encrypt", {"KeyId": gone, "Plaintext": PLAINTEXT})
@@ -154,7 +154,7 @@ def test_a_deleted_keys_requests_stay_with_its_account(kms: Kms) -> None:
     assert elsewhere.usage == [] and elsewhere.estimates == [] and elsewhere.total == 0
 
 
-def test_one_key_only(kms: Kms) -> None:
+def test_one_key_only(kms: KMS) -> None:
     keys = run_workload(kms.inner)
     one = report(kms, key_id=keys["rsa"])
     assert [(row["KeyId"], row["RSA2048"]) for row in one.usage] == [(keys["rsa"], 3)]
