@@ -135,6 +135,10 @@ WRITE_ENTRY_POINTS = {
     # `openkms usage`: the usage roll-up, counts derived from the trail and recomputable from it (also run by
     # GetCostAndUsage); it changes nothing a caller made.
     "openkms.audit.usage.roll_up",
+    # `openkms restore`: disaster recovery into an empty database (or one the operator chose to replace), like
+    # `init`: it writes a whole checked backup in one transaction, before any server or caller uses the database;
+    # there is no API operation that could do it.
+    "openkms.backup.restore.restore_backup",
 }
 
 
