@@ -19,7 +19,10 @@ import pytest
 
 from openkms.backup import archive
 from openkms.seal import keyfile
+from openkms.seal.service import unseal_root_key
+from openkms.storage.sqlite import SQLiteStorage
 from tests.backup.support import database
+from tests.cli.running import openkms as in_process
 from tests.e2e.server import ACCOUNT_ID, SECRET_ACCESS_KEY, ServerProcess, free_port
 
 PLAINTEXT = b"acknowledged before the backup began"
@@ -178,3 +181,31 @@ def test_no_secret_in_the_file_or_any_output(made: Made, tmp_path: Path) -> None
     secret = SECRET_ACCESS_KEY.encode()
     assert secret not in data and secret not in body
     assert not [text for text in outputs if SECRET_ACCESS_KEY in text]
+
+
+def test_a_passphrase_install_backs_up_and_restores_with_its_passphrase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The production seal: the passphrase opens the seal the backup carries; another passphrase is refused, and
+    the restored database unseals with the original one."""
+    passphrase = "correct horse battery staple"
+    monkeypatch.setenv("OPENKMS_INIT_PASSPHRASE", passphrase)
+    assert in_process("init", "--data-dir", str(tmp_path / "a"), "--json").code == 0
+    monkeypatch.setenv("OPENKMS_UNSEAL_PASSPHRASE", passphrase)
+    file = str(tmp_path / "p.okb")
+    taken = in_process("backup", "--data-dir", str(tmp_path / "a"), "--output", file, "--json")
+    assert taken.code == 0, taken.err
+    assert taken.json()["rows"]["access_keys"] == 1
+    assert in_process("backup", "verify", file).code == 0
+    restored = in_process("restore", "--from", file, "--data-dir", str(tmp_path / "b"))
+    assert restored.code == 0, restored.err
+    storage = SQLiteStorage(tmp_path / "b" / "openkms.db")
+    try:
+        assert len(unseal_root_key(storage, secret=passphrase)) == 32
+    finally:
+        storage.close()
+    monkeypatch.setenv("OPENKMS_UNSEAL_PASSPHRASE", "not the passphrase at all")
+    refused = in_process("backup", "verify", file)
+    assert refused.code == 1 and "does not open" in refused.err
+    refused = in_process("restore", "--from", file, "--data-dir", str(tmp_path / "c"))
+    assert refused.code == 1 and not (tmp_path / "c" / "openkms.db").exists()
