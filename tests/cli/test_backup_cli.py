@@ -10,6 +10,8 @@ import gzip
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +47,37 @@ class Made:
     policy: str
     ciphertext: bytes
     outputs: tuple[str, ...]  # what ``openkms backup`` printed
+    before: list[tuple[str, str, bytes]]  # what the load had acknowledged when the backup began
+
+
+LOAD_OPERATIONS = 400  # the bounded write load's ceiling
+
+
+class Load(threading.Thread):
+    """Encrypts with the drill's key and creates a key every tenth call, back to back, until stopped: every
+    answer is kept with the moment it arrived (acknowledged)."""
+
+    def __init__(self, kms: Any, key_id: str) -> None:
+        super().__init__(daemon=True)
+        self.kms, self.key_id = kms, key_id
+        self.acknowledged: list[tuple[float, str, str, bytes]] = []  # (when, kind, key id, ciphertext)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        for i in range(LOAD_OPERATIONS):
+            if self.stop.is_set():
+                return
+            blob = self.kms.encrypt(KeyId=self.key_id, Plaintext=f"load {i}".encode())["CiphertextBlob"]
+            self.acknowledged.append((time.monotonic(), "ciphertext", f"load {i}", blob))
+            if i % 10 == 0:
+                created = self.kms.create_key(Description=f"load {i}")["KeyMetadata"]["KeyId"]
+                self.acknowledged.append((time.monotonic(), "key", created, b""))
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
-    """A dev server on SQLite with a key, an alias, a grant, a custom key policy and a ciphertext, backed up online."""
+    """A dev server on SQLite with a key, an alias, a grant, a custom key policy and a ciphertext, backed up online
+    while a bounded write load runs."""
     base = tmp_path_factory.mktemp("backup-cli")
     server = ServerProcess(base / "a", f"sqlite:///{base / 'a' / 'openkms.db'}", free_port()).start()
     try:
@@ -64,11 +92,19 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
         kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(document))
         ciphertext = kms.encrypt(KeyId="alias/restore-drill", Plaintext=PLAINTEXT)["CiphertextBlob"]
         policy = kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
+        load = Load(server.client(), key_id)
+        load.start()
+        time.sleep(1.0)
+        began = time.monotonic()
         taken = server.openkms("backup", "--output", str(base / "drill.okb"))
+        load.stop.set()
+        load.join(timeout=120)
         assert taken.returncode == 0, taken.stderr
         assert "useless without the root of trust" in taken.stdout
     finally:
         server.stop()
+    before = [(kind, name, blob) for when, kind, name, blob in load.acknowledged if when < began]
+    assert len(before) >= 5 and any(kind == "key" for kind, _, _ in before), "the load did not run before the backup"
     yield Made(
         base,
         base / "drill.okb",
@@ -78,6 +114,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
         policy,
         ciphertext,
         (taken.stdout, taken.stderr),
+        before,
     )
 
 
@@ -86,7 +123,9 @@ def test_backup_verify_names_what_it_checked(made: Made) -> None:
     assert done.returncode == 0, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
     assert report["ok"] and report["problems"] == []
-    assert report["secretsOpened"]["key_versions"] == 1 and report["secretsOpened"]["access_keys"] >= 1
+    keys_before = sum(1 for kind, _, _ in made.before if kind == "key")
+    assert report["secretsOpened"]["key_versions"] == report["rows"]["key_versions"] >= 1 + keys_before
+    assert report["secretsOpened"]["access_keys"] == report["rows"]["access_keys"] >= 1
     assert report["rows"]["aliases"] == 1 and report["rows"]["grants"] == 1
 
 
@@ -110,6 +149,11 @@ def test_restore_then_serve_decrypts_what_was_made_before(made: Made, engine: st
             policy = kms.get_key_policy(KeyId=made.key_id, PolicyName="default")["Policy"]
             assert policy == made.policy and POLICY_SID in policy
             assert kms.encrypt(KeyId="alias/restore-drill", Plaintext=b"after")["CiphertextBlob"]
+            for kind, name, blob in made.before:  # everything acknowledged before the backup began
+                if kind == "key":
+                    assert kms.describe_key(KeyId=name)["KeyMetadata"]["KeyState"] == "Enabled"
+                else:
+                    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == name.encode()
         finally:
             server.stop()
         after = openkms("audit", "verify", *where)  # the chain continues across the restore point

@@ -164,8 +164,8 @@ def _print_report(report: Report, as_json: bool, prefix: str) -> None:
     if report.ok:
         opened = sum(report.secrets_opened.values())
         print(
-            f"{prefix}ok: {sum(report.rows.values()):,} rows in {len(report.rows)} tables, {opened:,} wrapped secrets "
-            f"open with the root key, audit head {report.manifest.audit_head_seq}"
+            f"{prefix}ok: {sum(report.rows.values()):,} rows in {len(report.rows)} tables; wrapped secrets that open "
+            f"with the root key: {opened:,}; audit head {report.manifest.audit_head_seq}"
         )
     else:
         print(f"{prefix}NOT sound:")
