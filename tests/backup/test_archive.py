@@ -3,6 +3,7 @@ backup, rows whose secrets do not open; and it is written privately and never ov
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import stat
@@ -16,6 +17,7 @@ from openkms.backup import archive
 from openkms.backup.snapshot import take_backup
 from openkms.backup.verify import verify_backup
 from openkms.crypto.rand import random_bytes
+from tests import byok
 from tests.backup.support import Source, database, populate
 from tests.inprocess import InProcessKms
 
@@ -154,3 +156,38 @@ def test_no_secret_is_in_the_file(tmp_path: Path, backup: Path, source: Source) 
     for haystack in (data, body):
         assert secret not in haystack
         assert source.root_key not in haystack and source.root_key.hex().encode() not in haystack
+
+
+def test_imported_key_material_is_in_the_file_only_wrapped(tmp_path: Path, source: Source) -> None:
+    """Canary for material: 32 known bytes imported into a key (BYOK) appear in no byte of the backup, raw, hex or
+    base64, compressed or not; the backup still holds the key's version (wrapped), and it opens with the root key."""
+    kms = source.kms
+    status, created = kms.call("CreateKey", {"Origin": "EXTERNAL"})
+    assert status == 200, created
+    key_id = created["KeyMetadata"]["KeyId"]
+    status, params = kms.call(
+        "GetParametersForImport",
+        {"KeyId": key_id, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"},
+    )
+    assert status == 200, params
+    material = random_bytes(32)
+    encrypted = byok.wrap(base64.b64decode(params["PublicKey"]), "RSAES_OAEP_SHA_256", material)
+    status, imported = kms.call(
+        "ImportKeyMaterial",
+        {
+            "KeyId": key_id,
+            "ImportToken": params["ImportToken"],
+            "EncryptedKeyMaterial": base64.b64encode(encrypted).decode(),
+            "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        },
+    )
+    assert status == 200, imported
+    path = tmp_path / "byok.okb"
+    take_backup(kms.storage, source.root_key, path)
+    report = verify_backup(path, source.root_key)
+    assert report.ok and report.secrets_opened["key_versions"] == 3
+    data = path.read_bytes()
+    body = gzip.decompress(data[archive.open_file(path, source.root_key).body_offset :])
+    assert key_id.encode() in body  # the search does look at the rows
+    for form in (material, material.hex().encode(), base64.b64encode(material)):
+        assert form not in data and form not in body
