@@ -16,7 +16,11 @@ import pytest
 from openkms.backup import archive
 from openkms.backup.snapshot import take_backup
 from openkms.backup.verify import verify_backup
+from openkms.clock import SystemClock
 from openkms.crypto.rand import random_bytes
+from openkms.seal.service import initialize_with_keyfile
+from openkms.storage.migrate import latest_version
+from openkms.storage.sqlite import SQLiteStorage
 from tests import byok
 from tests.backup.support import Source, database, populate
 from tests.inprocess import InProcessKms
@@ -191,3 +195,17 @@ def test_imported_key_material_is_in_the_file_only_wrapped(tmp_path: Path, sourc
     assert key_id.encode() in body  # the search does look at the rows
     for form in (material, material.hex().encode(), base64.b64encode(material)):
         assert form not in data and form not in body
+
+
+def test_a_database_of_another_schema_version_is_not_backed_up(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "old" / "openkms.db")
+    try:
+        older = latest_version("sqlite") - 1
+        storage.migrate(older)
+        root_key = initialize_with_keyfile(storage, tmp_path / "old" / "root.keyfile", SystemClock())
+        with pytest.raises(archive.BackupError, match=f"schema is version {older}, this openkms writes"):
+            take_backup(storage, root_key, tmp_path / "old.okb")
+    finally:
+        storage.close()
+    assert not (tmp_path / "old.okb").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".openkms-backup-")] == []
