@@ -40,6 +40,12 @@ MODULES = {_module_name(p): _imports(p) for p in SRC.rglob("*.py")}
 
 # package prefix -> packages of ours it may import (besides itself)
 ALLOWED = {
+    "openkms.identity": {"openkms.ids", "openkms.clock", "openkms.crypto", "openkms.errors", "openkms.policy",
+                         "openkms.storage"},
+    "openkms.regions": {"openkms.ids"},
+    "openkms.settings": {"openkms.ids", "openkms.regions"},
+    # The backup tool reads and writes whole tables and opens what is wrapped, to verify it: beside operations.
+    "openkms.backup": {"openkms.identity", "openkms.audit", "openkms.crypto", "openkms.operations", "openkms.storage"},
     "openkms.crypto": {"openkms.errors"},
     "openkms.storage": set(),
     "openkms.errors": set(),
@@ -70,6 +76,15 @@ ALLOWED = {
 }  # fmt: skip
 
 
+EDGE = ("openkms.server", "openkms.cli", "openkms.console", "openkms.wiring", "openkms.__main__")
+
+
+def test_every_module_below_the_edge_has_its_rule() -> None:
+    """A package or module with no row in ALLOWED would be checked by nothing."""
+    top_level = {".".join(module.split(".")[:2]) for module in MODULES if module != "openkms"}
+    assert sorted(top_level - set(ALLOWED) - set(EDGE)) == []
+
+
 def _ours(name: str) -> bool:
     return name == "openkms" or name.startswith("openkms.")
 
@@ -82,7 +97,9 @@ def test_package_imports_only_what_it_may(package: str) -> None:
         for module, names in MODULES.items()
         if module == package or module.startswith(package + ".")
         for name in names
-        if _ours(name) and name != "openkms" and not any(name == a or name.startswith(a + ".") for a in allowed)
+        if _ours(name)
+        and name not in ("openkms", "openkms.__version__")  # the package's own version, a leaf
+        and not any(name == a or name.startswith(a + ".") for a in allowed)
     )
     assert bad == []
 
@@ -105,7 +122,7 @@ def test_only_crypto_touches_hazmat() -> None:
 
 
 def test_nothing_below_the_edge_imports_server_or_cli() -> None:
-    edge = ("openkms.server", "openkms.cli", "openkms.console", "openkms.wiring", "openkms.__main__")
+    edge = EDGE
     bad = sorted(
         f"{module} imports {name}"
         for module, names in MODULES.items()
@@ -135,6 +152,10 @@ WRITE_ENTRY_POINTS = {
     # `openkms usage`: the usage roll-up, counts derived from the trail and recomputable from it (also run by
     # GetCostAndUsage); it changes nothing a caller made.
     "openkms.audit.usage.roll_up",
+    # `openkms restore`: disaster recovery into an empty database (or one the operator chose to replace), like
+    # `init`: it writes a whole checked backup in one transaction, before any server or caller uses the database;
+    # there is no API operation that could do it.
+    "openkms.backup.restore.restore_backup",
 }
 
 

@@ -40,7 +40,7 @@ BODY_VERSION = 1
 DEFAULT_INTERVAL_SECONDS = AUDIT_DIGEST_INTERVAL_SECONDS  # what the server signs by default
 
 
-def _binding(key_id: str) -> tuple[str, str]:
+def signing_key_binding(key_id: str) -> tuple[str, str]:
     return ("audit-signing-key", key_id)
 
 
@@ -56,11 +56,12 @@ def _signing_key(tx: Transaction, root_key: bytes, now: float) -> tuple[SigningK
     keys = tx.list_signing_keys()
     if keys:
         key = keys[-1]
-        return key, wrap.unwrap(root_key, key.wrapped_private_key, _binding(key.key_id))
+        return key, wrap.unwrap(root_key, key.wrapped_private_key, signing_key_binding(key.key_id))
     key_id = random_bytes(16).hex()
     private = keypairs.generate_private_key(KEY_SPEC)
     public = keypairs.public_key_der(keypairs.load_private_key(KEY_SPEC, private))
-    key = SigningKeyRow(key_id, SIGNATURE_ALGORITHM, public, wrap.wrap(root_key, private, _binding(key_id)), now)
+    wrapped = wrap.wrap(root_key, private, signing_key_binding(key_id))
+    key = SigningKeyRow(key_id, SIGNATURE_ALGORITHM, public, wrapped, now)
     tx.insert_signing_key(key)
     return key, private
 

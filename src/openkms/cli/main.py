@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from openkms import __version__
-from openkms.cli import audit, iam, keys, serve, status, usage
+from openkms.cli import audit, backup, iam, keys, serve, status, usage
 from openkms.cli.common import CliError
 from openkms.storage.ports import StorageError
 
@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  openkms keys list --tag env=production\n"
             "  openkms iam create-user --user-name alice\n"
             "  openkms audit query --key-id alias/payments --since 24h\n"
-            "  openkms usage --since 7d --json\n\n"
+            "  openkms usage --since 7d --json\n"
+            "  openkms backup --output /backups/openkms.okb\n\n"
             "Every command takes --help. Exit codes: 0 done, 1 refused or failed, 2 a usage error or a refused\n"
             "value (printed as ValidationException: ...); some commands add their own (audit verify: 3 altered;\n"
             "status: 4 something needs attention)."
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     iam.add_parser(subparsers)
     audit.add_parser(subparsers)
     usage.add_parser(subparsers)
+    backup.add_parsers(subparsers)
     return parser
 
 
@@ -58,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "iam": iam.run,
         "audit": audit.run,
         "usage": usage.run,
+        "backup": backup.run_backup,
+        "restore": backup.run_restore,
     }
     try:
         return runners[args.command](args)

@@ -61,6 +61,11 @@ def unseal_root_key(storage: Storage, *, secret: str | None = None, keyfile_path
         record = tx.get_seal()
     if record is None:
         raise UnsealError("this database is not initialised: run `openkms init` (or `openkms serve --dev`)")
+    return open_seal(record, secret=secret, keyfile_path=keyfile_path)
+
+
+def open_seal(record: SealRecord, *, secret: str | None = None, keyfile_path: Path | None = None) -> bytes:
+    """The root key ``record`` seals, opened with a passphrase or the key file (a backup carries its record)."""
     if record.kind == keyfile.KIND:
         if keyfile_path is None:
             raise UnsealError("this data directory is sealed with a key file; no key file was given")

@@ -23,6 +23,7 @@ from openkms.storage.ports.keys import KeyTransaction
 from openkms.storage.ports.lifecycle import LifecycleTransaction
 from openkms.storage.ports.seal import SealTransaction
 from openkms.storage.ports.sessions import SessionTransaction
+from openkms.storage.ports.tables import TableTransaction
 from openkms.storage.records import KeyRecord
 
 __all__ = [
@@ -58,6 +59,7 @@ class Transaction(
     SessionTransaction,
     SealTransaction,
     AuditTransaction,
+    TableTransaction,
     Protocol,
 ):
     """Every aggregate's port over one open transaction; what ``storage.transaction()`` and ``read()`` yield."""

@@ -15,6 +15,7 @@ from openkms.storage.sql.keys import KeyQueries, KeysSQL
 from openkms.storage.sql.lifecycle import LifecycleQueries, LifecycleSQL
 from openkms.storage.sql.seal import SealQueries, SealSQL
 from openkms.storage.sql.sessions import SessionQueries, SessionsSQL
+from openkms.storage.sql.tables import TablesSQL
 
 
 class Queries(KeyQueries, IdentityQueries, GrantQueries, LifecycleQueries, SessionQueries, SealQueries):
@@ -31,7 +32,9 @@ class Queries(KeyQueries, IdentityQueries, GrantQueries, LifecycleQueries, Sessi
         SealQueries.__init__(self, sql)
 
 
-class SQLTransaction(KeysSQL, IdentitiesSQL, GrantsSQL, LifecycleSQL, SessionsSQL, SealSQL, AuditQueriesMixin):
+class SQLTransaction(
+    KeysSQL, IdentitiesSQL, GrantsSQL, LifecycleSQL, SessionsSQL, SealSQL, TablesSQL, AuditQueriesMixin
+):
     """The whole port over one cursor inside an open transaction."""
 
     __slots__ = ()
