@@ -54,6 +54,24 @@ def _authorize_alias(tx: Transaction, ctx: RequestContext, name: str) -> None:
     authorization.authorize_account(tx, ctx, _alias_arn(ctx, name))
 
 
+def _existing_alias(tx: Transaction, ctx: RequestContext, name: str) -> AliasRecord:
+    """The caller's alias ``name``, authorised for a change (through identity policies, AWS), or NotFound."""
+    _authorize_alias(tx, ctx, name)
+    alias = tx.get_alias(ctx.principal.account_id, ctx.region, name)
+    if alias is None:
+        raise NotFoundException(f"Alias {_alias_arn(ctx, name)} is not found.")
+    return alias
+
+
+def _authorize_current_key(tx: Transaction, ctx: RequestContext, alias: AliasRecord) -> KeyRecord | None:
+    """The key ``alias`` points to now, which the caller must also be allowed to use to move the alias off it."""
+    key = tx.get_key(alias.target_key_id)
+    if key is not None:
+        authorization.authorize_key(tx, ctx, key)
+        keyrefs.require_customer_managed(key, ctx)
+    return key
+
+
 def _alias_arn(ctx: RequestContext, name: str) -> str:
     return ids.alias_arn(ctx.region, ctx.principal.account_id, name)
 
@@ -80,15 +98,9 @@ def create_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
 def update_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
     name = params["AliasName"]
     with svc.storage.transaction() as tx:
-        _authorize_alias(tx, ctx, name)
-        alias = tx.get_alias(ctx.principal.account_id, ctx.region, name)
-        if alias is None:
-            raise NotFoundException(f"Alias {_alias_arn(ctx, name)} is not found.")
+        alias = _existing_alias(tx, ctx, name)
         new_key = _target(tx, ctx, params["TargetKeyId"])
-        old_key = tx.get_key(alias.target_key_id)
-        if old_key is not None:
-            authorization.authorize_key(tx, ctx, old_key)
-            keyrefs.require_customer_managed(old_key, ctx)
+        old_key = _authorize_current_key(tx, ctx, alias)
         if old_key is not None and (old_key.key_spec, old_key.key_usage) != (new_key.key_spec, new_key.key_usage):
             raise ValidationException(
                 "The new target key must have the same key spec and key usage as the current target key."
@@ -101,14 +113,7 @@ def update_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
 def delete_alias(svc: Services, ctx: RequestContext, params: Params) -> Result:
     name = params["AliasName"]
     with svc.storage.transaction() as tx:
-        _authorize_alias(tx, ctx, name)
-        alias = tx.get_alias(ctx.principal.account_id, ctx.region, name)
-        if alias is None:
-            raise NotFoundException(f"Alias {_alias_arn(ctx, name)} is not found.")
-        key = tx.get_key(alias.target_key_id)
-        if key is not None:
-            authorization.authorize_key(tx, ctx, key)
-            keyrefs.require_customer_managed(key, ctx)
+        _authorize_current_key(tx, ctx, _existing_alias(tx, ctx, name))
         tx.delete_alias(ctx.principal.account_id, ctx.region, name)
     return {}
 
