@@ -24,13 +24,23 @@ def _start(engine: str, base: Path) -> tuple[ServerProcess, str | None]:
     return ServerProcess(data_dir, url, free_port()).start(), temp_db
 
 
-@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def serve_engine(engine: str, base: Path) -> Iterator[ServerProcess]:
+    """A dev server on ``engine``, stopped (and its PostgreSQL database dropped) when the fixture ends."""
+    process, temp_db = _start(engine, base)
+    try:
+        yield process
+    finally:
+        process.stop()
+        if temp_db is not None:
+            drop_database(temp_db)
+
+
+@pytest.fixture(scope="session", params=ENGINES)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process, temp_db = _start(request.param, tmp_path_factory.mktemp("e2e"))
-    yield process
-    process.stop()
-    if temp_db is not None:
-        drop_database(temp_db)
+    yield from serve_engine(request.param, tmp_path_factory.mktemp("e2e"))
 
 
 @pytest.fixture
