@@ -1,8 +1,8 @@
 """Runs the registered jobs from one worker process; a lease row per job makes each run exclusive.
 
 Why a lease table rather than PostgreSQL advisory locks plus SQLite ``BEGIN IMMEDIATE``: one mechanism for
-both engines, written once in storage/sql.py; a lease survives the connection pool (an advisory lock is tied
-to one session, which our per-thread connections would have to keep open for the whole run); and the row
+both engines, written once in storage/sql/lifecycle.py; a lease survives the connection pool (an advisory lock is
+tied to one session, which our per-thread connections would have to keep open for the whole run); and the row
 records who holds each job, since when, how often it ran and failed, which tests and operators can read. Its
 cost: a node that dies mid-run holds the job until its lease ends (``Settings.job_lease_seconds``), where an
 advisory lock would be released when the connection drops.
