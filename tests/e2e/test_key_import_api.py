@@ -363,3 +363,94 @@ def test_errors_have_aws_shapes(kms: Any) -> None:
         assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     else:
         pytest.fail("different material was accepted")
+
+
+# -- rotating imported key material (ImportType NEW_KEY_MATERIAL, RotateKeyOnDemand, ListKeyRotations) ---------
+
+
+def _rotations(kms: Any, key_id: str, **params: Any) -> list[dict[str, Any]]:
+    rotations: list[dict[str, Any]] = kms.list_key_rotations(KeyId=key_id, **params)["Rotations"]
+    return rotations
+
+
+def test_rotate_into_new_imported_material(kms: Any) -> None:
+    """Import A, encrypt; stage B (NEW_KEY_MATERIAL, with a description); rotate; B is current, A still decrypts;
+    ListKeyRotations shows both with their states; deleting B and importing it again brings it back."""
+    key_id = _external(kms)
+    material_a, material_b = os.urandom(32), os.urandom(32)
+    id_a = _import(kms, key_id, material_a, KeyMaterialDescription="first")["KeyMaterialId"]
+    blob_a = kms.encrypt(KeyId=key_id, Plaintext=b"under a")["CiphertextBlob"]
+    assert _rotations(kms, key_id) == []
+
+    staged = _import(kms, key_id, material_b, ImportType="NEW_KEY_MATERIAL", KeyMaterialDescription="second hsm")
+    id_b = staged["KeyMaterialId"]
+    assert staged["KeyId"] == key_arn(key_id) and id_b != id_a
+    assert _meta(kms, key_id)["CurrentKeyMaterialId"] == id_a  # staging changes nothing else
+    assert _rotations(kms, key_id) == []  # ROTATIONS_ONLY: no rotation yet
+    first, pending = _rotations(kms, key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
+    assert (first["KeyMaterialId"], first["KeyMaterialState"], first["ImportState"]) == (id_a, "CURRENT", "IMPORTED")
+    assert first["KeyMaterialDescription"] == "first" and "RotationDate" not in first
+    assert (pending["KeyMaterialId"], pending["KeyMaterialState"], pending["ImportState"]) == (
+        id_b,
+        "PENDING_ROTATION",
+        "IMPORTED",
+    )
+    assert pending["KeyMaterialDescription"] == "second hsm"
+    assert pending["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE" and "RotationType" not in pending
+
+    before = utcnow()
+    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"] == key_arn(key_id)
+    assert _meta(kms, key_id)["CurrentKeyMaterialId"] == id_b
+    blob_b = kms.encrypt(KeyId=key_id, Plaintext=b"under b")["CiphertextBlob"]
+    decrypted_a, decrypted_b = kms.decrypt(CiphertextBlob=blob_a), kms.decrypt(CiphertextBlob=blob_b)
+    assert (decrypted_a["Plaintext"], decrypted_a["KeyMaterialId"]) == (b"under a", id_a)
+    assert (decrypted_b["Plaintext"], decrypted_b["KeyMaterialId"]) == (b"under b", id_b)
+
+    (rotation,) = _rotations(kms, key_id)
+    assert (rotation["KeyMaterialId"], rotation["KeyMaterialState"], rotation["RotationType"]) == (
+        id_b,
+        "CURRENT",
+        "ON_DEMAND",
+    )
+    assert_close(rotation["RotationDate"], before, seconds=60)
+    states = [
+        (r["KeyMaterialId"], r["KeyMaterialState"])
+        for r in _rotations(kms, key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
+    ]
+    assert states == [(id_a, "NON_CURRENT"), (id_b, "CURRENT")]
+
+    # Nothing pending any more; a material already associated with the key is not new.
+    exc = expect_error(kms.rotate_key_on_demand, "UnsupportedOperationException", KeyId=key_id)
+    assert key_arn(key_id) in exc.response["Error"]["Message"]
+    for known in (material_a, material_b):
+        expect_error(_import, "IncorrectKeyMaterialException", kms=kms, key_id=key_id, material=known,
+                     ImportType="NEW_KEY_MATERIAL")  # fmt: skip
+
+    # The current material deleted: no new material until it is back; the same material (EXISTING) brings it back.
+    assert kms.delete_imported_key_material(KeyId=key_id)["KeyMaterialId"] == id_b
+    assert _meta(kms, key_id)["KeyState"] == "PendingImport"
+    entries = _rotations(kms, key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
+    assert [(r["KeyMaterialState"], r["ImportState"]) for r in entries] == [
+        ("NON_CURRENT", "IMPORTED"),
+        ("CURRENT", "PENDING_IMPORT"),
+    ]
+    exc = expect_error(_import, "KMSInvalidStateException", kms=kms, key_id=key_id, material=os.urandom(32),
+                       ImportType="NEW_KEY_MATERIAL")  # fmt: skip
+    assert exc.response["Error"]["Message"] == f"{key_arn(key_id)} is pending import."
+    again = _import(kms, key_id, material_b, ImportType="EXISTING_KEY_MATERIAL", KeyMaterialId=id_b)
+    assert again["KeyMaterialId"] == id_b
+    meta = _meta(kms, key_id)
+    assert (meta["KeyState"], meta["CurrentKeyMaterialId"]) == ("Enabled", id_b)
+    assert kms.decrypt(CiphertextBlob=blob_b)["Plaintext"] == b"under b"
+    assert kms.decrypt(CiphertextBlob=blob_a)["Plaintext"] == b"under a"
+
+
+def test_new_key_material_only_for_symmetric_keys(kms: Any) -> None:
+    """Asymmetric and HMAC EXTERNAL keys hold one material: ImportType is refused ("only usable with symmetric
+    encryption keys"), and they do not rotate on demand."""
+    key_id = _external(kms, KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    _import(kms, key_id, os.urandom(32))
+    exc = expect_error(_import, "ValidationException", kms=kms, key_id=key_id, material=os.urandom(32),
+                       ImportType="NEW_KEY_MATERIAL")  # fmt: skip
+    assert exc.response["Error"]["Message"] == "ImportType is only valid for symmetric encryption KMS keys."
+    expect_error(kms.rotate_key_on_demand, "UnsupportedOperationException", KeyId=key_id)

@@ -176,7 +176,8 @@ def test_import_type_and_key_material_id(kms: KMS) -> None:
     same_as_new = kms.import_params(key_id, material, ImportType="NEW_KEY_MATERIAL")
     kms.fails("ImportKeyMaterial", "IncorrectKeyMaterialException", **same_as_new)
     other_as_new = kms.import_params(key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
-    kms.fails("ImportKeyMaterial", "UnsupportedOperationException", **other_as_new)  # no multi-material keys
+    staged = kms.ok("ImportKeyMaterial", **other_as_new)["KeyMaterialId"]  # PENDING_ROTATION: nothing else moves
+    assert staged != material_id and kms.describe(key_id)["CurrentKeyMaterialId"] == material_id
     wrong_id = kms.import_params(key_id, material, KeyMaterialId="b" * 64)
     kms.fails("ImportKeyMaterial", "IncorrectKeyMaterialException", **wrong_id)
     right = kms.import_params(key_id, material, ImportType="EXISTING_KEY_MATERIAL", KeyMaterialId=material_id)

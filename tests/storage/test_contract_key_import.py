@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from openkms.storage.ports import DuplicateError, Storage, StorageError
-from openkms.storage.records import ImportedMaterialRecord
+from openkms.storage.records import ImportedMaterialRecord, KeyMaterialRecord
 from openkms.storage.sqlite import SQLiteStorage
 from tests.storage.support import add_key_with_version, alias, key, version
 
@@ -186,3 +186,24 @@ def test_sqlite_shreds_deleted_material_from_the_wal(tmp_path: Path) -> None:
                 assert marker not in path.read_bytes(), path
     finally:
         storage.close()
+
+
+def test_key_materials_listed_in_import_order_overwritten_and_deleted_with_the_key(storage: Storage) -> None:
+    external_key(storage, "k1")
+    first = KeyMaterialRecord("k1", V2, b"\x00a\xff", "KEY_MATERIAL_DOES_NOT_EXPIRE", None, "a", 1_700_000_000.0, 1.0)
+    staged = KeyMaterialRecord("k1", V1, b"\x00b", "KEY_MATERIAL_EXPIRES", 1_700_009_000.5, None, 1_700_000_500.0, None)
+    with storage.transaction() as tx:
+        assert tx.list_key_materials("k1") == []
+        tx.put_key_material(staged)
+        tx.put_key_material(first)
+    with storage.read() as tx:
+        found = tx.list_key_materials("k1")
+    assert found == [first, staged] and all(isinstance(m.fingerprint, bytes) for m in found)
+    rotated = dataclasses.replace(staged, rotated_at=1_700_001_000.0)
+    with storage.transaction() as tx:
+        tx.put_key_material(rotated)
+        assert tx.list_key_materials("k1") == [first, rotated]
+    with storage.transaction() as tx:
+        tx.delete_key("k1")
+    with storage.read() as tx:
+        assert tx.list_key_materials("k1") == []

@@ -46,6 +46,7 @@ TABLES: tuple[Table, ...] = (
     Table("tags", ("key_id", "tag_key")),
     Table("grants", ("key_id", "grant_id")),
     Table("imported_key_material", ("key_id",)),
+    Table("key_materials", ("key_id", "version_id")),
     Table("job_leases", ("job_name",)),
     Table("audit_head", ("id",), seeded=True),
     Table("audit_events", ("seq",)),

@@ -12,6 +12,12 @@ material (storage ``imported_key_material``). DeleteImportedKeyMaterial and expi
 the same id, so ciphertexts made before, which name that id, decrypt again. Different material is refused with
 IncorrectKeyMaterialException, as AWS does.
 
+Rotating imported material (symmetric keys only): ImportKeyMaterial with ``ImportType=NEW_KEY_MATERIAL`` stages
+different material in a new key version, PENDING_ROTATION (storage ``key_materials``), and RotateKeyOnDemand
+(:func:`rotate_to_pending`) makes the newest staged material current. ``imported_key_material`` always describes
+the current material, so deletion, expiry and re-import keep working on it as above; older material stays and
+still decrypts.
+
 Sources: the AWS KMS API reference pages of the three operations and the developer guide's "Importing key
 material" and key-state table (links in docs/import.md).
 """
@@ -29,6 +35,8 @@ from openkms.errors import (
     IncorrectKeyMaterialException,
     InvalidCiphertextException,
     InvalidImportTokenException,
+    KMSInvalidStateException,
+    LimitExceededException,
     NotFoundException,
     UnsupportedOperationException,
     ValidationException,
@@ -37,7 +45,7 @@ from openkms.operations import keyrefs, keyspecs, keystates, metadata
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.ports import Transaction
-from openkms.storage.records import ImportedMaterialRecord, KeyRecord, KeyVersionRecord
+from openkms.storage.records import ImportedMaterialRecord, KeyMaterialRecord, KeyRecord, KeyVersionRecord
 
 SECONDS_PER_DAY = 86400
 # "Each public key and import token set is valid for 24 hours." (GetParametersForImport)
@@ -221,33 +229,31 @@ def checked_material(key: KeyRecord, material: bytes) -> bytes:
         ) from None
 
 
-def _matches(record: ImportedMaterialRecord, key: KeyRecord, material: bytes) -> bool:
+def _matches(fingerprint: bytes, version_id: str, key: KeyRecord, material: bytes) -> bool:
+    """Whether ``material`` is the material committed to by ``fingerprint`` (of ``key``'s version ``version_id``)."""
     try:
-        key_import.verify_fingerprint(record.fingerprint, key.key_id, bytes.fromhex(record.version_id), material)
+        key_import.verify_fingerprint(fingerprint, key.key_id, bytes.fromhex(version_id), material)
     except IntegrityError:
         return False
     return True
 
 
+def _import_type(params: Params, record: ImportedMaterialRecord | None) -> str:
+    return params.get("ImportType") or (EXISTING_KEY_MATERIAL if record is not None else NEW_KEY_MATERIAL)
+
+
 def _version_for(
     key: KeyRecord, record: ImportedMaterialRecord | None, material: bytes, params: Params
 ) -> tuple[str, bytes]:
-    """The key version the material goes into and its fingerprint, after AWS's same-material rules."""
-    import_type = params.get("ImportType") or (EXISTING_KEY_MATERIAL if record is not None else NEW_KEY_MATERIAL)
+    """The key version the material goes into and its fingerprint, after AWS's same-material rules (first import,
+    or re-import of the current material; NEW_KEY_MATERIAL into a key that has material is :func:`_stage_new`)."""
+    import_type = _import_type(params, record)
     if record is None:
         if import_type == EXISTING_KEY_MATERIAL:
             raise IncorrectKeyMaterialException(f"No key material has been imported into {key.arn} yet.")
         version_id = random_bytes(16).hex()
         return version_id, key_import.material_fingerprint(key.key_id, bytes.fromhex(version_id), material)
-    same = _matches(record, key, material)
-    if import_type == NEW_KEY_MATERIAL:
-        if same:
-            raise IncorrectKeyMaterialException(f"The key material is already associated with {key.arn}.")
-        # AWS would stage it for RotateKeyOnDemand; openkms keeps one key material per KMS key (docs/import.md).
-        raise UnsupportedOperationException(
-            "Importing new key material into a KMS key that already has key material is not supported by openkms."
-        )
-    if not same:
+    if not _matches(record.fingerprint, record.version_id, key, material):
         raise IncorrectKeyMaterialException(
             f"The key material is not the key material that was previously imported into {key.arn}."
         )
@@ -255,6 +261,86 @@ def _version_for(
     if given_id is not None and given_id != metadata.key_material_id(record.version_id):
         raise IncorrectKeyMaterialException(f"Key material {given_id} is not the key material of {key.arn}.")
     return record.version_id, record.fingerprint
+
+
+def key_materials(tx: Transaction, key: KeyRecord, record: ImportedMaterialRecord | None) -> list[KeyMaterialRecord]:
+    """Every material of a symmetric EXTERNAL key in import order. A key imported before schema version 10 has no
+    rows yet: its one material is the current record's."""
+    materials = tx.list_key_materials(key.key_id)
+    if record is not None and all(m.version_id != record.version_id for m in materials):
+        first = KeyMaterialRecord(
+            key.key_id,
+            record.version_id,
+            record.fingerprint,
+            record.expiration_model,
+            record.valid_to,
+            record.description,
+            record.imported_at,
+            record.imported_at,
+        )
+        materials.insert(0, first)
+    return materials
+
+
+def _stage_new(
+    svc: Services,
+    tx: Transaction,
+    ctx: RequestContext,
+    key: KeyRecord,
+    record: ImportedMaterialRecord,
+    material: bytes,
+    params: Params,
+) -> str:
+    """NEW_KEY_MATERIAL into a symmetric key that has material: a new key version, PENDING_ROTATION until
+    RotateKeyOnDemand. The key, its current material and its state do not change. Returns the version id."""
+    if key.current_version_id is None:  # the current material was deleted or expired: import it again first
+        raise KMSInvalidStateException(keystates.state_message(key))
+    for known in key_materials(tx, key, record):
+        if _matches(known.fingerprint, known.version_id, key, material):
+            raise IncorrectKeyMaterialException(f"The key material is already associated with {key.arn}.")
+    model, valid_to = _expiration(params, ctx.now)
+    version_id = random_bytes(16).hex()
+    fingerprint = key_import.material_fingerprint(key.key_id, bytes.fromhex(version_id), material)
+    wrapped = svc.materials.wrap_new(key, version_id, material)
+    tx.insert_version(KeyVersionRecord(key.key_id, version_id, ctx.now, wrapped, "ON_DEMAND"))
+    description = params.get("KeyMaterialDescription")
+    tx.put_key_material(
+        KeyMaterialRecord(key.key_id, version_id, fingerprint, model, valid_to, description, ctx.now, None)
+    )
+    return version_id
+
+
+def rotate_to_pending(tx: Transaction, key: KeyRecord, now: float, limit: int) -> KeyRecord:
+    """RotateKeyOnDemand of a symmetric EXTERNAL key: the newest material in PENDING_ROTATION becomes current (and
+    what expiry, deletion and re-import act on). The caller holds the key's row and has checked its state."""
+    record = tx.get_imported_material(key.key_id)
+    materials = key_materials(tx, key, record)
+    pending = [m for m in materials if m.rotated_at is None and tx.get_version(key.key_id, m.version_id) is not None]
+    if not pending:
+        raise UnsupportedOperationException(
+            f"{key.arn} has no imported key material in PENDING_ROTATION state. "
+            "Import new key material with ImportType NEW_KEY_MATERIAL first."
+        )
+    if sum(1 for m in materials if m.rotated_at is not None) - 1 >= limit:
+        raise LimitExceededException(f"You have reached the maximum of {limit} on-demand rotations for {key.arn}.")
+    target = replace(pending[-1], rotated_at=now)
+    if record is not None and materials[0].version_id == record.version_id:
+        tx.put_key_material(materials[0])  # a no-op overwrite, or the first row of a key imported before version 10
+    tx.put_key_material(target)
+    tx.put_imported_material(
+        ImportedMaterialRecord(
+            key.key_id,
+            target.version_id,
+            target.fingerprint,
+            target.expiration_model,
+            target.valid_to,
+            target.description,
+            target.imported_at,
+        )
+    )
+    updated = replace(key, current_version_id=target.version_id)
+    tx.update_key(updated)
+    return updated
 
 
 @operation("ImportKeyMaterial")
@@ -268,25 +354,36 @@ def import_key_material(svc: Services, ctx: RequestContext, params: Params) -> R
     token = _opened_token(svc, key, params["ImportToken"], ctx.now)
     # Outside the write transaction: validating an RSA_4096 private key takes most of a second.
     material = checked_material(key, _unwrapped(token, params["EncryptedKeyMaterial"]))
+    symmetric = key.key_spec == keyspecs.SYMMETRIC_DEFAULT
 
     with svc.storage.transaction() as tx:  # the one write transaction of this request
         key = keyrefs.resolve_key(tx, ctx, key_ref, allow_alias=False)  # the state may have changed meanwhile
         _require_importable(key)
         record = tx.get_imported_material(key.key_id)
+        if record is not None and _import_type(params, record) == NEW_KEY_MATERIAL:
+            version_id = _stage_new(svc, tx, ctx, key, record, material, params)
+            return {"KeyId": key.arn, "KeyMaterialId": metadata.key_material_id(version_id)}
         version_id, fingerprint = _version_for(key, record, material, params)
         if tx.get_version(key.key_id, version_id) is None:
             wrapped = svc.materials.wrap_new(key, version_id, material)
             tx.insert_version(KeyVersionRecord(key.key_id, version_id, ctx.now, wrapped))
         description = params.get("KeyMaterialDescription", record.description if record is not None else None)
-        tx.put_imported_material(
-            ImportedMaterialRecord(key.key_id, version_id, fingerprint, model, valid_to, description, ctx.now)
-        )
+        current = ImportedMaterialRecord(key.key_id, version_id, fingerprint, model, valid_to, description, ctx.now)
+        tx.put_imported_material(current)
+        if symmetric:
+            known = {m.version_id: m for m in key_materials(tx, key, record)}
+            rotated_at = known[version_id].rotated_at if version_id in known else ctx.now
+            tx.put_key_material(
+                KeyMaterialRecord(
+                    key.key_id, version_id, fingerprint, model, valid_to, description, ctx.now, rotated_at
+                )
+            )
         # "When this operation is successful, the state of the KMS key changes to Enabled"; a re-import into an
         # Enabled or Disabled key (to change the expiration) keeps its state.
         state = keystates.ENABLED if key.key_state == keystates.PENDING_IMPORT else key.key_state
         tx.update_key(replace(key, key_state=state, current_version_id=version_id))
     result: Result = {"KeyId": key.arn}
-    if key.key_spec == keyspecs.SYMMETRIC_DEFAULT:  # AWS names key material of symmetric encryption keys only
+    if symmetric:  # AWS names key material of symmetric encryption keys only
         result["KeyMaterialId"] = metadata.key_material_id(version_id)
     return result
 

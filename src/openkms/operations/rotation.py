@@ -30,12 +30,12 @@ from dataclasses import replace
 from openkms.context import RequestContext, ServiceAction, note_service_action, service_actions
 from openkms.crypto.rand import random_bytes
 from openkms.errors import InvalidMarkerException, LimitExceededException, UnsupportedOperationException
-from openkms.operations import keyrefs, keyspecs, keystates, metadata, paging
+from openkms.operations import key_import, keyrefs, keyspecs, keystates, metadata, paging
 from openkms.operations.keys import SECONDS_PER_DAY, new_key_material
 from openkms.operations.registry import Params, Result, operation
 from openkms.operations.services import Services
 from openkms.storage.ports import Transaction
-from openkms.storage.records import KeyRecord, KeyVersionRecord
+from openkms.storage.records import ImportedMaterialRecord, KeyMaterialRecord, KeyRecord, KeyVersionRecord
 
 INITIAL = "INITIAL"
 AUTOMATIC = "AUTOMATIC"
@@ -203,9 +203,11 @@ def rotate_key_on_demand(svc: Services, ctx: RequestContext, params: Params) -> 
         # The state before the key spec: a Disabled RSA key is DisabledException at AWS (recorded responses).
         keystates.require_enabled(key)
         _require_symmetric(key)
-        if key.origin != "AWS_KMS":
-            # AWS rotates imported keys on demand into material imported beforehand (PENDING_ROTATION); that
-            # arrives with ImportKeyMaterial. Until then there is nothing to rotate to.
+        if key.origin == keystates.EXTERNAL and not key.multi_region:
+            # Into material imported beforehand with ImportType NEW_KEY_MATERIAL (PENDING_ROTATION).
+            key_import.rotate_to_pending(tx, key, ctx.now, limit)
+            return {"KeyId": key.arn}
+        if key.origin != "AWS_KMS":  # and multi-Region keys with imported material (RotateKeyOnDemand)
             raise _origin_refused(key)
         if tx.count_versions(key.key_id, ON_DEMAND) >= limit:
             raise LimitExceededException(f"You have reached the maximum of {limit} on-demand rotations for {key.arn}.")
@@ -216,22 +218,37 @@ def rotate_key_on_demand(svc: Services, ctx: RequestContext, params: Params) -> 
 @operation("ListKeyRotations")
 def list_key_rotations(svc: Services, ctx: RequestContext, params: Params) -> Result:
     """Oldest first. ``ROTATIONS_ONLY`` (the default) lists the versions rotations made; ``ALL_KEY_MATERIAL``
-    adds the first one, which has no RotationDate or RotationType (API reference, RotationsListEntry)."""
+    adds the first one, which has no RotationDate or RotationType, and, for imported material, what waits in
+    PENDING_ROTATION (API reference, ListKeyRotations and RotationsListEntry)."""
     limit: int = params.get("Limit", 100)
     after = paging.decode_marker("rotations", params.get("Marker"))
     everything = params.get("IncludeKeyMaterial", "ROTATIONS_ONLY") == "ALL_KEY_MATERIAL"
     with svc.storage.read() as tx:
         key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         _require_symmetric(key)
-        versions = tx.list_versions(key.key_id)
-    listed = [v for v in versions if everything or v.rotation_type in (AUTOMATIC, ON_DEMAND)]
+        if key.origin == keystates.EXTERNAL:
+            record = tx.get_imported_material(key.key_id)
+            materials = key_import.key_materials(tx, key, record)
+            present = {v.version_id for v in tx.list_versions(key.key_id)}
+            entries = [
+                (m.version_id, imported_entry(key, record, m, m.version_id in present, i == 0))
+                for i, m in enumerate(materials)
+            ]
+            listed = [e for e in entries if everything or "RotationType" in e[1]]
+        else:
+            versions = tx.list_versions(key.key_id)
+            listed = [
+                (v.version_id, rotation_entry(key, v))
+                for v in versions
+                if everything or v.rotation_type in (AUTOMATIC, ON_DEMAND)
+            ]
     if after is not None:
-        position = next((i for i, v in enumerate(listed) if v.version_id == after), None)
+        position = next((i for i, (version_id, _) in enumerate(listed) if version_id == after), None)
         if position is None:
             raise InvalidMarkerException("Invalid marker")
         listed = listed[position + 1 :]
-    page, page_fields = paging.page_result(listed[: limit + 1], limit, "rotations", lambda v: v.version_id)
-    return {"Rotations": [rotation_entry(key, v) for v in page], **page_fields}
+    page, page_fields = paging.page_result(listed[: limit + 1], limit, "rotations", lambda e: e[0])
+    return {"Rotations": [entry for _, entry in page], **page_fields}
 
 
 def rotation_entry(key: KeyRecord, version: KeyVersionRecord) -> dict[str, object]:
@@ -243,4 +260,36 @@ def rotation_entry(key: KeyRecord, version: KeyVersionRecord) -> dict[str, objec
     if version.rotation_type in (AUTOMATIC, ON_DEMAND):
         entry["RotationDate"] = version.created_at
         entry["RotationType"] = version.rotation_type
+    return entry
+
+
+def imported_entry(
+    key: KeyRecord, current: ImportedMaterialRecord | None, material: KeyMaterialRecord, imported: bool, first: bool
+) -> dict[str, object]:
+    """One material of a symmetric EXTERNAL key: its import state (whether the material is here now) and its
+    state. The current material, even while deleted or expired, is the one ``imported_key_material`` names."""
+    is_current = current is not None and material.version_id == current.version_id
+    if is_current:
+        state = "CURRENT"
+    elif material.rotated_at is None:
+        state = "PENDING_ROTATION"
+    else:
+        state = "NON_CURRENT"
+    entry: dict[str, object] = {
+        "KeyId": key.key_id,
+        "KeyMaterialId": metadata.key_material_id(material.version_id),
+        "ImportState": "IMPORTED" if imported else "PENDING_IMPORT",
+        "KeyMaterialState": state,
+    }
+    description = current.description if is_current and current is not None else material.description
+    if description is not None:
+        entry["KeyMaterialDescription"] = description
+    model = current.expiration_model if is_current and current is not None else material.expiration_model
+    valid_to = current.valid_to if is_current and current is not None else material.valid_to
+    entry["ExpirationModel"] = model
+    if valid_to is not None:
+        entry["ValidTo"] = valid_to
+    if not first and material.rotated_at is not None:
+        entry["RotationDate"] = material.rotated_at
+        entry["RotationType"] = ON_DEMAND
     return entry

@@ -181,6 +181,24 @@ class ImportedMaterialRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyMaterialRecord:
+    """One key material imported into a symmetric EXTERNAL key, current or not (rotating imported material).
+
+    ``rotated_at`` is None while the material waits for RotateKeyOnDemand (KeyMaterialState PENDING_ROTATION);
+    for the first material it is its import time. The material itself lives in the key version ``version_id``.
+    """
+
+    key_id: str
+    version_id: str  # 32 lowercase hex characters
+    fingerprint: bytes
+    expiration_model: str  # as imported; copied to ImportedMaterialRecord when the material becomes current
+    valid_to: float | None
+    description: str | None
+    imported_at: float
+    rotated_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class JobLeaseRecord:
     """Who may run one background job now, and when it may run next (jobs/scheduler.py).
 

@@ -10,6 +10,7 @@ from openkms.storage.records import (
     AliasRecord,
     ImportedMaterialRecord,
     KeyCount,
+    KeyMaterialRecord,
     KeyRecord,
     KeyVersionRecord,
     TagRecord,
@@ -84,4 +85,12 @@ class KeyTransaction(Protocol):
 
     def put_imported_material(self, record: ImportedMaterialRecord) -> None:
         """Insert or overwrite the key's record; the key must exist (:class:`StorageError` otherwise)."""
+        ...
+
+    def list_key_materials(self, key_id: str) -> list[KeyMaterialRecord]:
+        """Every material imported into the symmetric EXTERNAL key, in import order."""
+        ...
+
+    def put_key_material(self, record: KeyMaterialRecord) -> None:
+        """Insert or overwrite the record of one material (by key id and version id)."""
         ...

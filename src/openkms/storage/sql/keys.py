@@ -18,6 +18,7 @@ from openkms.storage.records import (
     AliasRecord,
     ImportedMaterialRecord,
     KeyCount,
+    KeyMaterialRecord,
     KeyRecord,
     KeyVersionRecord,
     TagRecord,
@@ -34,6 +35,8 @@ _VERSION_COLS = columns(KeyVersionRecord)
 _ALIAS_COLS = columns(AliasRecord)
 IMPORTED_COLS = columns(ImportedMaterialRecord)
 _FINGERPRINT = IMPORTED_COLS.index("fingerprint")
+_MATERIAL_COLS = columns(KeyMaterialRecord)
+_MATERIAL_FINGERPRINT = _MATERIAL_COLS.index("fingerprint")
 
 
 def key_from_row(row: Sequence[Any]) -> KeyRecord:
@@ -47,6 +50,12 @@ def imported_from_row(row: Sequence[Any]) -> ImportedMaterialRecord:
     cells = list(row)
     cells[_FINGERPRINT] = bytes(cells[_FINGERPRINT])
     return ImportedMaterialRecord(*cells)
+
+
+def _material_from_row(row: Sequence[Any]) -> KeyMaterialRecord:
+    cells = list(row)
+    cells[_MATERIAL_FINGERPRINT] = bytes(cells[_MATERIAL_FINGERPRINT])
+    return KeyMaterialRecord(*cells)
 
 
 class KeyQueries:
@@ -74,6 +83,7 @@ class KeyQueries:
                 ("tags", "key_id"),
                 ("aliases", "target_key_id"),
                 ("imported_key_material", "key_id"),
+                ("key_materials", "key_id"),
                 ("key_versions", "key_id"),
             )
         )
@@ -118,6 +128,15 @@ class KeyQueries:
         self.put_imported_material = sql(
             f"INSERT INTO imported_key_material ({m}) VALUES ({marks(len(IMPORTED_COLS))})"
             f" ON CONFLICT (key_id) DO UPDATE SET {updates}"
+        )
+        materials = csv(_MATERIAL_COLS)
+        material_updates = ", ".join(f"{c} = excluded.{c}" for c in _MATERIAL_COLS if c not in ("key_id", "version_id"))
+        self.list_key_materials = sql(
+            f"SELECT {materials} FROM key_materials WHERE key_id = ? ORDER BY imported_at, version_id"
+        )
+        self.put_key_material = sql(
+            f"INSERT INTO key_materials ({materials}) VALUES ({marks(len(_MATERIAL_COLS))})"
+            f" ON CONFLICT (key_id, version_id) DO UPDATE SET {material_updates}"
         )
 
 
@@ -237,3 +256,10 @@ class KeysSQL(TransactionCore):
 
     def put_imported_material(self, record: ImportedMaterialRecord) -> None:
         self._write(self._q.put_imported_material, values(record, IMPORTED_COLS))
+
+    def list_key_materials(self, key_id: str) -> list[KeyMaterialRecord]:
+        rows = self._all(self._q.list_key_materials, (key_id,))
+        return [_material_from_row(r) for r in rows]
+
+    def put_key_material(self, record: KeyMaterialRecord) -> None:
+        self._write(self._q.put_key_material, values(record, _MATERIAL_COLS))
