@@ -9,7 +9,9 @@ policy and grants do not change (AWS developer guide, "Rotate AWS KMS keys").
 What rotates, as AWS documents it: symmetric encryption keys (``SYMMETRIC_DEFAULT``) with AWS-generated
 material, automatically (every ``RotationPeriodInDays``, 90-2560, default 365) and on demand (at most 25
 times per key; ``Settings.on_demand_rotation_limit``). Asymmetric and HMAC keys, keys in custom key stores
-and (for automatic rotation) keys with imported material are refused with UnsupportedOperationException.
+and (for automatic rotation) keys with imported material are refused with UnsupportedOperationException. A
+single-Region symmetric key with imported material rotates on demand into material imported beforehand with
+``ImportType=NEW_KEY_MATERIAL`` (operations/key_import.py, :func:`~openkms.operations.key_import.rotate_to_pending`).
 
 Timing, as AWS documents it: rotation happens the period after EnableKeyRotation and every period after
 that; on-demand rotations leave that schedule alone. A Disabled or PendingDeletion key is not rotated, but
