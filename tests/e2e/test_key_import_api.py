@@ -454,3 +454,26 @@ def test_new_key_material_only_for_symmetric_keys(kms: Any) -> None:
                        ImportType="NEW_KEY_MATERIAL")  # fmt: skip
     assert exc.response["Error"]["Message"] == "ImportType is only valid for symmetric encryption KMS keys."
     expect_error(kms.rotate_key_on_demand, "UnsupportedOperationException", KeyId=key_id)
+
+
+def test_pending_material_can_be_deleted_and_replaced(kms: Any) -> None:
+    """PENDING_ROTATION material "is not permanently associated with the KMS key": deleting it by KeyMaterialId
+    leaves the key and its current material alone, and the same or other material can be staged in its place."""
+    key_id = _external(kms)
+    id_a = _import(kms, key_id, os.urandom(32))["KeyMaterialId"]
+    staged_material = os.urandom(32)
+    id_b = _import(kms, key_id, staged_material, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    deleted = kms.delete_imported_key_material(KeyId=key_id, KeyMaterialId=id_b)
+    assert (deleted["KeyId"], deleted["KeyMaterialId"]) == (key_arn(key_id), id_b)
+    meta = _meta(kms, key_id)
+    assert (meta["KeyState"], meta["CurrentKeyMaterialId"]) == ("Enabled", id_a)
+    listed = _rotations(kms, key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"]) for r in listed] == [(id_a, "CURRENT")]
+    expect_error(kms.rotate_key_on_demand, "UnsupportedOperationException", KeyId=key_id)
+    expect_error(kms.delete_imported_key_material, "NotFoundException", KeyId=key_id, KeyMaterialId=id_b)
+
+    id_c = _import(kms, key_id, staged_material, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    kms.rotate_key_on_demand(KeyId=key_id)
+    assert _meta(kms, key_id)["CurrentKeyMaterialId"] == id_c != id_b
+    # Once rotated, material is permanently associated: deleting an older one by id is not built (docs/import.md).
+    expect_error(kms.delete_imported_key_material, "NotFoundException", KeyId=key_id, KeyMaterialId=id_a)

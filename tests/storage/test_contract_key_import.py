@@ -203,6 +203,9 @@ def test_key_materials_listed_in_import_order_overwritten_and_deleted_with_the_k
     with storage.transaction() as tx:
         tx.put_key_material(rotated)
         assert tx.list_key_materials("k1") == [first, rotated]
+        tx.delete_key_material("k1", V1)
+        tx.delete_key_material("k1", "9" * 32)  # none such: nothing happens
+        assert tx.list_key_materials("k1") == [first]
     with storage.transaction() as tx:
         tx.delete_key("k1")
     with storage.read() as tx:

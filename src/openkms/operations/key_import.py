@@ -391,6 +391,24 @@ def import_key_material(svc: Services, ctx: RequestContext, params: Params) -> R
 # -- DeleteImportedKeyMaterial
 
 
+def _pending_named(tx: Transaction, key: KeyRecord, material_id: str) -> KeyMaterialRecord | None:
+    """The PENDING_ROTATION material of ``key`` whose KeyMaterialId is ``material_id``, if any."""
+    for known in tx.list_key_materials(key.key_id):
+        if known.rotated_at is None and metadata.key_material_id(known.version_id) == material_id:
+            return known
+    return None
+
+
+def _remove_pending(tx: Transaction, key: KeyRecord, staged: KeyMaterialRecord) -> bytes | None:
+    """AWS: PENDING_ROTATION material "is not permanently associated with the KMS key. You can delete this key
+    material and import different key material in its place." Its version and its record go; the key's state
+    and current material stay."""
+    version = tx.get_version(key.key_id, staged.version_id)
+    tx.delete_version(key.key_id, staged.version_id)
+    tx.delete_key_material(key.key_id, staged.version_id)
+    return version.wrapped_material if version is not None else None
+
+
 @operation("DeleteImportedKeyMaterial")
 def delete_imported_key_material(svc: Services, ctx: RequestContext, params: Params) -> Result:
     given_id: str | None = params.get("KeyMaterialId")
@@ -399,9 +417,16 @@ def delete_imported_key_material(svc: Services, ctx: RequestContext, params: Par
         _require_external(key)
         record = tx.get_imported_material(key.key_id)
         if given_id is not None and (record is None or given_id != metadata.key_material_id(record.version_id)):
-            raise NotFoundException(f"Key material {given_id} is not associated with {key.arn}.")
-        deleted = remove_material(tx, key, record)
+            staged = _pending_named(tx, key, given_id)
+            if staged is None:
+                raise NotFoundException(f"Key material {given_id} is not associated with {key.arn}.")
+            deleted = _remove_pending(tx, key, staged)
+            record = None
+        else:
+            deleted = remove_material(tx, key, record)
     after_material_deleted(svc, [deleted] if deleted is not None else [])
+    if record is None and given_id is not None:  # a PENDING_ROTATION material went
+        return {"KeyId": key.arn, "KeyMaterialId": given_id}
     result: Result = {"KeyId": key.arn}
     if record is not None and key.key_spec == keyspecs.SYMMETRIC_DEFAULT:
         result["KeyMaterialId"] = metadata.key_material_id(record.version_id)

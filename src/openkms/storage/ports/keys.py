@@ -94,3 +94,7 @@ class KeyTransaction(Protocol):
     def put_key_material(self, record: KeyMaterialRecord) -> None:
         """Insert or overwrite the record of one material (by key id and version id)."""
         ...
+
+    def delete_key_material(self, key_id: str, version_id: str) -> None:
+        """Forget one material's record (a PENDING_ROTATION material deleted before its rotation)."""
+        ...

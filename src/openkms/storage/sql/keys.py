@@ -134,6 +134,7 @@ class KeyQueries:
         self.list_key_materials = sql(
             f"SELECT {materials} FROM key_materials WHERE key_id = ? ORDER BY imported_at, version_id"
         )
+        self.delete_key_material = sql("DELETE FROM key_materials WHERE key_id = ? AND version_id = ?")
         self.put_key_material = sql(
             f"INSERT INTO key_materials ({materials}) VALUES ({marks(len(_MATERIAL_COLS))})"
             f" ON CONFLICT (key_id, version_id) DO UPDATE SET {material_updates}"
@@ -263,3 +264,6 @@ class KeysSQL(TransactionCore):
 
     def put_key_material(self, record: KeyMaterialRecord) -> None:
         self._write(self._q.put_key_material, values(record, _MATERIAL_COLS))
+
+    def delete_key_material(self, key_id: str, version_id: str) -> None:
+        self._write(self._q.delete_key_material, (key_id, version_id))
