@@ -282,3 +282,24 @@ def test_every_served_asymmetric_spec_imports(kms: KMS, spec: str, usage: str) -
     assert (meta["KeyState"], meta["KeySpec"], meta["KeyUsage"]) == ("Enabled", spec, usage)
     public = base64.b64decode(kms.ok("GetPublicKey", KeyId=key_id)["PublicKey"])
     assert public == keypairs.public_key_der(keypairs.load_private_key(spec, material))
+
+
+def test_staged_material_that_expired_before_its_rotation_cannot_become_current(kms: KMS) -> None:
+    key_id, _ = kms.imported_key(ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    current = kms.describe(key_id)["CurrentKeyMaterialId"]
+    staged = kms.import_material(
+        key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=T0 + 100
+    )["KeyMaterialId"]
+    listed = kms.ok("ListKeyRotations", KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(r["KeyMaterialId"], r["ImportState"], r.get("ValidTo")) for r in listed] == [
+        (current, "IMPORTED", None),
+        (staged, "IMPORTED", T0 + 100),
+    ]
+    kms.clock.set(T0 + 100)
+    listed = kms.ok("ListKeyRotations", KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(r["KeyMaterialState"], r["ImportState"]) for r in listed] == [
+        ("CURRENT", "IMPORTED"),
+        ("PENDING_ROTATION", "PENDING_IMPORT"),
+    ]
+    kms.fails("RotateKeyOnDemand", "UnsupportedOperationException", KeyId=key_id)
+    assert kms.describe(key_id)["CurrentKeyMaterialId"] == current

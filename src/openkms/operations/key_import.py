@@ -264,7 +264,7 @@ def _version_for(
 
 
 def key_materials(tx: Transaction, key: KeyRecord, record: ImportedMaterialRecord | None) -> list[KeyMaterialRecord]:
-    """Every material of a symmetric EXTERNAL key in import order. A key imported before schema version 10 has no
+    """Every material of a symmetric EXTERNAL key, oldest first. A key imported before schema version 10 has no
     rows yet: its one material is the current record's."""
     materials = tx.list_key_materials(key.key_id)
     if record is not None and all(m.version_id != record.version_id for m in materials):
@@ -279,7 +279,10 @@ def key_materials(tx: Transaction, key: KeyRecord, record: ImportedMaterialRecor
             record.imported_at,
         )
         materials.insert(0, first)
-    return materials
+    # Rotated materials in the order they became current, then what waits for a rotation, in import order.
+    return sorted(
+        materials, key=lambda m: (m.rotated_at is None, m.imported_at if m.rotated_at is None else m.rotated_at)
+    )
 
 
 def _stage_new(
@@ -310,12 +313,20 @@ def _stage_new(
     return version_id
 
 
+def staged_present(tx: Transaction, material: KeyMaterialRecord, now: float) -> bool:
+    """Whether the material is here and usable at ``now``: its key version exists and its ValidTo has not passed
+    (staged material that expired before its rotation is PENDING_IMPORT and cannot become current)."""
+    if material.valid_to is not None and material.valid_to <= now:
+        return False
+    return tx.get_version(material.key_id, material.version_id) is not None
+
+
 def rotate_to_pending(tx: Transaction, key: KeyRecord, now: float, limit: int) -> KeyRecord:
     """RotateKeyOnDemand of a symmetric EXTERNAL key: the newest material in PENDING_ROTATION becomes current (and
     what expiry, deletion and re-import act on). The caller holds the key's row and has checked its state."""
     record = tx.get_imported_material(key.key_id)
     materials = key_materials(tx, key, record)
-    pending = [m for m in materials if m.rotated_at is None and tx.get_version(key.key_id, m.version_id) is not None]
+    pending = [m for m in materials if m.rotated_at is None and staged_present(tx, m, now)]
     if not pending:
         raise UnsupportedOperationException(
             f"{key.arn} has no imported key material in PENDING_ROTATION state. "

@@ -231,9 +231,8 @@ def list_key_rotations(svc: Services, ctx: RequestContext, params: Params) -> Re
         if key.origin == keystates.EXTERNAL:
             record = tx.get_imported_material(key.key_id)
             materials = key_import.key_materials(tx, key, record)
-            present = {v.version_id for v in tx.list_versions(key.key_id)}
             entries = [
-                (m.version_id, imported_entry(key, record, m, m.version_id in present, i == 0))
+                (m.version_id, imported_entry(key, record, m, _imported(tx, key, record, m, ctx.now), i == 0))
                 for i, m in enumerate(materials)
             ]
             listed = [e for e in entries if everything or "RotationType" in e[1]]
@@ -251,6 +250,18 @@ def list_key_rotations(svc: Services, ctx: RequestContext, params: Params) -> Re
         listed = listed[position + 1 :]
     page, page_fields = paging.page_result(listed[: limit + 1], limit, "rotations", lambda e: e[0])
     return {"Rotations": [entry for _, entry in page], **page_fields}
+
+
+def _imported(
+    tx: Transaction, key: KeyRecord, current: ImportedMaterialRecord | None, material: KeyMaterialRecord, now: float
+) -> bool:
+    """ImportState IMPORTED: the material is here and, for the current one, not expired (the key's own record
+    decides, as for the key state); a staged material by its own ValidTo."""
+    if current is not None and material.version_id == current.version_id:
+        return (
+            not keystates.material_expired(current, now) and tx.get_version(key.key_id, material.version_id) is not None
+        )
+    return key_import.staged_present(tx, material, now)
 
 
 def rotation_entry(key: KeyRecord, version: KeyVersionRecord) -> dict[str, object]:
