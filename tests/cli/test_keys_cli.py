@@ -6,7 +6,9 @@ is compared with what the API itself answers for the same key (DescribeKey, List
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 
 from openkms.cli.common import iso
+from tests.byok import wrap
 from tests.cli.running import Run, openkms
 from tests.inprocess import ACCOUNT_ID, InProcessKMS
 
@@ -299,3 +302,22 @@ def test_exit_codes_of_the_real_process(keys: Keys) -> None:
     assert process("list") == 0
     assert process("show", "alias/nope") == 1
     assert process("list", "--state", "Bogus") == 2
+
+
+def test_show_lists_imported_material_as_list_key_rotations_does(keys: Keys) -> None:
+    """An EXTERNAL key with material staged for rotation (last in this module: it adds a key)."""
+    key_id = keys.api("CreateKey", {"Origin": "EXTERNAL"})["KeyMetadata"]["KeyId"]
+    for import_type in ({}, {"ImportType": "NEW_KEY_MATERIAL", "KeyMaterialDescription": "staged"}):
+        got = keys.api(
+            "GetParametersForImport",
+            {"KeyId": key_id, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"},
+        )
+        encrypted = wrap(base64.b64decode(got["PublicKey"]), "RSAES_OAEP_SHA_256", os.urandom(32))
+        params = {"KeyId": key_id, "ImportToken": got["ImportToken"], "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
+        keys.api(
+            "ImportKeyMaterial", {**params, "EncryptedKeyMaterial": base64.b64encode(encrypted).decode(), **import_type}
+        )
+    shown = keys.run("show", key_id, "--json").json()["Rotation"]["Rotations"]
+    listed = keys.api("ListKeyRotations", {"KeyId": key_id, "IncludeKeyMaterial": "ALL_KEY_MATERIAL"})["Rotations"]
+    assert [r["KeyMaterialState"] for r in shown] == ["CURRENT", "PENDING_ROTATION"]
+    assert shown == listed and shown[1]["KeyMaterialDescription"] == "staged"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ from openkms.cli.common import (
 from openkms.operations import keyspecs, metadata
 from openkms.operations.grants import grant_entry
 from openkms.operations.lastusage import last_usage_entry, tracked_operations
-from openkms.operations.rotation import rotation_entry, rotation_status, supports_automatic_rotation
+from openkms.operations.rotation import key_material_entries, rotation_status, supports_automatic_rotation
 from openkms.settings import DEFAULT_REGION
 from openkms.storage.ports import Storage, iterate_all_keys
 from openkms.storage.records import AliasRecord, KeyRecord
@@ -300,13 +301,13 @@ def _details(storage: Storage, key: KeyRecord) -> dict[str, Any]:
     with storage.read() as tx:
         imported = tx.get_imported_material(key.key_id)
         aliases = tx.list_aliases(key.account_id, key.region, key.key_id, None, 10_000)
-        versions = tx.list_versions(key.key_id)
+        materials = [entry for _, entry in key_material_entries(tx, key, time.time())]
         grants = tx.list_grants(key.key_id, None, 10_000)
         last = tx.last_key_use(key.key_id, tracked_operations())
     rotation: dict[str, Any] = {"AutomaticRotationSupported": supports_automatic_rotation(key)}
     if key.key_spec == keyspecs.SYMMETRIC_DEFAULT:
         rotation.update(rotation_status(key))
-        rotation["Rotations"] = [rotation_entry(key, v) for v in versions]
+        rotation["Rotations"] = materials
     details: dict[str, Any] = _iso_dates(
         {
             "KeyMetadata": metadata.key_metadata(key, imported),

@@ -228,21 +228,8 @@ def list_key_rotations(svc: Services, ctx: RequestContext, params: Params) -> Re
     with svc.storage.read() as tx:
         key = keyrefs.resolve_key(tx, ctx, params["KeyId"], allow_alias=False)
         _require_symmetric(key)
-        if key.origin == keystates.EXTERNAL:
-            record = tx.get_imported_material(key.key_id)
-            materials = key_import.key_materials(tx, key, record)
-            entries = [
-                (m.version_id, imported_entry(key, record, m, _imported(tx, key, record, m, ctx.now), i == 0))
-                for i, m in enumerate(materials)
-            ]
-            listed = [e for e in entries if everything or "RotationType" in e[1]]
-        else:
-            versions = tx.list_versions(key.key_id)
-            listed = [
-                (v.version_id, rotation_entry(key, v))
-                for v in versions
-                if everything or v.rotation_type in (AUTOMATIC, ON_DEMAND)
-            ]
+        entries = key_material_entries(tx, key, ctx.now)
+    listed = [e for e in entries if everything or "RotationType" in e[1]]
     if after is not None:
         position = next((i for i, (version_id, _) in enumerate(listed) if version_id == after), None)
         if position is None:
@@ -250,6 +237,18 @@ def list_key_rotations(svc: Services, ctx: RequestContext, params: Params) -> Re
         listed = listed[position + 1 :]
     page, page_fields = paging.page_result(listed[: limit + 1], limit, "rotations", lambda e: e[0])
     return {"Rotations": [entry for _, entry in page], **page_fields}
+
+
+def key_material_entries(tx: Transaction, key: KeyRecord, now: float) -> list[tuple[str, dict[str, object]]]:
+    """Every key material of a symmetric key as ListKeyRotations shows it (``ALL_KEY_MATERIAL``), oldest first,
+    each with its version id (the paging marker). Also what ``openkms keys show`` prints."""
+    if key.origin != keystates.EXTERNAL:
+        return [(v.version_id, rotation_entry(key, v)) for v in tx.list_versions(key.key_id)]
+    record = tx.get_imported_material(key.key_id)
+    return [
+        (m.version_id, imported_entry(key, record, m, _imported(tx, key, record, m, now), i == 0))
+        for i, m in enumerate(key_import.key_materials(tx, key, record))
+    ]
 
 
 def _imported(
