@@ -8,6 +8,7 @@ date passed rotates at once when it is enabled again; on-demand rotations leave 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from openkms.errors import (
 )
 from openkms.jobs.rotation import rotate_due_keys
 from openkms.operations.rotation import rotate_if_due
+from tests.byok import wrap
 from tests.jobs.conftest import ACCOUNT_ID, DAY, REGION, START, Lifecycle, run_concurrently
 
 
@@ -240,3 +242,25 @@ def test_concurrent_runs_of_one_step_rotate_once(lifecycle: Lifecycle) -> None:
     lifecycle.clock.set(now)
     for key_id in key_ids:
         assert len(_rotations(lifecycle, key_id)) == 1
+
+
+def test_the_on_demand_limit_counts_completed_rotations_of_imported_material(lifecycle: Lifecycle) -> None:
+    """Staged (PENDING_ROTATION) material is not a rotation; each RotateKeyOnDemand into one is."""
+    limited = lifecycle.with_settings(on_demand_rotation_limit=1)
+    key_id = limited.call("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+
+    def import_material(**params: Any) -> None:
+        got = limited.call(
+            "GetParametersForImport", KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+        )
+        encrypted = wrap(got["PublicKey"], "RSAES_OAEP_SHA_256", os.urandom(32))
+        limited.call("ImportKeyMaterial", KeyId=key_id, ImportToken=got["ImportToken"], EncryptedKeyMaterial=encrypted,
+                     ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", **params)  # fmt: skip
+
+    import_material()
+    import_material(ImportType="NEW_KEY_MATERIAL")
+    import_material(ImportType="NEW_KEY_MATERIAL")
+    limited.call("RotateKeyOnDemand", KeyId=key_id)
+    with pytest.raises(LimitExceededException):
+        limited.call("RotateKeyOnDemand", KeyId=key_id)
+    assert [r["RotationType"] for r in _rotations(limited, key_id)] == ["ON_DEMAND"]
