@@ -432,13 +432,13 @@ def delete_imported_key_material(svc: Services, ctx: RequestContext, params: Par
             if staged is None:
                 raise NotFoundException(f"Key material {given_id} is not associated with {key.arn}.")
             deleted = _remove_pending(tx, key, staged)
-            record = None
+            material_id: str | None = given_id
         else:
             deleted = remove_material(tx, key, record)
+            symmetric = key.key_spec == keyspecs.SYMMETRIC_DEFAULT
+            material_id = metadata.key_material_id(record.version_id) if record is not None and symmetric else None
     after_material_deleted(svc, [deleted] if deleted is not None else [])
-    if record is None and given_id is not None:  # a PENDING_ROTATION material went
-        return {"KeyId": key.arn, "KeyMaterialId": given_id}
     result: Result = {"KeyId": key.arn}
-    if record is not None and key.key_spec == keyspecs.SYMMETRIC_DEFAULT:
-        result["KeyMaterialId"] = metadata.key_material_id(record.version_id)
+    if material_id is not None:  # AWS names key material of symmetric encryption keys only
+        result["KeyMaterialId"] = material_id
     return result
