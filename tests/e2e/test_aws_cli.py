@@ -133,3 +133,36 @@ def test_cli_imports_key_material(server: ServerProcess, tmp_path: Path) -> None
     deleted = _json(server, "delete-imported-key-material", "--key-id", key_id)
     assert deleted["KeyMaterialId"] == imported["KeyMaterialId"]
     assert _json(server, "describe-key", "--key-id", key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_cli_rotates_imported_key_material(server: ServerProcess, tmp_path: Path) -> None:
+    """Import, stage new material with ``--import-type NEW_KEY_MATERIAL``, rotate, list: what a user types."""
+    key_id = _json(server, "create-key", "--origin", "EXTERNAL")["KeyMetadata"]["KeyId"]
+
+    def import_material(name: str, *extra: str) -> str:
+        params = _json(server, "get-parameters-for-import", "--key-id", key_id,
+                       "--wrapping-algorithm", "RSAES_OAEP_SHA_256", "--wrapping-key-spec", "RSA_2048")  # fmt: skip
+        token, encrypted = tmp_path / f"{name}.token", tmp_path / f"{name}.material"
+        token.write_bytes(base64.b64decode(params["ImportToken"]))
+        encrypted.write_bytes(wrap(base64.b64decode(params["PublicKey"]), "RSAES_OAEP_SHA_256", os.urandom(32)))
+        imported = _json(server, "import-key-material", "--key-id", key_id,
+                         "--encrypted-key-material", f"fileb://{encrypted}", "--import-token", f"fileb://{token}",
+                         "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE", *extra)  # fmt: skip
+        material_id: str = imported["KeyMaterialId"]
+        return material_id
+
+    first = import_material("first")
+    second = import_material("second", "--import-type", "NEW_KEY_MATERIAL", "--key-material-description", "hsm 2")
+    listed = _json(server, "list-key-rotations", "--key-id", key_id, "--include-key-material", "ALL_KEY_MATERIAL")
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"]) for r in listed["Rotations"]] == [
+        (first, "CURRENT"),
+        (second, "PENDING_ROTATION"),
+    ]
+    assert _json(server, "rotate-key-on-demand", "--key-id", key_id)["KeyId"] == key_arn(key_id)
+    assert _json(server, "describe-key", "--key-id", key_id)["KeyMetadata"]["CurrentKeyMaterialId"] == second
+    (rotation,) = _json(server, "list-key-rotations", "--key-id", key_id)["Rotations"]
+    assert (rotation["KeyMaterialId"], rotation["RotationType"], rotation["KeyMaterialDescription"]) == (
+        second,
+        "ON_DEMAND",
+        "hsm 2",
+    )
