@@ -303,3 +303,17 @@ def test_staged_material_that_expired_before_its_rotation_cannot_become_current(
     ]
     kms.fails("RotateKeyOnDemand", "UnsupportedOperationException", KeyId=key_id)
     assert kms.describe(key_id)["CurrentKeyMaterialId"] == current
+
+
+def test_list_key_rotations_pages_imported_material(kms: KMS) -> None:
+    key_id, _ = kms.imported_key(ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    staged = [
+        kms.import_material(key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"] for _ in range(2)
+    ]
+    first = kms.ok("ListKeyRotations", KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL", Limit=2)
+    assert first["Truncated"] is True and len(first["Rotations"]) == 2
+    rest = kms.ok("ListKeyRotations", KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL", Marker=first["NextMarker"])
+    assert "NextMarker" not in rest and rest["Truncated"] is False
+    pages = first["Rotations"] + rest["Rotations"]
+    assert [r["KeyMaterialState"] for r in pages] == ["CURRENT", "PENDING_ROTATION", "PENDING_ROTATION"]
+    assert sorted(r["KeyMaterialId"] for r in pages[1:]) == sorted(staged)
